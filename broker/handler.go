@@ -1,0 +1,54 @@
+package broker
+
+import (
+	"bufio"
+	"net"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// request is one decoded request as the connection hands it to a handler.
+type request struct {
+	conn     *clientConn // the connection it arrived on (client id, remote address)
+	key      int16
+	version  int16
+	corrID   int32
+	clientID string
+	msg      kmsg.Request // decoded body; msg.GetVersion() == version
+}
+
+// A handler serves one API key. It returns one of:
+//   - a kmsg.Response, which the connection encodes at the request's
+//     version and writes in request order;
+//   - a rawResponse, which writes its own frame (Fetch uses this to hand
+//     segment bytes to the socket with sendfile);
+//   - nil, for requests Kafka does not answer (Produce with acks=0).
+//
+// An error means the request was malformed beyond what an error code can
+// express: the connection logs it and closes, as Kafka does.
+type handler func(b *Broker, req *request) (any, error)
+
+// rawResponse is a response that writes its whole frame (size prefix,
+// response header, body) itself.
+type rawResponse interface {
+	// writeFrame writes the response for conn. w buffers conn: flush it
+	// before any direct write to conn such as sendfile.
+	writeFrame(w *bufio.Writer, conn net.Conn, corrID int32, flexibleHeader bool) error
+}
+
+// apiHandler is one row of the API table: the versions the broker
+// advertises in ApiVersions and the function that serves them.
+type apiHandler struct {
+	min, max int16
+	fn       handler
+}
+
+// apis is filled by each NN_api.go file's init, one file per API key.
+var apis = map[int16]apiHandler{}
+
+func register(key int16, min, max int16, fn handler) {
+	if _, dup := apis[key]; dup {
+		panic("broker: API key registered twice")
+	}
+	apis[key] = apiHandler{min: min, max: max, fn: fn}
+}
