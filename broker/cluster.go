@@ -1,14 +1,20 @@
 package broker
 
 import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
 	"sync"
 
+	"github.com/tributary/tributary"
 	"github.com/tributary/tributary/broker/storage"
 )
 
 // topic is one topic as this broker knows it. The topics map and each
-// topic's partitions slice are guarded by Broker.mu; a partition's own
-// state is guarded inside it (storage.Log is safe for concurrent use).
+// topic's partitions slice and configs map are guarded by Broker.mu and
+// replaced, never modified in place, so a reader may keep a slice it got
+// under the lock. A partition's own state is guarded inside it
+// (storage.Log is safe for concurrent use).
 type topic struct {
 	name       string
 	id         [16]byte          // topic id (KIP-516), stable across restarts
@@ -29,4 +35,76 @@ type partition struct {
 	// produceMu serialises appends with their producer-state checks and
 	// the wakeup of waiting fetches.
 	produceMu sync.Mutex
+}
+
+// internalTopics are created by the broker itself (group and transaction
+// coordinators), never by CreateTopics.
+var internalTopics = map[string]bool{
+	"__consumer_offsets":    true,
+	"__transaction_state":   true,
+	"__share_group_state":   true,
+	"__cluster_metadata":    true,
+	"__remote_log_metadata": true,
+}
+
+// lookupPartition returns the partition, or ErrUnknownTopicOrPartition.
+func (b *Broker) lookupPartition(topicName string, index int32) (*partition, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	t := b.mu.topics[topicName]
+	if t == nil || index < 0 || int(index) >= len(t.partitions) {
+		return nil, tributary.ErrUnknownTopicOrPartition
+	}
+	return t.partitions[index], nil
+}
+
+// lookupTopic returns the topic by name, or nil.
+func (b *Broker) lookupTopic(name string) *topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.mu.topics[name]
+}
+
+// lookupTopicID returns the topic by id, or nil.
+func (b *Broker) lookupTopicID(id [16]byte) *topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.mu.byID[id]
+}
+
+// allPartitions returns every partition (for the retention and flush
+// loops and Close).
+func (b *Broker) allPartitions() []*partition {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var ps []*partition
+	for _, t := range b.mu.topics {
+		ps = append(ps, t.partitions...)
+	}
+	return ps
+}
+
+// newUUID returns a random version-4 UUID, never all zeroes (Kafka's
+// "zero UUID" means none).
+func newUUID() [16]byte {
+	var u [16]byte
+	for u == [16]byte{} {
+		rand.Read(u[:])
+		u[6] = u[6]&0x0f | 0x40
+		u[8] = u[8]&0x3f | 0x80
+	}
+	return u
+}
+
+// uuidString prints a UUID the way Kafka does: URL-safe base64, no padding.
+func uuidString(u [16]byte) string { return base64.RawURLEncoding.EncodeToString(u[:]) }
+
+func parseUUID(s string) ([16]byte, error) {
+	var u [16]byte
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(raw) != 16 {
+		return u, fmt.Errorf("bad uuid %q", s)
+	}
+	copy(u[:], raw)
+	return u, nil
 }

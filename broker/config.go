@@ -1,15 +1,20 @@
 package broker
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"math"
 	"net"
+	"strconv"
+	"strings"
 	"time"
 )
 
 // Config is the broker's configuration. Field comments give the Kafka
 // property each field mirrors; the properties file and --override flags of
-// `tributary broker` use those names, and so do DescribeConfigs and
-// IncrementalAlterConfigs for dynamic broker configs.
+// `tributary broker` use those names (see Set), and so do DescribeConfigs
+// and IncrementalAlterConfigs for dynamic broker configs.
 //
 // Topic-level settings (segment.bytes, retention.ms, ...) default to the
 // log.* values here and can be overridden per topic.
@@ -24,23 +29,37 @@ type Config struct {
 	DefaultReplicationFactor int16 // default.replication.factor (1)
 	AutoCreateTopicsEnable   bool  // auto.create.topics.enable (true)
 
-	LogSegmentBytes             int64  // log.segment.bytes (1073741824)
-	LogRollMs                   int64  // log.roll.ms (604800000)
-	LogRetentionMs              int64  // log.retention.ms (604800000, -1 = forever)
-	LogRetentionBytes           int64  // log.retention.bytes (-1)
-	LogRetentionCheckIntervalMs int64  // log.retention.check.interval.ms (300000)
-	LogCleanupPolicy            string // log.cleanup.policy (delete)
-	LogIndexIntervalBytes       int32  // log.index.interval.bytes (4096)
-	LogIndexSizeMaxBytes        int32  // log.index.size.max.bytes (10485760)
-	LogFlushIntervalMessages    int64  // log.flush.interval.messages (Long.MAX: leave it to the OS)
-	LogFlushIntervalMs          int64  // log.flush.interval.ms (unset = Long.MAX)
-	LogSegmentDeleteDelayMs     int64  // log.segment.delete.delay.ms (60000)
-	LogMessageTimestampType     string // log.message.timestamp.type (CreateTime)
-	MessageMaxBytes             int32  // message.max.bytes (1048588)
-	CompressionType             string // compression.type (producer)
-	ProducerIDExpirationMs      int64  // producer.id.expiration.ms (86400000)
+	LogSegmentBytes                int64   // log.segment.bytes (1073741824)
+	LogRollMs                      int64   // log.roll.ms (604800000); also log.roll.hours
+	LogRollJitterMs                int64   // log.roll.jitter.ms (0)
+	LogRetentionMs                 int64   // log.retention.ms (604800000, -1 = forever); also .minutes, .hours
+	LogRetentionBytes              int64   // log.retention.bytes (-1)
+	LogRetentionCheckIntervalMs    int64   // log.retention.check.interval.ms (300000)
+	LogCleanupPolicy               string  // log.cleanup.policy (delete)
+	LogIndexIntervalBytes          int32   // log.index.interval.bytes (4096)
+	LogIndexSizeMaxBytes           int32   // log.index.size.max.bytes (10485760)
+	LogFlushIntervalMessages       int64   // log.flush.interval.messages (Long.MAX: leave it to the OS)
+	LogFlushIntervalMs             int64   // log.flush.interval.ms (unset = Long.MAX)
+	LogSegmentDeleteDelayMs        int64   // log.segment.delete.delay.ms (60000)
+	LogMessageTimestampType        string  // log.message.timestamp.type (CreateTime)
+	LogMessageTimestampBeforeMaxMs int64   // log.message.timestamp.before.max.ms (Long.MAX)
+	LogMessageTimestampAfterMaxMs  int64   // log.message.timestamp.after.max.ms (3600000)
+	LogPreallocate                 bool    // log.preallocate (false)
+	LogCleanerDeleteRetentionMs    int64   // log.cleaner.delete.retention.ms (86400000)
+	LogCleanerMinCompactionLagMs   int64   // log.cleaner.min.compaction.lag.ms (0)
+	LogCleanerMaxCompactionLagMs   int64   // log.cleaner.max.compaction.lag.ms (Long.MAX)
+	LogCleanerMinCleanableRatio    float64 // log.cleaner.min.cleanable.ratio (0.5)
+	MinInsyncReplicas              int32   // min.insync.replicas (1)
+	UncleanLeaderElectionEnable    bool    // unclean.leader.election.enable (false)
+	MessageMaxBytes                int32   // message.max.bytes (1048588)
+	CompressionType                string  // compression.type (producer)
+	CompressionGzipLevel           int32   // compression.gzip.level (-1 = codec default)
+	CompressionLz4Level            int32   // compression.lz4.level (9)
+	CompressionZstdLevel           int32   // compression.zstd.level (3)
+	ProducerIDExpirationMs         int64   // producer.id.expiration.ms (86400000)
 
 	SocketRequestMaxBytes int32 // socket.request.max.bytes (104857600)
+	ConnectionsMaxIdleMs  int64 // connections.max.idle.ms (600000): close a connection that sends nothing for this long
 	FetchMaxBytes         int32 // fetch.max.bytes (57671680)
 
 	// Listener, when set, is used instead of opening Listeners: tests and
@@ -51,35 +70,211 @@ type Config struct {
 	// ShutdownTimeout bounds how long Close waits for connections to
 	// drain (default 10s).
 	ShutdownTimeout time.Duration
+
+	// unitLevel records which spelling of a time property set it, so that
+	// log.retention.ms beats .minutes beats .hours (and log.roll.ms beats
+	// log.roll.hours) whatever order they appear in, as in Kafka.
+	unitLevel map[string]int
 }
 
 // DefaultConfig returns Kafka's defaults, adjusted only where a laptop
 // broker needs it (listen on 127.0.0.1, keep data in ./tributary-data).
 func DefaultConfig() Config {
 	return Config{
-		NodeID:                      1,
-		Listeners:                   "PLAINTEXT://127.0.0.1:9092",
-		LogDirs:                     []string{"./tributary-data"},
-		NumPartitions:               1,
-		DefaultReplicationFactor:    1,
-		AutoCreateTopicsEnable:      true,
-		LogSegmentBytes:             1 << 30,
-		LogRollMs:                   7 * 24 * 3600 * 1000,
-		LogRetentionMs:              7 * 24 * 3600 * 1000,
-		LogRetentionBytes:           -1,
-		LogRetentionCheckIntervalMs: 300000,
-		LogCleanupPolicy:            "delete",
-		LogIndexIntervalBytes:       4096,
-		LogIndexSizeMaxBytes:        10 << 20,
-		LogFlushIntervalMessages:    1<<63 - 1,
-		LogFlushIntervalMs:          1<<63 - 1,
-		LogSegmentDeleteDelayMs:     60000,
-		LogMessageTimestampType:     "CreateTime",
-		MessageMaxBytes:             1048588,
-		CompressionType:             "producer",
-		ProducerIDExpirationMs:      86400000,
-		SocketRequestMaxBytes:       104857600,
-		FetchMaxBytes:               57671680,
-		ShutdownTimeout:             10 * time.Second,
+		NodeID:                         1,
+		Listeners:                      "PLAINTEXT://127.0.0.1:9092",
+		LogDirs:                        []string{"./tributary-data"},
+		NumPartitions:                  1,
+		DefaultReplicationFactor:       1,
+		AutoCreateTopicsEnable:         true,
+		LogSegmentBytes:                1 << 30,
+		LogRollMs:                      7 * 24 * 3600 * 1000,
+		LogRetentionMs:                 7 * 24 * 3600 * 1000,
+		LogRetentionBytes:              -1,
+		LogRetentionCheckIntervalMs:    300000,
+		LogCleanupPolicy:               "delete",
+		LogIndexIntervalBytes:          4096,
+		LogIndexSizeMaxBytes:           10 << 20,
+		LogFlushIntervalMessages:       math.MaxInt64,
+		LogFlushIntervalMs:             math.MaxInt64,
+		LogSegmentDeleteDelayMs:        60000,
+		LogMessageTimestampType:        "CreateTime",
+		LogMessageTimestampBeforeMaxMs: math.MaxInt64,
+		LogMessageTimestampAfterMaxMs:  3600000,
+		LogCleanerDeleteRetentionMs:    86400000,
+		LogCleanerMaxCompactionLagMs:   math.MaxInt64,
+		LogCleanerMinCleanableRatio:    0.5,
+		MinInsyncReplicas:              1,
+		MessageMaxBytes:                1048588,
+		CompressionType:                "producer",
+		CompressionGzipLevel:           -1,
+		CompressionLz4Level:            9,
+		CompressionZstdLevel:           3,
+		ProducerIDExpirationMs:         86400000,
+		SocketRequestMaxBytes:          104857600,
+		ConnectionsMaxIdleMs:           600000,
+		FetchMaxBytes:                  57671680,
+		ShutdownTimeout:                10 * time.Second,
 	}
+}
+
+// Set sets one broker property by its Kafka name, validating the value
+// the way Kafka does. log.retention.hours/.minutes and log.roll.hours are
+// accepted and converted; the more precise spelling wins whatever the
+// order. An unknown name gives an error wrapping errUnknownConfig, which
+// the properties loader logs and ignores, as Kafka does.
+func (c *Config) Set(key, value string) error {
+	key = strings.TrimSpace(key)
+	value = strings.TrimSpace(value)
+	if u, ok := unitAliases[key]; ok {
+		n, err := strconv.ParseInt(value, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not a number", key, value)
+		}
+		if n < -1 {
+			return fmt.Errorf("%s: %d is below -1", key, n)
+		}
+		if c.unitLevel[u.target] > u.level {
+			return nil // a more precise spelling was already set
+		}
+		ms := n
+		if n > 0 {
+			if n > math.MaxInt64/u.factor {
+				ms = math.MaxInt64
+			} else {
+				ms = n * u.factor
+			}
+		}
+		if err := c.Set(u.target, strconv.FormatInt(ms, 10)); err != nil {
+			return err
+		}
+		c.setLevel(u.target, u.level)
+		return nil
+	}
+	if key == "log.dir" { // log.dirs wins when both are given
+		if c.unitLevel["log.dirs"] > 0 {
+			return nil
+		}
+		return brokerPropsByName["log.dirs"].set(c, value)
+	}
+	p, ok := brokerPropsByName[key]
+	if !ok {
+		return fmt.Errorf("%w: %s", errUnknownConfig, key)
+	}
+	if err := p.set(c, value); err != nil {
+		return err
+	}
+	if unitTargets[key] || key == "log.dirs" {
+		c.setLevel(key, 3)
+	}
+	return nil
+}
+
+func (c *Config) setLevel(key string, level int) {
+	if c.unitLevel == nil {
+		c.unitLevel = map[string]int{}
+	}
+	c.unitLevel[key] = level
+}
+
+// Get returns the value of a broker property as Kafka prints it.
+func (c *Config) Get(key string) (string, bool) {
+	p, ok := brokerPropsByName[key]
+	if !ok {
+		return "", false
+	}
+	return p.get(c), true
+}
+
+var errUnknownConfig = errors.New("unknown config")
+
+type unitAlias struct {
+	target string
+	factor int64
+	level  int // ms = 3 beats minutes = 2 beats hours = 1
+}
+
+var unitAliases = map[string]unitAlias{
+	"log.retention.hours":   {"log.retention.ms", 3600000, 1},
+	"log.retention.minutes": {"log.retention.ms", 60000, 2},
+	"log.roll.hours":        {"log.roll.ms", 3600000, 1},
+	"log.roll.jitter.hours": {"log.roll.jitter.ms", 3600000, 1},
+}
+
+var unitTargets = map[string]bool{"log.retention.ms": true, "log.roll.ms": true, "log.roll.jitter.ms": true}
+
+// validate checks cross-field rules and fills derived defaults.
+func (c *Config) validate() error {
+	if len(c.LogDirs) == 0 || c.LogDirs[0] == "" {
+		return errors.New("broker: log.dirs is empty")
+	}
+	if c.NodeID < 0 {
+		return fmt.Errorf("broker: node.id %d is negative", c.NodeID)
+	}
+	if c.Listener == nil {
+		if _, err := parseListeners(c.Listeners); err != nil {
+			return err
+		}
+	}
+	if c.AdvertisedListeners != "" {
+		if _, err := parseListeners(c.AdvertisedListeners); err != nil {
+			return fmt.Errorf("broker: advertised.listeners: %w", err)
+		}
+	}
+	// Every property must hold a value its own validation accepts: a
+	// Config built in Go skips Set.
+	for _, p := range brokerProps {
+		if err := p.spec.validate(p.get(c)); err != nil {
+			return fmt.Errorf("broker: %s: %w", p.name, err)
+		}
+	}
+	if c.SocketRequestMaxBytes < 1024 {
+		return fmt.Errorf("broker: socket.request.max.bytes %d is too small", c.SocketRequestMaxBytes)
+	}
+	return nil
+}
+
+// listener is one parsed entry of listeners / advertised.listeners.
+type listener struct {
+	name string // PLAINTEXT
+	host string
+	port int32
+}
+
+func (l listener) hostPort() string {
+	return net.JoinHostPort(l.host, strconv.Itoa(int(l.port)))
+}
+
+// parseListeners parses Kafka's listeners syntax,
+// NAME://host:port[,NAME://host:port...], and returns the first PLAINTEXT
+// one (the only security protocol served today).
+func parseListeners(s string) (listener, error) {
+	var found []string
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, hp, ok := strings.Cut(part, "://")
+		if !ok {
+			return listener{}, fmt.Errorf("broker: listener %q is not NAME://host:port", part)
+		}
+		found = append(found, name)
+		if !strings.EqualFold(name, "PLAINTEXT") {
+			continue
+		}
+		host, port, err := net.SplitHostPort(hp)
+		if err != nil {
+			return listener{}, fmt.Errorf("broker: listener %q: %v", part, err)
+		}
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil {
+			return listener{}, fmt.Errorf("broker: listener %q: bad port", part)
+		}
+		return listener{name: strings.ToUpper(name), host: host, port: int32(p)}, nil
+	}
+	if len(found) == 0 {
+		return listener{}, errors.New("broker: no listener configured")
+	}
+	return listener{}, fmt.Errorf("broker: no PLAINTEXT listener in %q (only PLAINTEXT is supported)", s)
 }

@@ -8,6 +8,10 @@ import (
 )
 
 // request is one decoded request as the connection hands it to a handler.
+//
+// Strings in msg are copies, but []byte fields (record batches) point into
+// the connection's pooled frame buffer, which is reused once the response
+// is written: a handler must not keep them after it returns.
 type request struct {
 	conn     *clientConn // the connection it arrived on (client id, remote address)
 	key      int16

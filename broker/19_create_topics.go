@@ -1,0 +1,105 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary"
+)
+
+// CreateTopics: v2-7
+//
+// Each topic is validated and created on its own; results come back in
+// request order. Names follow Kafka's rules (INVALID_TOPIC_EXCEPTION,
+// including '.'/'_' collisions); an existing name gives
+// TOPIC_ALREADY_EXISTS; a name given twice in one request gives
+// INVALID_REQUEST for each entry. NumPartitions and ReplicationFactor of
+// -1 take num.partitions and default.replication.factor; a replication
+// factor above 1 cannot be met by one node (INVALID_REPLICATION_FACTOR).
+// A manual assignment must list partitions 0..n-1 each on exactly this
+// node (INVALID_REPLICA_ASSIGNMENT), and excludes the counts
+// (INVALID_REQUEST). Configs are checked by name and value
+// (INVALID_CONFIG). Internal topic names are refused (INVALID_REQUEST).
+// ValidateOnly runs every check and creates nothing.
+//
+// v5+ returns the resulting partition count, replication factor and every
+// topic config with its source; v7 returns the topic id.
+
+func init() { register(19, 2, 7, handleCreateTopics) }
+
+func handleCreateTopics(b *Broker, req *request) (any, error) {
+	r := req.msg.(*kmsg.CreateTopicsRequest)
+	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
+
+	count := map[string]int{}
+	for _, rt := range r.Topics {
+		count[rt.Topic]++
+	}
+	for _, rt := range r.Topics {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		st.NumPartitions, st.ReplicationFactor = -1, -1
+		var err error
+		var t *topic
+		if count[rt.Topic] > 1 {
+			err = errorf(tributary.ErrInvalidRequest, "create topics request contains multiple entries for topic %s", rt.Topic)
+		} else {
+			t, err = b.createFromRequest(&rt, r.ValidateOnly)
+		}
+		st.ErrorCode, st.ErrorMessage = errCodeMsg(err)
+		if err == nil {
+			st.TopicID = t.id
+			st.NumPartitions = int32(len(t.partitions))
+			st.ReplicationFactor = 1
+			for _, e := range b.topicConfigEntries(t, false) {
+				c := kmsg.NewCreateTopicsResponseTopicConfig()
+				c.Name, c.Value, c.ReadOnly, c.Source, c.IsSensitive = e.name, e.value, e.readOnly, int8(e.source), e.sensitive
+				st.Configs = append(st.Configs, c)
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+func (b *Broker) createFromRequest(rt *kmsg.CreateTopicsRequestTopic, validateOnly bool) (*topic, error) {
+	spec := &topicSpec{name: rt.Topic, partitions: rt.NumPartitions, rf: rt.ReplicationFactor, configs: map[string]string{}}
+	if err := validateTopicName(rt.Topic); err != nil {
+		return nil, err
+	}
+	for _, c := range rt.Configs {
+		if _, dup := spec.configs[c.Name]; dup {
+			return nil, errorf(tributary.ErrInvalidConfig, "config %s given more than once", c.Name)
+		}
+		if err := validateTopicConfig(c.Name, c.Value); err != nil {
+			return nil, errorf(tributary.ErrInvalidConfig, "%v", err)
+		}
+		spec.configs[c.Name] = *c.Value
+	}
+	if len(rt.ReplicaAssignment) > 0 {
+		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
+			return nil, errorf(tributary.ErrInvalidRequest, "both numPartitions or replicationFactor and replicasAssignments were set; both cannot be used at the same time")
+		}
+		if len(rt.ReplicaAssignment) > maxPartitionsPerTopic {
+			return nil, errorf(tributary.ErrInvalidPartitions, "number of partitions %d is above this broker's limit of %d", len(rt.ReplicaAssignment), maxPartitionsPerTopic)
+		}
+		seen := make([]bool, len(rt.ReplicaAssignment))
+		for _, a := range rt.ReplicaAssignment {
+			if a.Partition < 0 || int(a.Partition) >= len(seen) || seen[a.Partition] {
+				return nil, errorf(tributary.ErrInvalidReplicaAssignment, "partitions should be a consecutive 0-based integer sequence; partition %d is out of place", a.Partition)
+			}
+			seen[a.Partition] = true
+			if len(a.Replicas) == 0 {
+				return nil, errorf(tributary.ErrInvalidReplicaAssignment, "partition %d has no replicas", a.Partition)
+			}
+			if len(a.Replicas) > 1 {
+				return nil, errorf(tributary.ErrInvalidReplicationFactor, "partition %d lists %d replicas but only 1 broker is registered", a.Partition, len(a.Replicas))
+			}
+			if a.Replicas[0] != b.cfg.NodeID {
+				return nil, errorf(tributary.ErrInvalidReplicaAssignment, "partition %d is assigned to unknown broker %d", a.Partition, a.Replicas[0])
+			}
+		}
+		spec.partitions = int32(len(rt.ReplicaAssignment))
+		spec.rf = 1
+	}
+	return b.createTopicSpec(spec, validateOnly)
+}

@@ -1,0 +1,205 @@
+package broker
+
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary"
+)
+
+// AlterConfigs: v0-2
+//
+// Replaces every override of a resource with the given set (configs not
+// named return to their defaults). TOPIC resources take topic configs,
+// validated by name and value (INVALID_CONFIG); BROKER resources (this
+// node's id, or "" for the cluster-wide default) take the broker
+// properties Kafka can change at runtime — a read-only one gives
+// INVALID_REQUEST. Changes are persisted in the metadata file and apply at
+// once to the open logs (storage SetConfig). A resource named twice gives
+// INVALID_REQUEST. ValidateOnly checks everything and changes nothing.
+
+func init() { register(33, 0, 2, handleAlterConfigs) }
+
+func handleAlterConfigs(b *Broker, req *request) (any, error) {
+	r := req.msg.(*kmsg.AlterConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
+	type key struct {
+		typ  kmsg.ConfigResourceType
+		name string
+	}
+	count := map[key]int{}
+	for _, rr := range r.Resources {
+		count[key{rr.ResourceType, rr.ResourceName}]++
+	}
+	for _, rr := range r.Resources {
+		sr := kmsg.NewAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		var err error
+		if count[key{rr.ResourceType, rr.ResourceName}] > 1 {
+			err = errorf(tributary.ErrInvalidRequest, "resource %s is named more than once", rr.ResourceName)
+		} else {
+			configs := map[string]string{}
+			for _, c := range rr.Configs {
+				if _, dup := configs[c.Name]; dup {
+					err = errorf(tributary.ErrInvalidRequest, "config %s given more than once", c.Name)
+					break
+				}
+				if c.Value == nil {
+					err = errorf(tributary.ErrInvalidRequest, "null value not supported for %s", c.Name)
+					break
+				}
+				configs[c.Name] = *c.Value
+			}
+			if err == nil {
+				err = b.alterResource(rr.ResourceType, rr.ResourceName, r.ValidateOnly, func(map[string]string) (map[string]string, error) {
+					return configs, nil
+				})
+			}
+		}
+		sr.ErrorCode, sr.ErrorMessage = errCodeMsg(err)
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp, nil
+}
+
+// alterResource computes a resource's new overrides with change (given
+// the current ones), validates them, and unless validateOnly persists
+// and applies them.
+func (b *Broker) alterResource(typ kmsg.ConfigResourceType, name string, validateOnly bool, change func(cur map[string]string) (map[string]string, error)) error {
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		t := b.lookupTopic(name)
+		if t == nil {
+			return errorf(tributary.ErrUnknownTopicOrPartition, "topic %s does not exist", name)
+		}
+		b.mu.RLock()
+		cur := cloneMap(t.configs)
+		b.mu.RUnlock()
+		next, err := change(nonNilMap(cur))
+		if err != nil {
+			return err
+		}
+		for _, k := range sortedKeys(next) {
+			v := next[k]
+			if err := validateTopicConfig(k, &v); err != nil {
+				return errorf(tributary.ErrInvalidConfig, "%v", err)
+			}
+			next[k] = topicPropsByName[k].spec.canonical(v)
+		}
+		if validateOnly {
+			return nil
+		}
+		err = b.saveMeta(func(m *metaFile) {
+			for i := range m.Topics {
+				if m.Topics[i].Name == name {
+					m.Topics[i].Configs = cloneMap(next)
+				}
+			}
+		})
+		if err != nil {
+			return errorf(tributary.ErrKafkaStorageError, "persisting metadata: %v", err)
+		}
+		b.mu.Lock()
+		t.configs = next
+		cfg := b.storageConfigLocked(t)
+		ps := t.partitions
+		b.mu.Unlock()
+		for _, p := range ps {
+			p.log.SetConfig(cfg)
+		}
+		b.logger.Info("altered topic configs", "topic", name, "configs", next)
+		return nil
+
+	case kmsg.ConfigResourceTypeBroker:
+		cluster, err := b.checkBrokerResource(name)
+		if err != nil {
+			return err
+		}
+		b.mu.RLock()
+		cur := cloneMap(b.mu.dynNode)
+		if cluster {
+			cur = cloneMap(b.mu.dynCluster)
+		}
+		b.mu.RUnlock()
+		next, err := change(nonNilMap(cur))
+		if err != nil {
+			return err
+		}
+		for _, k := range sortedKeys(next) {
+			if err := checkDynamicBrokerConfig(k, next[k]); err != nil {
+				return err
+			}
+		}
+		b.mu.RLock()
+		dynCluster, dynNode := b.mu.dynCluster, b.mu.dynNode
+		b.mu.RUnlock()
+		if cluster {
+			dynCluster = next
+		} else {
+			dynNode = next
+		}
+		eff, err := b.effectiveConfig(dynCluster, dynNode)
+		if err != nil {
+			return errorf(tributary.ErrInvalidConfig, "%v", err)
+		}
+		if validateOnly {
+			return nil
+		}
+		err = b.saveMeta(func(m *metaFile) {
+			m.ClusterConfigs, m.NodeConfigs = cloneMap(dynCluster), cloneMap(dynNode)
+		})
+		if err != nil {
+			return errorf(tributary.ErrKafkaStorageError, "persisting metadata: %v", err)
+		}
+		b.mu.Lock()
+		b.mu.dynCluster, b.mu.dynNode, b.mu.eff = dynCluster, dynNode, eff
+		var all []*topic
+		for _, t := range b.mu.topics {
+			all = append(all, t)
+		}
+		applies := make([]func(), 0, len(all))
+		for _, t := range all {
+			cfg := b.storageConfigLocked(t)
+			ps := t.partitions
+			applies = append(applies, func() {
+				for _, p := range ps {
+					p.log.SetConfig(cfg)
+				}
+			})
+		}
+		b.mu.Unlock()
+		for _, f := range applies {
+			f()
+		}
+		b.logger.Info("altered broker configs", "cluster_default", cluster, "configs", next)
+		return nil
+	}
+	return errorf(tributary.ErrInvalidRequest, "unsupported resource type %d", typ)
+}
+
+// checkDynamicBrokerConfig accepts the broker properties Kafka lets
+// AlterConfigs change, with a valid value.
+func checkDynamicBrokerConfig(name, value string) error {
+	target := name
+	if u, ok := unitAliases[name]; ok {
+		target = u.target
+	}
+	p, ok := brokerPropsByName[target]
+	if !ok {
+		return errorf(tributary.ErrInvalidConfig, "unknown broker config %s", name)
+	}
+	if !p.dynamic {
+		return errorf(tributary.ErrInvalidRequest, "cannot update these configs dynamically: %s", name)
+	}
+	var c Config
+	if err := c.Set(name, value); err != nil {
+		if errors.Is(err, errUnknownConfig) {
+			return errorf(tributary.ErrInvalidConfig, "unknown broker config %s", name)
+		}
+		return errorf(tributary.ErrInvalidConfig, "%v", err)
+	}
+	return nil
+}

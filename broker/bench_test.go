@@ -1,0 +1,181 @@
+package broker_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tributary/tributary/broker/brokertest"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+var (
+	benchRecords   = flag.Int("bench.records", 1_000_000, "records produced and consumed by BenchmarkProduceConsume1M")
+	benchInProcess = flag.Bool("bench.inprocess", false, "run our broker in-process in BenchmarkProduceConsume1M (for -cpuprofile/-memprofile) instead of as a subprocess")
+)
+
+type throughput struct {
+	produce, consume time.Duration
+}
+
+// runProduceConsume produces n records of 100 bytes to partition 0 of
+// topic at addr with kgo's defaults (acks=all, idempotent,
+// snappy) and then consumes them all from the start.
+func runProduceConsume(b *testing.B, addr, topic string, n int) throughput {
+	b.Helper()
+	rng := rand.New(rand.NewPCG(7, 7))
+	// Distinct random values (windows of a 16 MiB random buffer), so
+	// the producer's compression cannot shrink the workload.
+	payload := make([]byte, 16<<20)
+	for i := range payload {
+		payload[i] = byte(rng.IntN(256))
+	}
+	ctx := context.Background()
+	runtime.GC()
+
+	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer prod.Close()
+	var (
+		mu   sync.Mutex
+		perr error
+	)
+	start := time.Now()
+	for i := range n {
+		off := (i * 100) % (len(payload) - 100)
+		prod.Produce(ctx, &kgo.Record{Value: payload[off : off+100]}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				perr = err
+				mu.Unlock()
+			}
+		})
+	}
+	if err := prod.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	tp := throughput{produce: time.Since(start)}
+	mu.Lock()
+	err = perr
+	mu.Unlock()
+	if err != nil {
+		b.Fatal(err)
+	}
+	prod.Close()
+	runtime.GC()
+
+	cons, err := kgo.NewClient(kgo.SeedBrokers(addr),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cons.Close()
+	start = time.Now()
+	got := 0
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	for got < n {
+		fs := cons.PollFetches(cctx)
+		if err := fs.Err0(); err != nil {
+			b.Fatalf("consume: %v after %d records", err, got)
+		}
+		got += fs.NumRecords()
+	}
+	tp.consume = time.Since(start)
+	return tp
+}
+
+// BenchmarkProduceConsume1M compares our broker, writing to disk, with
+// kfake (in memory) on the same workload in the same run:
+//
+//	go test ./broker -run '^$' -bench ProduceConsume1M -benchtime 1x
+//
+// Both run twice, alternating (ours, kfake, ours, kfake), each round on a
+// fresh topic, and the better round of each counts: the client's runtime
+// warms up (heap growth) over the first rounds, and whichever side ran
+// first would otherwise pay for it.
+//
+// Metrics: records/s and MB/s (of record values) for produce and consume
+// on each, our/kfake ratios, and our broker's peak RSS (VmHWM, over both
+// rounds) in MB. -bench.records changes the count; -bench.inprocess runs
+// our broker inside the test binary so -cpuprofile and -memprofile see it
+// (RSS is then not reported).
+func BenchmarkProduceConsume1M(b *testing.B) {
+	n := *benchRecords
+	const rounds = 2
+	for range b.N {
+		var oursAddr string
+		var proc *brokertest.Process
+		if *benchInProcess {
+			oursAddr = brokertest.Start(b).Addr()
+		} else {
+			proc = brokertest.StartProcess(b, b.TempDir())
+			oursAddr = proc.Addr()
+		}
+		topics := make([]string, rounds)
+		for i := range topics {
+			topics[i] = fmt.Sprint("bench-", i)
+			createTopic(b, oursAddr, topics[i], 1, nil)
+		}
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topics...))
+		if err != nil {
+			b.Fatal(err)
+		}
+
+		var ours, theirs throughput
+		best := func(acc *throughput, t throughput) {
+			if acc.produce == 0 || t.produce < acc.produce {
+				acc.produce = t.produce
+			}
+			if acc.consume == 0 || t.consume < acc.consume {
+				acc.consume = t.consume
+			}
+		}
+		for i, topic := range topics {
+			best(&ours, runProduceConsume(b, oursAddr, topic, n))
+			best(&theirs, runProduceConsume(b, c.ListenAddrs()[0], topic, n))
+			b.Logf("round %d: ours %v / %v, kfake %v / %v", i, ours.produce, ours.consume, theirs.produce, theirs.consume)
+		}
+		c.Close()
+
+		rssMB := -1.0
+		if proc != nil {
+			rss, err := proc.PeakRSS()
+			if err != nil {
+				b.Fatal(err)
+			}
+			rssMB = float64(rss) / (1 << 20)
+			if err := proc.Stop(); err != nil {
+				b.Fatal(err)
+			}
+		}
+
+		rate := func(d time.Duration) float64 { return float64(n) / d.Seconds() }
+		mb := func(d time.Duration) float64 { return float64(n) * 100 / (1 << 20) / d.Seconds() }
+		b.ReportMetric(rate(ours.produce), "ours-produce-rec/s")
+		b.ReportMetric(mb(ours.produce), "ours-produce-MB/s")
+		b.ReportMetric(rate(ours.consume), "ours-consume-rec/s")
+		b.ReportMetric(mb(ours.consume), "ours-consume-MB/s")
+		b.ReportMetric(rate(theirs.produce), "kfake-produce-rec/s")
+		b.ReportMetric(mb(theirs.produce), "kfake-produce-MB/s")
+		b.ReportMetric(rate(theirs.consume), "kfake-consume-rec/s")
+		b.ReportMetric(mb(theirs.consume), "kfake-consume-MB/s")
+		b.ReportMetric(rate(ours.produce)/rate(theirs.produce), "produce-ratio")
+		b.ReportMetric(rate(ours.consume)/rate(theirs.consume), "consume-ratio")
+		if rssMB >= 0 {
+			b.ReportMetric(rssMB, "ours-peak-RSS-MB")
+		}
+		fmt.Printf("produce/consume %d x 100 B: ours %.0f / %.0f rec/s, kfake %.0f / %.0f rec/s, ratio %.2f / %.2f, our peak RSS %.1f MB\n",
+			n, rate(ours.produce), rate(ours.consume), rate(theirs.produce), rate(theirs.consume),
+			rate(ours.produce)/rate(theirs.produce), rate(ours.consume)/rate(theirs.consume), rssMB)
+	}
+}

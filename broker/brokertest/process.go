@@ -1,0 +1,212 @@
+package brokertest
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Process is a `tributary broker` subprocess started by StartProcess.
+type Process struct {
+	// Pid is the process id.
+	Pid  int
+	addr string
+	cmd  *exec.Cmd
+
+	waitOnce sync.Once
+	waitErr  error
+	exited   chan struct{}
+}
+
+// Addr is host:port the broker listens on.
+func (p *Process) Addr() string { return p.addr }
+
+// Kill sends SIGKILL and waits for the process to die: a crash, with no
+// chance to flush.
+func (p *Process) Kill() error {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+	return nil
+}
+
+// Stop sends SIGTERM and waits (up to 30s, then SIGKILL) for a clean
+// exit; it returns an error unless the process exited with status 0.
+func (p *Process) Stop() error {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.exited
+		return errors.New("brokertest: broker did not exit within 30s of SIGTERM")
+	}
+	return p.waitErr
+}
+
+// Exited is closed when the process has exited.
+func (p *Process) Exited() <-chan struct{} { return p.exited }
+
+// PeakRSS is the process's peak resident set size in bytes: VmHWM from
+// /proc/PID/status while it runs, the rusage maximum once it exited.
+func (p *Process) PeakRSS() (int64, error) {
+	select {
+	case <-p.exited:
+		if st := p.cmd.ProcessState; st != nil {
+			if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+				return ru.Maxrss * 1024, nil // kB on Linux
+			}
+		}
+		return 0, errors.New("brokertest: no rusage for the exited process")
+	default:
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) < 1 {
+				break
+			}
+			kb, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb * 1024, nil
+		}
+	}
+	return 0, errors.New("brokertest: no VmHWM in /proc status")
+}
+
+const listeningPrefix = "tributary broker listening on "
+
+// StartProcess builds `tributary` (once per test binary) and runs
+// `tributary broker` with log.dirs=dir on 127.0.0.1:0, plus overrides
+// ("key=value" broker properties). It returns once the broker listens.
+// The process is stopped (SIGTERM, then SIGKILL) when the test ends; its
+// output goes to t.Log.
+func StartProcess(t testing.TB, dir string, overrides ...string) *Process {
+	t.Helper()
+	bin := buildBinary(t)
+	args := []string{"broker", "--override", "log.dirs=" + dir, "--override", "listeners=PLAINTEXT://127.0.0.1:0"}
+	for _, o := range overrides {
+		args = append(args, "--override", o)
+	}
+	cmd := exec.Command(bin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = cmd.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("brokertest: start %s: %v", bin, err)
+	}
+	p := &Process{Pid: cmd.Process.Pid, cmd: cmd, exited: make(chan struct{})}
+	addrCh := make(chan string, 1)
+	var outMu sync.Mutex
+	testDone := false
+	logLine := func(line string) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		if !testDone {
+			t.Log("broker:", line)
+		}
+	}
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if a, ok := strings.CutPrefix(line, listeningPrefix); ok {
+				select {
+				case addrCh <- strings.TrimSpace(a):
+				default:
+				}
+			}
+			logLine(line)
+		}
+	}()
+	go func() {
+		<-readDone // the pipe must be drained before Wait
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			if err := p.Stop(); err != nil {
+				t.Errorf("brokertest: stopping broker process: %v", err)
+			}
+		}
+		outMu.Lock()
+		testDone = true
+		outMu.Unlock()
+	})
+	select {
+	case p.addr = <-addrCh:
+	case <-p.exited:
+		t.Fatalf("brokertest: broker process exited before listening: %v", p.waitErr)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("brokertest: broker process did not listen within 30s")
+	}
+	return p
+}
+
+var build struct {
+	sync.Mutex
+	path string
+}
+
+// buildBinary builds cmd/tributary into a directory private to this
+// test process; directories left by earlier, dead test processes are
+// removed so that at most one stale binary can ever exist.
+func buildBinary(t testing.TB) string {
+	t.Helper()
+	build.Lock()
+	defer build.Unlock()
+	if build.path != "" {
+		if _, err := os.Stat(build.path); err == nil {
+			return build.path
+		}
+	}
+	root := filepath.Join(os.TempDir(), "tributary-brokertest")
+	os.MkdirAll(root, 0o755)
+	if entries, err := os.ReadDir(root); err == nil {
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || pid == os.Getpid() {
+				continue
+			}
+			if syscall.Kill(pid, 0) != nil {
+				os.RemoveAll(filepath.Join(root, e.Name()))
+			}
+		}
+	}
+	dir := filepath.Join(root, strconv.Itoa(os.Getpid()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "tributary")
+	var out bytes.Buffer
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/tributary/tributary/cmd/tributary")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("brokertest: go build cmd/tributary: %v\n%s", err, out.String())
+	}
+	build.path = bin
+	return bin
+}

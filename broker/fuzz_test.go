@@ -1,0 +1,82 @@
+package broker
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// fuzzSeedRequests are valid requests of several keys and versions,
+// flexible and not, that seed FuzzRequestDecode.
+func fuzzSeedRequests() []kmsg.Request {
+	md := kmsg.NewPtrMetadataRequest()
+	md.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("a")}}
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	ctt := kmsg.NewCreateTopicsRequestTopic()
+	ctt.Topic, ctt.NumPartitions, ctt.ReplicationFactor = "t", 3, 1
+	ctt.Configs = []kmsg.CreateTopicsRequestTopicConfig{{Name: "retention.ms", Value: kmsg.StringPtr("1")}}
+	ct.Topics = append(ct.Topics, ctt)
+	dc := kmsg.NewPtrDescribeConfigsRequest()
+	dc.Resources = []kmsg.DescribeConfigsRequestResource{{ResourceType: 2, ResourceName: "t"}}
+	iac := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	iac.Resources = []kmsg.IncrementalAlterConfigsRequestResource{{ResourceType: 2, ResourceName: "t",
+		Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "cleanup.policy", Op: 2, Value: kmsg.StringPtr("compact")}}}}
+	pr := kmsg.NewPtrProduceRequest()
+	pr.Acks = -1
+	pr.Topics = []kmsg.ProduceRequestTopic{{Topic: "t", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: []byte{1, 2, 3}}}}}
+	fe := kmsg.NewPtrFetchRequest()
+	fe.Topics = []kmsg.FetchRequestTopic{{Topic: "t", Partitions: []kmsg.FetchRequestTopicPartition{{Partition: 0, PartitionMaxBytes: 1 << 20}}}}
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.ClientSoftwareName, av.ClientSoftwareVersion = "fuzz", "1"
+	return []kmsg.Request{md, ct, dc, iac, pr, fe, av,
+		kmsg.NewPtrDeleteTopicsRequest(), kmsg.NewPtrCreatePartitionsRequest(), kmsg.NewPtrAlterConfigsRequest(),
+		kmsg.NewPtrDescribeClusterRequest(), kmsg.NewPtrListOffsetsRequest(), kmsg.NewPtrInitProducerIDRequest()}
+}
+
+// FuzzRequestDecode feeds decodeFrame, the connection's decode path, with
+// (key, version, rest-of-frame) and checks it never panics, never accepts
+// a key or version outside the handler table (ApiVersions excepted), and
+// that whatever it accepts re-encodes.
+//
+//	go test ./broker -run '^$' -fuzz FuzzRequestDecode -fuzztime 60s
+func FuzzRequestDecode(f *testing.F) {
+	for _, req := range fuzzSeedRequests() {
+		a, ok := apis[req.Key()]
+		if !ok {
+			continue
+		}
+		for _, v := range []int16{a.min, (a.min + a.max) / 2, a.max} {
+			req.SetVersion(v)
+			var rest []byte
+			rest = binary.BigEndian.AppendUint32(rest, 42)
+			rest = binary.BigEndian.AppendUint16(rest, 4)
+			rest = append(rest, "fuzz"...)
+			if req.IsFlexible() {
+				rest = append(rest, 0)
+			}
+			rest = req.AppendTo(rest)
+			f.Add(req.Key(), v, rest)
+		}
+	}
+	f.Fuzz(func(t *testing.T, key, version int16, rest []byte) {
+		frame := binary.BigEndian.AppendUint16(nil, uint16(key))
+		frame = binary.BigEndian.AppendUint16(frame, uint16(version))
+		frame = append(frame, rest...)
+		req, err := decodeFrame(frame)
+		if err != nil {
+			return
+		}
+		a, ok := apis[key]
+		if !ok {
+			t.Fatalf("accepted unknown key %d", key)
+		}
+		if (version < a.min || version > a.max) && !(key == 18 && version > a.max) {
+			t.Fatalf("accepted key %d version %d outside %d-%d", key, version, a.min, a.max)
+		}
+		if req.key != key || req.version != version {
+			t.Fatalf("header mismatch")
+		}
+		_ = req.msg.AppendTo(nil)
+	})
+}

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package broker
+
+func lockDir(b *Broker) error { return nil }
+
+func unlockDir(b *Broker) {}

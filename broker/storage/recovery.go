@@ -1,0 +1,393 @@
+package storage
+
+import (
+	"errors"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tributary/tributary/internal/batch"
+)
+
+// Open opens (creating if needed) the log in dir and recovers it: a torn
+// or corrupt tail is truncated, missing or damaged indexes are rebuilt,
+// producer state is loaded from the newest snapshot and replayed from the
+// log after it.
+//
+// After a clean shutdown (Close left its marker) segments are trusted and
+// only their indexes are sanity-checked. Otherwise every segment from the
+// one holding the recovery point (advanced only by Flush) is re-validated
+// batch by batch — CRC, lengths, records, offsets — and the log is cut at
+// the first bad byte, dropping every later segment, as Kafka's LogLoader
+// does.
+func Open(dir string, cfg Config, opts Options) (*Log, error) {
+	l := &Log{dir: dir, now: opts.Now, logger: opts.Logger, cfg: cfg.sanitized(), sc: newScanner()}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if l.logger == nil {
+		l.logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	now := l.nowMs()
+	bases, err := l.cleanDir()
+	if err != nil {
+		return nil, err
+	}
+	marker := dirFile(dir, cleanShutdownFile)
+	_, statErr := os.Stat(marker)
+	clean := statErr == nil
+	// The marker goes before anything is written, so a crash from here
+	// on is recovered as unclean.
+	if clean {
+		if err := os.Remove(marker); err != nil {
+			return nil, err
+		}
+	}
+	rp, ok := readCheckpoint(dirFile(dir, recoveryPointFile))
+	if !ok {
+		rp = 0
+	}
+	lso, _ := readCheckpoint(dirFile(dir, logStartFile))
+
+	for _, base := range bases {
+		s := &segment{base: base, path: segmentPath(dir, base), maxTs: -1, maxTsOff: -1, firstTs: -1, created: now}
+		f, err := os.OpenFile(s.path+".log", os.O_RDWR, 0o644)
+		if err != nil {
+			l.closeSegs()
+			return nil, err
+		}
+		s.f = f
+		fi, err := f.Stat()
+		if err != nil {
+			l.closeSegs()
+			return nil, err
+		}
+		s.size = fi.Size()
+		l.segs = append(l.segs, s)
+	}
+	if len(l.segs) == 0 {
+		s, err := createSegment(dir, lso, now)
+		if err != nil {
+			return nil, err
+		}
+		l.segs = append(l.segs, s)
+	}
+
+	recoverFrom := len(l.segs)
+	if !clean {
+		recoverFrom = 0
+		for i, s := range l.segs {
+			if s.base <= rp {
+				recoverFrom = i
+			}
+		}
+	}
+	for i := 0; i < recoverFrom; i++ {
+		if !l.loadTrusted(i) {
+			recoverFrom = i
+		}
+	}
+	for i := recoverFrom; i < len(l.segs); i++ {
+		truncated, err := l.recoverSegment(l.segs[i])
+		if err != nil {
+			l.closeSegs()
+			return nil, err
+		}
+		if truncated {
+			for _, s := range l.segs[i+1:] {
+				s.f.Close()
+				for _, ext := range []string{".log", ".index", ".timeindex"} {
+					os.Remove(s.path + ext)
+				}
+			}
+			l.segs = l.segs[:i+1]
+			break
+		}
+	}
+	if recoverFrom < len(l.segs) || !clean {
+		l.logger.Info("recovered partition log", "dir", dir, "clean", clean, "from_segment", recoverFrom, "log_end", l.logEndLocked())
+	}
+
+	end := l.logEndLocked()
+	l.logStart = min(max(lso, l.segs[0].base), end)
+	l.hw = end
+	l.recoveryPoint = min(rp, end)
+	l.lastFlush = now
+	if err := l.loadProducers(end, now); err != nil {
+		l.closeSegs()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *Log) closeSegs() {
+	for _, s := range l.segs {
+		s.f.Close()
+	}
+}
+
+// cleanDir removes leftovers (deleted segments awaiting removal,
+// temporary files, index files without their log) and returns the base
+// offsets of the .log files, ascending.
+func (l *Log) cleanDir() ([]int64, error) {
+	ents, err := os.ReadDir(l.dir)
+	if err != nil {
+		return nil, err
+	}
+	logs := map[int64]bool{}
+	var bases []int64
+	for _, e := range ents {
+		name := e.Name()
+		if base, ok := parseBase(name, ".log"); ok {
+			logs[base] = true
+			bases = append(bases, base)
+		}
+	}
+	for _, e := range ents {
+		name := e.Name()
+		switch {
+		case strings.HasSuffix(name, deletedSuffix), strings.HasSuffix(name, ".tmp"):
+			os.Remove(filepath.Join(l.dir, name))
+		case strings.HasSuffix(name, ".index"), strings.HasSuffix(name, ".timeindex"):
+			base, ok := parseBase(strings.TrimSuffix(strings.TrimSuffix(name, ".index"), ".timeindex"), "")
+			if !ok || !logs[base] {
+				os.Remove(filepath.Join(l.dir, name))
+			}
+		}
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	return bases, nil
+}
+
+func parseBase(name, ext string) (int64, bool) {
+	if !strings.HasSuffix(name, ext) {
+		return 0, false
+	}
+	s := strings.TrimSuffix(name, ext)
+	if len(s) != 20 {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	return v, err == nil && v >= 0
+}
+
+// loadTrusted loads segment i without validating its batches: its
+// indexes are sanity-checked and rebuilt from the batch headers when they
+// fail. It returns false when even the headers are damaged, so the
+// segment needs full recovery.
+func (l *Log) loadTrusted(i int) bool {
+	s := l.segs[i]
+	last := i == len(l.segs)-1
+	if last {
+		s.next = math.MaxInt64
+	} else {
+		s.next = l.segs[i+1].base
+	}
+	if !s.loadIndexes(l.sc) {
+		l.logger.Warn("rebuilding damaged or missing index", "segment", s.path)
+		if err := l.rebuildFromHeaders(s); err != nil {
+			return false
+		}
+		return true
+	}
+	if !last {
+		return true
+	}
+	// The active segment: find its end from the last index entry on.
+	pos := int64(0)
+	if n := len(s.idx); n > 0 {
+		pos = int64(s.idx[n-1].pos)
+	}
+	s.next = s.base
+	if pos > 0 {
+		s.next = s.base + int64(s.idx[len(s.idx)-1].rel)
+	}
+	s.sinceIndex = 0
+	for pos < s.size {
+		h, err := l.sc.header(s, pos)
+		if err != nil {
+			return false
+		}
+		if h.MaxTimestamp > s.maxTs {
+			s.maxTs, s.maxTsOff = h.MaxTimestamp, h.BaseOffset
+		}
+		s.next = h.LastOffset() + 1
+		s.sinceIndex += h.Size()
+		pos += h.Size()
+	}
+	for _, e := range s.tidx {
+		if s.base+int64(e.rel) >= s.next {
+			return false
+		}
+	}
+	if s.size > 0 {
+		h, err := l.sc.header(s, 0)
+		if err != nil {
+			return false
+		}
+		s.firstTs = h.MaxTimestamp
+	}
+	return true
+}
+
+// rebuildFromHeaders recomputes a segment's indexes and timestamps from
+// its batch headers.
+func (l *Log) rebuildFromHeaders(s *segment) error {
+	s.resetIndexes()
+	for pos := int64(0); pos < s.size; {
+		h, err := l.sc.header(s, pos)
+		if err != nil {
+			return err
+		}
+		s.noteBatch(h.BaseOffset, pos, h.Size(), h.MaxTimestamp, l.cfg.IndexIntervalBytes)
+		s.next = h.LastOffset() + 1
+		pos += h.Size()
+	}
+	s.maybeAppendTime()
+	return s.rewriteIndexes()
+}
+
+func (s *segment) resetIndexes() {
+	s.idx, s.tidx = nil, nil
+	s.idxOnDisk, s.tidxOnDisk = 0, 0
+	s.sinceIndex = 0
+	s.maxTs, s.maxTsOff, s.firstTs = -1, -1, -1
+	s.next = s.base
+}
+
+var errBadOffsets = errors.New("batch offsets out of order")
+
+// recoverSegment validates every batch of s and rebuilds its indexes,
+// truncating the file at the first torn or corrupt batch. It reports
+// whether it truncated.
+func (l *Log) recoverSegment(s *segment) (bool, error) {
+	s.resetIndexes()
+	limit := l.cfg.decompressLimit()
+	pos := int64(0)
+	var bad error
+	for pos < s.size {
+		h, err := l.sc.header(s, pos)
+		if err != nil {
+			bad = err
+			break
+		}
+		// baseOffset is outside the CRC, so contiguity is its check: every
+		// batch starts where the previous one ended. (Compaction, which
+		// leaves gaps, will have to record where they are.)
+		if h.BaseOffset != s.next || h.LastOffsetDelta < 0 || h.LastOffset()-s.base > math.MaxInt32 || pos+h.Size() > math.MaxInt32 {
+			bad = errBadOffsets
+			break
+		}
+		b, err := l.readBatch(s, pos, h.Size())
+		if err != nil {
+			return false, err
+		}
+		// The CRC is checked before decompression: a batch whose records
+		// only exceed today's decompression limit (max.message.bytes
+		// lowered since) is intact and must not be cut away.
+		if _, err := batch.Validate(b, limit); err != nil && !errors.Is(err, batch.ErrTooLarge) {
+			bad = err
+			break
+		}
+		s.noteBatch(h.BaseOffset, pos, h.Size(), h.MaxTimestamp, l.cfg.IndexIntervalBytes)
+		s.next = h.LastOffset() + 1
+		pos += h.Size()
+	}
+	s.maybeAppendTime()
+	truncated := false
+	if pos < s.size {
+		l.logger.Warn("found invalid batches in log segment, truncating",
+			"segment", s.path, "position", pos, "size", s.size, "err", bad)
+		if err := s.f.Truncate(pos); err != nil {
+			return false, err
+		}
+		s.size = pos
+		l.sc.reset()
+		truncated = true
+	}
+	s.dirty = true
+	return truncated, s.rewriteIndexes()
+}
+
+// loadProducers rebuilds producer state: the newest readable snapshot at
+// or below the log end, then every batch after it replayed from the log.
+// Snapshots past the end (the log was truncated) are removed.
+//
+// Replayed producers count as active now. Kafka uses the batch
+// timestamps, which can lie far in the past (producer clocks, old data)
+// and would expire a producer whose retry is still in flight, turning it
+// into a duplicate; keeping state one extra expiration period is cheap.
+func (l *Log) loadProducers(end, now int64) error {
+	offs, err := listSnapshots(l.dir)
+	if err != nil {
+		return err
+	}
+	l.producers = make(map[int64]producerEntry)
+	from := l.segs[0].base
+	for i := len(offs) - 1; i >= 0; i-- {
+		if offs[i] > end {
+			os.Remove(snapshotPath(l.dir, offs[i]))
+			continue
+		}
+		b, err := os.ReadFile(snapshotPath(l.dir, offs[i]))
+		if err != nil {
+			continue
+		}
+		m, err := decodeSnapshot(b)
+		if err != nil {
+			l.logger.Warn("ignoring corrupt producer snapshot", "dir", l.dir, "offset", offs[i])
+			continue
+		}
+		l.producers, from = m, offs[i]
+		break
+	}
+	for _, s := range l.segs {
+		if s.next <= from {
+			continue
+		}
+		pos := int64(0)
+		if from > s.base {
+			p, _, found, err := l.sc.locate(s, from)
+			if err != nil {
+				return err
+			}
+			if !found {
+				continue
+			}
+			pos = p
+		}
+		for pos < s.size {
+			h, err := l.sc.header(s, pos)
+			if err != nil {
+				return err
+			}
+			if h.ProducerID >= 0 && !h.IsControl() && h.BaseOffset >= from {
+				e := l.producers[h.ProducerID]
+				lat := int64(-1)
+				if h.IsLogAppendTime() {
+					lat = h.MaxTimestamp
+				}
+				e.push(h.ProducerEpoch, batchMeta{
+					firstSeq: h.BaseSequence, lastSeq: h.LastSequence(),
+					firstOff: h.BaseOffset, lastOff: h.LastOffset(), logAppendTime: lat,
+				}, now)
+				l.producers[h.ProducerID] = e
+			}
+			pos += h.Size()
+		}
+	}
+	for pid, e := range l.producers {
+		if now-e.lastTs >= l.cfg.ProducerIDExpirationMs {
+			delete(l.producers, pid)
+		}
+	}
+	return nil
+}

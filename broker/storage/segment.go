@@ -1,0 +1,309 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/tributary/tributary/internal/batch"
+)
+
+const (
+	idxEntrySize  = 8  // relative offset uint32, position uint32
+	tidxEntrySize = 12 // timestamp int64, relative offset uint32
+)
+
+type idxEntry struct{ rel, pos uint32 }
+
+type tsEntry struct {
+	ts  int64
+	rel uint32
+}
+
+// segment is one .log file with its offset and time indexes. The indexes
+// live in memory (they are ~0.3% of the log) and reach their files lazily:
+// pending entries are written at roll, Flush and Close. Entries that a
+// crash loses are rebuilt by recovery, which rescans every segment at or
+// after the recovery point.
+//
+// All fields are guarded by Log.mu.
+type segment struct {
+	base int64
+	path string // directory + 20-digit base, without extension
+	f    *os.File
+	size int64 // bytes in the .log, all of them written to the file
+	next int64 // offset after the last batch; base when empty
+
+	idx        []idxEntry
+	idxOnDisk  int // entries already in the .index file
+	tidx       []tsEntry
+	tidxOnDisk int
+	sinceIndex int64 // bytes appended since the last index entry
+
+	maxTs    int64 // largest batch maxTimestamp, -1 when none
+	maxTsOff int64 // base offset of the batch carrying maxTs, -1
+	firstTs  int64 // maxTimestamp of the first batch (segment.ms base), -1
+	created  int64 // ms by the broker's clock: creation, or load at Open
+
+	dirty bool // written since the last fsync
+}
+
+func segmentPath(dir string, base int64) string {
+	return filepath.Join(dir, fmt.Sprintf("%020d", base))
+}
+
+// createSegment makes a new, empty segment, truncating leftovers of the
+// same name (a segment truncated away by recovery).
+func createSegment(dir string, base, now int64) (*segment, error) {
+	s := &segment{base: base, path: segmentPath(dir, base), next: base, maxTs: -1, maxTsOff: -1, firstTs: -1, created: now}
+	f, err := os.OpenFile(s.path+".log", os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	s.f = f
+	for _, ext := range []string{".index", ".timeindex"} {
+		if err := os.WriteFile(s.path+ext, nil, 0o644); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	s.dirty = true
+	return s, nil
+}
+
+// noteBatch updates the indexes and timestamps for a batch appended at
+// pos, following Kafka: an offset index entry once more than
+// index.interval.bytes were appended since the last one, and a time index
+// entry beside it when the maximum timestamp grew.
+func (s *segment) noteBatch(base int64, pos, size, maxTs int64, interval int32) {
+	if maxTs > s.maxTs {
+		s.maxTs, s.maxTsOff = maxTs, base
+	}
+	if pos == 0 {
+		s.firstTs = maxTs
+	}
+	if s.sinceIndex >= int64(interval) {
+		s.idx = append(s.idx, idxEntry{rel: uint32(base - s.base), pos: uint32(pos)})
+		s.maybeAppendTime()
+		s.sinceIndex = 0
+	}
+	s.sinceIndex += size
+}
+
+// maybeAppendTime adds a time index entry for the current maximum if it
+// is newer than the last entry.
+func (s *segment) maybeAppendTime() {
+	if s.maxTs < 0 {
+		return
+	}
+	if n := len(s.tidx); n > 0 && s.tidx[n-1].ts >= s.maxTs {
+		return
+	}
+	s.tidx = append(s.tidx, tsEntry{ts: s.maxTs, rel: uint32(s.maxTsOff - s.base)})
+}
+
+// indexFull reports whether one more entry would pass segment.index.bytes.
+func (s *segment) indexFull(maxIndexBytes int32) bool {
+	return int64(len(s.idx)+1)*idxEntrySize > int64(maxIndexBytes) ||
+		int64(len(s.tidx)+1)*tidxEntrySize > int64(maxIndexBytes)
+}
+
+// lookup returns the position of a batch at or before offset, from the
+// index: scanning forward from it finds the batch holding offset.
+func (s *segment) lookup(offset int64) int64 {
+	rel := offset - s.base
+	if rel <= 0 || len(s.idx) == 0 {
+		return 0
+	}
+	if rel > math.MaxUint32 {
+		rel = math.MaxUint32
+	}
+	i := sort.Search(len(s.idx), func(i int) bool { return int64(s.idx[i].rel) > rel })
+	if i == 0 {
+		return 0
+	}
+	return int64(s.idx[i-1].pos)
+}
+
+// persistIndexes appends pending index entries to the index files, and
+// fsyncs them when sync is set.
+func (s *segment) persistIndexes(sync bool) error {
+	if s.idxOnDisk == len(s.idx) && s.tidxOnDisk == len(s.tidx) && !sync {
+		return nil
+	}
+	var buf []byte
+	for _, e := range s.idx[s.idxOnDisk:] {
+		buf = binary.BigEndian.AppendUint32(buf, e.rel)
+		buf = binary.BigEndian.AppendUint32(buf, e.pos)
+	}
+	if err := writeTail(s.path+".index", int64(s.idxOnDisk)*idxEntrySize, buf, sync); err != nil {
+		return err
+	}
+	s.idxOnDisk = len(s.idx)
+	buf = buf[:0]
+	for _, e := range s.tidx[s.tidxOnDisk:] {
+		buf = binary.BigEndian.AppendUint64(buf, uint64(e.ts))
+		buf = binary.BigEndian.AppendUint32(buf, e.rel)
+	}
+	if err := writeTail(s.path+".timeindex", int64(s.tidxOnDisk)*tidxEntrySize, buf, sync); err != nil {
+		return err
+	}
+	s.tidxOnDisk = len(s.tidx)
+	return nil
+}
+
+// rewriteIndexes replaces both index files with the in-memory entries.
+func (s *segment) rewriteIndexes() error {
+	s.idxOnDisk, s.tidxOnDisk = 0, 0
+	for _, ext := range []string{".index", ".timeindex"} {
+		if err := os.Truncate(s.path+ext, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return s.persistIndexes(false)
+}
+
+// writeTail writes b at off in the file at path, truncating anything after
+// it, so a longer stale file cannot leave garbage entries behind.
+func writeTail(path string, off int64, b []byte, sync bool) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err = f.WriteAt(b, off); err == nil {
+		err = f.Truncate(off + int64(len(b)))
+	}
+	if err == nil && sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// loadIndexes reads both index files into memory. It reports whether they
+// pass Kafka's sanity checks against the segment (entry sizes, ordering,
+// positions inside the log, offsets below next); a failing or missing
+// index must be rebuilt.
+func (s *segment) loadIndexes(sc *scanner) bool {
+	ib, err1 := os.ReadFile(s.path + ".index")
+	tb, err2 := os.ReadFile(s.path + ".timeindex")
+	if err1 != nil || err2 != nil || len(ib)%idxEntrySize != 0 || len(tb)%tidxEntrySize != 0 {
+		return false
+	}
+	s.idx = make([]idxEntry, 0, len(ib)/idxEntrySize)
+	for i := 0; i < len(ib); i += idxEntrySize {
+		e := idxEntry{rel: binary.BigEndian.Uint32(ib[i:]), pos: binary.BigEndian.Uint32(ib[i+4:])}
+		if n := len(s.idx); n > 0 && (e.rel <= s.idx[n-1].rel || e.pos <= s.idx[n-1].pos) {
+			return false
+		}
+		if int64(e.pos) >= s.size || s.base+int64(e.rel) >= s.next {
+			return false
+		}
+		s.idx = append(s.idx, e)
+	}
+	s.tidx = make([]tsEntry, 0, len(tb)/tidxEntrySize)
+	for i := 0; i < len(tb); i += tidxEntrySize {
+		e := tsEntry{ts: int64(binary.BigEndian.Uint64(tb[i:])), rel: binary.BigEndian.Uint32(tb[i+8:])}
+		if n := len(s.tidx); n > 0 && (e.ts <= s.tidx[n-1].ts || e.rel < s.tidx[n-1].rel) {
+			return false
+		}
+		if e.ts < 0 || s.base+int64(e.rel) >= s.next {
+			return false
+		}
+		s.tidx = append(s.tidx, e)
+	}
+	if s.size > 0 && len(s.tidx) == 0 {
+		// A closed segment with data always has a final time entry
+		// unless no batch carried a timestamp; rebuilding settles it.
+		return false
+	}
+	// The last offset entry must point at the batch it names.
+	if n := len(s.idx); n > 0 {
+		h, err := sc.header(s, int64(s.idx[n-1].pos))
+		if err != nil || h.BaseOffset != s.base+int64(s.idx[n-1].rel) {
+			return false
+		}
+	}
+	if n := len(s.tidx); n > 0 {
+		s.maxTs, s.maxTsOff = s.tidx[n-1].ts, s.base+int64(s.tidx[n-1].rel)
+	}
+	s.idxOnDisk, s.tidxOnDisk = len(s.idx), len(s.tidx)
+	return true
+}
+
+// scanner reads batch headers through a small buffer, so walking many
+// small batches costs few reads.
+type scanner struct {
+	buf  []byte
+	seg  *segment
+	from int64 // file position of buf[0]
+	n    int
+}
+
+func newScanner() *scanner { return &scanner{} }
+
+// scanBufSize holds many small batch headers per read; the buffer is
+// allocated on first use, so idle partitions cost nothing.
+const scanBufSize = 8 << 10
+
+// header reads the batch header at pos of s, checking that the whole
+// batch fits in the segment.
+func (sc *scanner) header(s *segment, pos int64) (batch.Header, error) {
+	if pos+batch.HeaderSize > s.size {
+		return batch.Header{}, io.ErrUnexpectedEOF
+	}
+	if sc.seg != s || pos < sc.from || pos+batch.HeaderSize > sc.from+int64(sc.n) {
+		if sc.buf == nil {
+			sc.buf = make([]byte, scanBufSize)
+		}
+		want := int64(len(sc.buf))
+		if rem := s.size - pos; rem < want {
+			want = rem
+		}
+		n, err := s.f.ReadAt(sc.buf[:want], pos)
+		if n < batch.HeaderSize {
+			sc.seg = nil
+			if err == nil {
+				err = io.ErrUnexpectedEOF
+			}
+			return batch.Header{}, err
+		}
+		sc.seg, sc.from, sc.n = s, pos, n
+	}
+	b := sc.buf[pos-sc.from:]
+	h, err := batch.ParseHeader(b)
+	if err != nil {
+		return h, err
+	}
+	if h.Length < batch.MinLength || pos+h.Size() > s.size {
+		return h, batch.ErrBadLength
+	}
+	return h, nil
+}
+
+// reset forgets buffered bytes (after the file changed under them).
+func (sc *scanner) reset() { sc.seg = nil }
+
+// locate finds the batch holding offset: its position and header. found
+// is false when offset is at or past the segment's end.
+func (sc *scanner) locate(s *segment, offset int64) (pos int64, h batch.Header, found bool, err error) {
+	pos = s.lookup(offset)
+	for pos < s.size {
+		h, err = sc.header(s, pos)
+		if err != nil {
+			return 0, h, false, err
+		}
+		if h.LastOffset() >= offset {
+			return pos, h, true, nil
+		}
+		pos += h.Size()
+	}
+	return pos, h, false, nil
+}
