@@ -245,3 +245,46 @@ func TestCreatePartitions(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, md.Topics["grow"].Partitions, 5)
 }
+
+func TestAdvertisedListenersAndConfigNamesFilter(t *testing.T) {
+	b := brokertest.Start(t, func(c *broker.Config) {
+		c.AdvertisedListeners = "PLAINTEXT://broker.example:19092"
+	})
+	// Raw: a client would follow the advertised (unresolvable) address.
+	c := dialRaw(t, b.Addr())
+	req := kmsg.NewPtrMetadataRequest()
+	req.Version = 12
+	c.write(frame(req, 1, "raw"))
+	_, body, err := c.read()
+	require.NoError(t, err)
+	resp := kmsg.NewPtrMetadataResponse()
+	resp.Version = 12
+	require.NoError(t, resp.ReadFrom(body[1:]))
+	require.Len(t, resp.Brokers, 1)
+	assert.Equal(t, "broker.example", resp.Brokers[0].Host)
+	assert.EqualValues(t, 19092, resp.Brokers[0].Port)
+
+	dreq := kmsg.NewPtrDescribeConfigsRequest()
+	dreq.Version = 4
+	rr := kmsg.NewDescribeConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBroker, "1"
+	rr.ConfigNames = []string{"advertised.listeners", "log.retention.ms", "no.such"}
+	dreq.Resources = append(dreq.Resources, rr)
+	c.write(frame(dreq, 2, "raw"))
+	_, body, err = c.read()
+	require.NoError(t, err)
+	dresp := kmsg.NewPtrDescribeConfigsResponse()
+	dresp.Version = 4
+	require.NoError(t, dresp.ReadFrom(body[1:]))
+	require.Len(t, dresp.Resources, 1)
+	var names []string
+	for _, c := range dresp.Resources[0].Configs {
+		names = append(names, c.Name)
+		if c.Name == "advertised.listeners" {
+			assert.Equal(t, "PLAINTEXT://broker.example:19092", *c.Value)
+			assert.Equal(t, kmsg.ConfigSourceStaticBrokerConfig, c.Source)
+			assert.True(t, c.ReadOnly)
+		}
+	}
+	assert.ElementsMatch(t, []string{"advertised.listeners", "log.retention.ms"}, names)
+}

@@ -19,8 +19,9 @@ type Broker struct {
 	logger    *slog.Logger
 	dir       string // first log dir: metadata file, meta.properties, partition dirs
 	clusterID string
-	lockFile  *os.File // flock on <dir>/.lock while open
-	data      dataPath // produce/fetch state, see datapath.go
+	lockFile  *os.File          // flock on <dir>/.lock while open
+	data      dataPath          // produce/fetch state, see datapath.go
+	groups    *groupCoordinator // group coordinator, see groups.go
 
 	// closing is closed when Close starts; long-polling handlers and
 	// background loops select on it.
@@ -98,6 +99,10 @@ func New(cfg Config) (*Broker, error) {
 	if err := b.initDataPath(); err != nil {
 		b.closeLogs()
 		return nil, fmt.Errorf("broker: data path: %w", err)
+	}
+	if err := b.initGroups(); err != nil {
+		b.closeLogs()
+		return nil, err
 	}
 	b.goTracked(b.retentionLoop)
 	b.goTracked(b.flushLoop)

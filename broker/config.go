@@ -58,6 +58,19 @@ type Config struct {
 	CompressionZstdLevel           int32   // compression.zstd.level (3)
 	ProducerIDExpirationMs         int64   // producer.id.expiration.ms (86400000)
 
+	// Group coordinator (groups.go). The offsets topic settings apply when
+	// __consumer_offsets is created; an existing topic keeps its own.
+	OffsetsTopicNumPartitions       int32 // offsets.topic.num.partitions (50)
+	OffsetsTopicReplicationFactor   int16 // offsets.topic.replication.factor (1; Kafka's 3 cannot be met by one node)
+	OffsetsTopicSegmentBytes        int32 // offsets.topic.segment.bytes (104857600)
+	OffsetsRetentionMinutes         int32 // offsets.retention.minutes (10080)
+	OffsetsRetentionCheckIntervalMs int64 // offsets.retention.check.interval.ms (600000)
+	OffsetMetadataMaxBytes          int32 // offset.metadata.max.bytes (4096)
+	GroupInitialRebalanceDelayMs    int32 // group.initial.rebalance.delay.ms (3000)
+	GroupMinSessionTimeoutMs        int32 // group.min.session.timeout.ms (6000)
+	GroupMaxSessionTimeoutMs        int32 // group.max.session.timeout.ms (1800000)
+	GroupMaxSize                    int32 // group.max.size (Integer.MAX)
+
 	SocketRequestMaxBytes int32 // socket.request.max.bytes (104857600)
 	ConnectionsMaxIdleMs  int64 // connections.max.idle.ms (600000): close a connection that sends nothing for this long
 	FetchMaxBytes         int32 // fetch.max.bytes (57671680)
@@ -81,40 +94,50 @@ type Config struct {
 // broker needs it (listen on 127.0.0.1, keep data in ./tributary-data).
 func DefaultConfig() Config {
 	return Config{
-		NodeID:                         1,
-		Listeners:                      "PLAINTEXT://127.0.0.1:9092",
-		LogDirs:                        []string{"./tributary-data"},
-		NumPartitions:                  1,
-		DefaultReplicationFactor:       1,
-		AutoCreateTopicsEnable:         true,
-		LogSegmentBytes:                1 << 30,
-		LogRollMs:                      7 * 24 * 3600 * 1000,
-		LogRetentionMs:                 7 * 24 * 3600 * 1000,
-		LogRetentionBytes:              -1,
-		LogRetentionCheckIntervalMs:    300000,
-		LogCleanupPolicy:               "delete",
-		LogIndexIntervalBytes:          4096,
-		LogIndexSizeMaxBytes:           10 << 20,
-		LogFlushIntervalMessages:       math.MaxInt64,
-		LogFlushIntervalMs:             math.MaxInt64,
-		LogSegmentDeleteDelayMs:        60000,
-		LogMessageTimestampType:        "CreateTime",
-		LogMessageTimestampBeforeMaxMs: math.MaxInt64,
-		LogMessageTimestampAfterMaxMs:  3600000,
-		LogCleanerDeleteRetentionMs:    86400000,
-		LogCleanerMaxCompactionLagMs:   math.MaxInt64,
-		LogCleanerMinCleanableRatio:    0.5,
-		MinInsyncReplicas:              1,
-		MessageMaxBytes:                1048588,
-		CompressionType:                "producer",
-		CompressionGzipLevel:           -1,
-		CompressionLz4Level:            9,
-		CompressionZstdLevel:           3,
-		ProducerIDExpirationMs:         86400000,
-		SocketRequestMaxBytes:          104857600,
-		ConnectionsMaxIdleMs:           600000,
-		FetchMaxBytes:                  57671680,
-		ShutdownTimeout:                10 * time.Second,
+		NodeID:                          1,
+		Listeners:                       "PLAINTEXT://127.0.0.1:9092",
+		LogDirs:                         []string{"./tributary-data"},
+		NumPartitions:                   1,
+		DefaultReplicationFactor:        1,
+		AutoCreateTopicsEnable:          true,
+		LogSegmentBytes:                 1 << 30,
+		LogRollMs:                       7 * 24 * 3600 * 1000,
+		LogRetentionMs:                  7 * 24 * 3600 * 1000,
+		LogRetentionBytes:               -1,
+		LogRetentionCheckIntervalMs:     300000,
+		LogCleanupPolicy:                "delete",
+		LogIndexIntervalBytes:           4096,
+		LogIndexSizeMaxBytes:            10 << 20,
+		LogFlushIntervalMessages:        math.MaxInt64,
+		LogFlushIntervalMs:              math.MaxInt64,
+		LogSegmentDeleteDelayMs:         60000,
+		LogMessageTimestampType:         "CreateTime",
+		LogMessageTimestampBeforeMaxMs:  math.MaxInt64,
+		LogMessageTimestampAfterMaxMs:   3600000,
+		LogCleanerDeleteRetentionMs:     86400000,
+		LogCleanerMaxCompactionLagMs:    math.MaxInt64,
+		LogCleanerMinCleanableRatio:     0.5,
+		MinInsyncReplicas:               1,
+		MessageMaxBytes:                 1048588,
+		CompressionType:                 "producer",
+		CompressionGzipLevel:            -1,
+		CompressionLz4Level:             9,
+		CompressionZstdLevel:            3,
+		ProducerIDExpirationMs:          86400000,
+		OffsetsTopicNumPartitions:       50,
+		OffsetsTopicReplicationFactor:   1,
+		OffsetsTopicSegmentBytes:        104857600,
+		OffsetsRetentionMinutes:         7 * 24 * 60,
+		OffsetsRetentionCheckIntervalMs: 600000,
+		OffsetMetadataMaxBytes:          4096,
+		GroupInitialRebalanceDelayMs:    3000,
+		GroupMinSessionTimeoutMs:        6000,
+		GroupMaxSessionTimeoutMs:        1800000,
+		GroupMaxSize:                    math.MaxInt32,
+		SocketRequestMaxBytes:           104857600,
+		ConnectionsMaxIdleMs:            600000,
+		FetchMaxBytes:                   57671680,
+		ShutdownTimeout:                 10 * time.Second,
 	}
 }
 

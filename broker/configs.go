@@ -230,6 +230,16 @@ var brokerProps = []brokerProp{
 	{"compression.lz4.level", valueSpec{typ: kmsg.ConfigTypeInt, min: 1, max: 17}, true, "lz4 level when compression.type=lz4.", func(c *Config) any { return &c.CompressionLz4Level }},
 	{"compression.zstd.level", valueSpec{typ: kmsg.ConfigTypeInt, min: -131072, max: 22}, true, "zstd level when compression.type=zstd.", func(c *Config) any { return &c.CompressionZstdLevel }},
 	{"producer.id.expiration.ms", valueSpec{typ: kmsg.ConfigTypeInt, min: 1, max: math.MaxInt32}, true, "Forget an idle producer id after this long.", func(c *Config) any { return &c.ProducerIDExpirationMs }},
+	{"offsets.topic.num.partitions", specIntGE1, false, "Partitions of __consumer_offsets, set when the topic is created.", func(c *Config) any { return &c.OffsetsTopicNumPartitions }},
+	{"offsets.topic.replication.factor", valueSpec{typ: kmsg.ConfigTypeShort, min: 1}, false, "Replication factor of __consumer_offsets (Kafka's default 3 cannot be met by one node).", func(c *Config) any { return &c.OffsetsTopicReplicationFactor }},
+	{"offsets.topic.segment.bytes", specIntGE1, false, "segment.bytes of __consumer_offsets.", func(c *Config) any { return &c.OffsetsTopicSegmentBytes }},
+	{"offsets.retention.minutes", specIntGE1, false, "Keep committed offsets this long after a group becomes empty (or after the commit, for groups without members).", func(c *Config) any { return &c.OffsetsRetentionMinutes }},
+	{"offsets.retention.check.interval.ms", specLongGE1, false, "How often expired offsets are looked for.", func(c *Config) any { return &c.OffsetsRetentionCheckIntervalMs }},
+	{"offset.metadata.max.bytes", specIntGE0, false, "Longest metadata string an offset commit may carry.", func(c *Config) any { return &c.OffsetMetadataMaxBytes }},
+	{"group.initial.rebalance.delay.ms", specIntGE0, false, "How long the first rebalance of an empty group waits for more members.", func(c *Config) any { return &c.GroupInitialRebalanceDelayMs }},
+	{"group.min.session.timeout.ms", specIntGE1, false, "Smallest session timeout a group member may ask for.", func(c *Config) any { return &c.GroupMinSessionTimeoutMs }},
+	{"group.max.session.timeout.ms", specIntGE1, false, "Largest session timeout a group member may ask for.", func(c *Config) any { return &c.GroupMaxSessionTimeoutMs }},
+	{"group.max.size", specIntGE1, false, "Most members one group may have.", func(c *Config) any { return &c.GroupMaxSize }},
 	{"socket.request.max.bytes", valueSpec{typ: kmsg.ConfigTypeInt, min: 1}, false, "Largest request frame accepted; larger frames close the connection.", func(c *Config) any { return &c.SocketRequestMaxBytes }},
 	{"connections.max.idle.ms", specLongGE1, false, "Close a connection that sends nothing for this long.", func(c *Config) any { return &c.ConnectionsMaxIdleMs }},
 	{"fetch.max.bytes", valueSpec{typ: kmsg.ConfigTypeInt, min: 1024}, false, "Largest fetch response.", func(c *Config) any { return &c.FetchMaxBytes }},
@@ -354,11 +364,17 @@ func (b *Broker) storageConfigLocked(t *topic) storage.Config {
 		n, _ := strconv.ParseInt(b.topicValueLocked(t, topicPropsByName[name]), 10, 64)
 		return n
 	}
+	retentionMs, retentionBytes := i64("retention.ms"), i64("retention.bytes")
+	// Retention deletes segments only under cleanup.policy=delete: a
+	// compact-only topic (__consumer_offsets) keeps its history.
+	if !containsFold(splitList(b.topicValueLocked(t, topicPropsByName["cleanup.policy"])), "delete") {
+		retentionMs, retentionBytes = -1, -1
+	}
 	return storage.Config{
 		SegmentBytes:           i64("segment.bytes"),
 		SegmentMs:              i64("segment.ms"),
-		RetentionMs:            i64("retention.ms"),
-		RetentionBytes:         i64("retention.bytes"),
+		RetentionMs:            retentionMs,
+		RetentionBytes:         retentionBytes,
 		IndexIntervalBytes:     int32(i64("index.interval.bytes")),
 		SegmentIndexBytes:      int32(i64("segment.index.bytes")),
 		FlushMessages:          i64("flush.messages"),

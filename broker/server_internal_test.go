@@ -38,10 +38,11 @@ func startInternal(t *testing.T, dir string) *Broker {
 // A panicking handler closes its connection and nothing else: the
 // broker keeps serving others.
 func TestHandlerPanicClosesOnlyItsConnection(t *testing.T) {
-	b := startInternal(t, t.TempDir())
 	orig := apis[60]
+	t.Cleanup(func() { apis[60] = orig }) // after the broker is closed
+	b := startInternal(t, t.TempDir())
+	// No connection exists yet, so nothing reads the table concurrently.
 	apis[60] = apiHandler{min: orig.min, max: orig.max, fn: func(*Broker, *request) (any, error) { panic("boom") }}
-	defer func() { apis[60] = orig }()
 
 	send := func(nc net.Conn, req kmsg.Request) error {
 		var f []byte
@@ -193,4 +194,32 @@ func TestCloseStopsEveryGoroutine(t *testing.T) {
 		buf := make([]byte, 1<<16)
 		t.Fatalf("%d goroutines left (had %d):\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
+}
+
+// A frame announced large but never sent costs about what arrived, not
+// what was announced (the buffer grows with the bytes).
+func TestReadFrameGrowsWithData(t *testing.T) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.TotalAlloc
+	r := io.LimitReader(zeroReader{}, 100)
+	if _, err := readRequestFrame(r, 100<<20); err == nil {
+		t.Fatal("short frame read without error")
+	}
+	runtime.ReadMemStats(&ms)
+	if grew := ms.TotalAlloc - before; grew > 4<<20 {
+		t.Fatalf("allocated %d bytes for a 100 MB frame of which 100 bytes arrived", grew)
+	}
+	// A complete large frame still reads whole.
+	bp, err := readRequestFrame(io.LimitReader(zeroReader{}, 3<<20+5), 3<<20+5)
+	if err != nil || len(*bp) != 3<<20+5 {
+		t.Fatalf("large frame: %v", err)
+	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

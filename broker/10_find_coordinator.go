@@ -1,0 +1,73 @@
+package broker
+
+// FindCoordinator: v0-6.
+//
+// v0-3 ask for one key, v4+ (KIP-699) for a batch of CoordinatorKeys, each
+// answered in request order. A group key (type 0, the only type before
+// v1) is coordinated by the leader of its __consumer_offsets partition —
+// this node; the topic is created on the first such request. Transaction
+// keys (type 1) get COORDINATOR_NOT_AVAILABLE: there is no transaction
+// coordinator yet, and that is the retriable answer Kafka gives while its
+// transaction state topic cannot be created. Any other key type (share
+// groups, 2, included) is INVALID_REQUEST.
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary"
+)
+
+func init() { register(10, 0, 6, handleFindCoordinator) }
+
+func handleFindCoordinator(b *Broker, req *request) (any, error) {
+	r := req.msg.(*kmsg.FindCoordinatorRequest)
+	resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	host, port := b.advertised()
+
+	keys := r.CoordinatorKeys
+	if r.Version < 4 {
+		keys = []string{r.CoordinatorKey}
+	}
+	var topicErr *tributary.Error
+	ensured := false
+	answer := func(key string) (int32, string, int32, *tributary.Error, string) {
+		switch r.CoordinatorType {
+		case 0:
+		case 1:
+			return -1, "", -1, tributary.ErrCoordinatorNotAvailable, "transactions are not supported by this broker yet"
+		default:
+			return -1, "", -1, tributary.ErrInvalidRequest, "unknown coordinator key type"
+		}
+		if !ensured {
+			ensured = true
+			topicErr = b.ensureOffsetsTopic(req)
+		}
+		if topicErr != nil {
+			return -1, "", -1, topicErr, "the group coordinator is not available"
+		}
+		return b.cfg.NodeID, host, port, nil, ""
+	}
+	if r.Version < 4 {
+		node, h, p, err, msg := answer(keys[0])
+		resp.NodeID, resp.Host, resp.Port = node, h, p
+		if err != nil {
+			resp.ErrorCode = err.Code
+			if r.Version >= 1 {
+				resp.ErrorMessage = kmsg.StringPtr(msg)
+			}
+		}
+		return resp, nil
+	}
+	for _, k := range keys {
+		c := kmsg.NewFindCoordinatorResponseCoordinator()
+		c.Key = k
+		node, h, p, err, msg := answer(k)
+		c.NodeID, c.Host, c.Port = node, h, p
+		if err != nil {
+			c.ErrorCode = err.Code
+			c.ErrorMessage = kmsg.StringPtr(msg)
+		}
+		resp.Coordinators = append(resp.Coordinators, c)
+	}
+	return resp, nil
+}

@@ -1,0 +1,654 @@
+package broker
+
+// The group coordinator's glue: the broker half of the classic consumer
+// group protocol, whose state machine is broker/group.
+//
+// # Placement (DESIGN.md point 7)
+//
+// A group's coordinator is the leader of its __consumer_offsets
+// partition, group.Partition(id, partitions). This node leads every
+// partition, so it coordinates every group, but it still takes the
+// cluster's path: the groups of a partition exist only once the partition
+// has been loaded from its log, and a partition that can no longer be
+// written is unloaded (its clients get NOT_COORDINATOR and look the
+// coordinator up again) and loaded afresh.
+//
+// __consumer_offsets is created on first use (FindCoordinator for a group)
+// with offsets.topic.num.partitions partitions, cleanup.policy=compact and
+// offsets.topic.segment.bytes, and marked internal. An existing topic keeps
+// its partition count: the hash uses the topic's real count, as Kafka
+// does.
+//
+// # One goroutine owns the state machine
+//
+// group.Coordinator is not safe for concurrent use. groupLoop owns it:
+// handlers send it a groupCall over a bounded channel and wait for the
+// answer on the call's own channel. A call that Kafka parks (JoinGroup
+// and SyncGroup during a rebalance) is answered later, when a step of the
+// coordinator completes it; its Ref maps to the waiting call. After every
+// step (a call, a Tick at NextDeadline, an Unload) the loop drains the
+// coordinator, appends the records to __consumer_offsets — one batch per
+// partition — and only then sends the answers: a commit or an assignment
+// is acknowledged only once it is in the log. When an append fails, the
+// answers that depended on that partition become NOT_COORDINATOR, the
+// partition is unloaded and queued to load again from what is stored.
+//
+// A parked JoinGroup or SyncGroup holds up only its own connection
+// (requests on one connection are served in order, as Kafka does); kgo
+// sends JoinGroup and SyncGroup on a connection of their own.
+//
+// # Loading
+//
+// At start (and whenever the topic appears or a partition is reset) the
+// partitions to load are queued. The loop loads one partition at a time
+// and serves calls waiting in between, so a large offsets topic does not
+// stall groups already loaded; requests for a partition not loaded yet
+// are answered COORDINATOR_LOAD_IN_PROGRESS. Loading reads the log from
+// its start to its high watermark, feeds every record to Load in log
+// order, and ends with Loaded.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary"
+	"github.com/tributary/tributary/broker/group"
+	"github.com/tributary/tributary/internal/batch"
+)
+
+const offsetsTopic = "__consumer_offsets"
+
+// groupCallQueue bounds the calls waiting for the loop; a handler blocks
+// (and gives up with its connection or the broker) when it is full.
+const groupCallQueue = 256
+
+// maxOffsetsBatchBytes bounds the records of one batch written to
+// __consumer_offsets, well below the default max.message.bytes; a drain
+// with more is split into several batches appended together.
+const maxOffsetsBatchBytes = 512 << 10
+
+// partState is where one __consumer_offsets partition stands.
+type partState uint8
+
+const (
+	partAbsent  partState = iota // the topic does not exist yet
+	partLoading                  // queued to load, or being loaded
+	partLoaded                   // its groups are in the coordinator
+)
+
+// groupCoordinator is the broker's side of the group coordinator. After
+// initGroups only the loop goroutine touches the fields below calls.
+type groupCoordinator struct {
+	b     *Broker
+	calls chan *groupCall
+
+	// Owned by groupLoop.
+	c       *group.Coordinator
+	nparts  int32
+	state   []partState // by __consumer_offsets partition
+	toLoad  []int32     // partitions queued to load, in order
+	nextRef group.Ref
+	parked  map[group.Ref]*groupCall
+	timer   *time.Timer
+	// retry holds partitions whose load failed, queued again at retryAt.
+	retry   []int32
+	retryAt time.Time
+}
+
+// loadRetryDelay spaces attempts to load a partition whose log could not
+// be read.
+const loadRetryDelay = time.Second
+
+// groupCall is one request for the loop. run is called on the loop with
+// the coordinator and the call's Ref; it returns the response, or nil
+// when the coordinator parked the request. groups are the groups the
+// request addresses, used to answer NOT_COORDINATOR when a partition
+// they live in fails to take the step's records.
+type groupCall struct {
+	groups []string
+	run    func(gc *groupCoordinator, now time.Time, ref group.Ref) kmsg.Response
+	// topicReady asks the loop to look for __consumer_offsets again.
+	topicReady bool
+	reply      chan kmsg.Response // buffered: the loop never blocks on it
+}
+
+// groupConfig maps the broker's properties to the state machine's.
+func groupConfig(cfg Config, partitions int32) group.Config {
+	gc := group.DefaultConfig()
+	gc.OffsetsTopicPartitions = partitions
+	gc.InitialRebalanceDelay = time.Duration(cfg.GroupInitialRebalanceDelayMs) * time.Millisecond
+	gc.MinSessionTimeout = time.Duration(cfg.GroupMinSessionTimeoutMs) * time.Millisecond
+	gc.MaxSessionTimeout = time.Duration(cfg.GroupMaxSessionTimeoutMs) * time.Millisecond
+	gc.MaxSize = int(cfg.GroupMaxSize)
+	gc.OffsetMetadataMaxBytes = int(cfg.OffsetMetadataMaxBytes)
+	gc.OffsetsRetention = time.Duration(cfg.OffsetsRetentionMinutes) * time.Minute
+	gc.OffsetsRetentionCheckInterval = time.Duration(cfg.OffsetsRetentionCheckIntervalMs) * time.Millisecond
+	return gc
+}
+
+// initGroups builds the coordinator and starts its loop; New calls it
+// once the topics are loaded.
+func (b *Broker) initGroups() error {
+	nparts := b.cfg.OffsetsTopicNumPartitions
+	if t := b.lookupTopic(offsetsTopic); t != nil {
+		b.mu.RLock()
+		nparts = int32(len(t.partitions))
+		b.mu.RUnlock()
+	}
+	c, err := group.New(groupConfig(b.cfg, max(nparts, 1)))
+	if err != nil {
+		return fmt.Errorf("broker: group coordinator: %w", err)
+	}
+	gc := &groupCoordinator{
+		b:      b,
+		calls:  make(chan *groupCall, groupCallQueue),
+		c:      c,
+		nparts: nparts,
+		state:  make([]partState, nparts),
+		parked: make(map[group.Ref]*groupCall),
+	}
+	b.groups = gc
+	b.goTracked(gc.loop)
+	return nil
+}
+
+func (gc *groupCoordinator) loop() {
+	gc.timer = time.NewTimer(time.Hour)
+	defer gc.timer.Stop()
+	gc.topicAppeared()
+	for {
+		if len(gc.toLoad) > 0 {
+			// Serve what is waiting, then load one more partition.
+			select {
+			case call := <-gc.calls:
+				gc.serve(call)
+			case <-gc.timer.C:
+				gc.tick()
+			case <-gc.b.closing:
+				return
+			default:
+				p := gc.toLoad[0]
+				gc.toLoad = gc.toLoad[1:]
+				gc.load(p)
+			}
+			continue
+		}
+		select {
+		case call := <-gc.calls:
+			gc.serve(call)
+		case <-gc.timer.C:
+			gc.tick()
+		case <-gc.b.closing:
+			return
+		}
+	}
+}
+
+// topicAppeared queues every partition of __consumer_offsets to load the
+// first time the loop sees the topic.
+func (gc *groupCoordinator) topicAppeared() {
+	t := gc.b.lookupTopic(offsetsTopic)
+	if t == nil {
+		return
+	}
+	for p := int32(0); p < gc.nparts; p++ {
+		if gc.state[p] == partAbsent {
+			gc.state[p] = partLoading
+			gc.toLoad = append(gc.toLoad, p)
+		}
+	}
+}
+
+// partitionError says why groups of partition p cannot be served now, or
+// nil.
+func (gc *groupCoordinator) partitionError(p int32) *tributary.Error {
+	switch gc.state[p] {
+	case partAbsent:
+		return tributary.ErrCoordinatorNotAvailable
+	case partLoading:
+		return tributary.ErrCoordinatorLoadInProgress
+	}
+	return nil
+}
+
+// groupError says why the group cannot be served now, or nil.
+func (gc *groupCoordinator) groupError(id string) *tributary.Error {
+	return gc.partitionError(group.Partition(id, max(gc.nparts, 1)))
+}
+
+// loading reports whether any partition is still loading (ListGroups
+// answers COORDINATOR_LOAD_IN_PROGRESS then, with what it has).
+func (gc *groupCoordinator) loading() bool {
+	for _, s := range gc.state {
+		if s == partLoading {
+			return true
+		}
+	}
+	return false
+}
+
+func (gc *groupCoordinator) serve(call *groupCall) {
+	if call.topicReady {
+		gc.topicAppeared()
+		call.reply <- nil
+		return
+	}
+	gc.nextRef++
+	ref := gc.nextRef
+	resp := call.run(gc, time.Now(), ref)
+	if resp == nil {
+		gc.parked[ref] = call
+	}
+	gc.step(call, resp)
+}
+
+func (gc *groupCoordinator) tick() {
+	now := time.Now()
+	if !gc.retryAt.IsZero() && !now.Before(gc.retryAt) {
+		gc.toLoad = append(gc.toLoad, gc.retry...)
+		gc.retry, gc.retryAt = nil, time.Time{}
+	}
+	gc.c.Tick(now)
+	gc.step(nil, nil)
+}
+
+// step drains the coordinator: it appends the records and then answers
+// call (with resp, when not parked) and every completed parked request.
+func (gc *groupCoordinator) step(call *groupCall, resp kmsg.Response) {
+	out := gc.c.Drain()
+	failed := gc.appendRecords(out.Records)
+	if call != nil && resp != nil {
+		if len(failed) > 0 {
+			resp = notCoordinator(resp, call.groups, failed, gc.nparts)
+		}
+		call.reply <- resp
+	}
+	gc.deliver(out.Replies, failed)
+	if len(failed) > 0 {
+		for p := range failed {
+			gc.c.Unload(p)
+			gc.state[p] = partLoading
+			gc.toLoad = append(gc.toLoad, p)
+		}
+		// Unload answers the parked requests of those groups
+		// NOT_COORDINATOR; it writes nothing.
+		gc.deliver(gc.c.Drain().Replies, nil)
+	}
+	gc.rearm()
+}
+
+func (gc *groupCoordinator) deliver(replies []group.Reply, failed map[int32]bool) {
+	for _, r := range replies {
+		call := gc.parked[r.Ref]
+		delete(gc.parked, r.Ref)
+		if call == nil {
+			continue // its handler is gone; nothing waits for it
+		}
+		resp := r.Response
+		if len(failed) > 0 {
+			resp = notCoordinator(resp, call.groups, failed, gc.nparts)
+		}
+		call.reply <- resp
+	}
+}
+
+// rearm sets the timer to the coordinator's next deadline.
+func (gc *groupCoordinator) rearm() {
+	if !gc.timer.Stop() {
+		select {
+		case <-gc.timer.C:
+		default:
+		}
+	}
+	at, ok := gc.c.NextDeadline()
+	if !ok {
+		at = time.Now().Add(time.Hour)
+	}
+	if !gc.retryAt.IsZero() && gc.retryAt.Before(at) {
+		at = gc.retryAt
+	}
+	gc.timer.Reset(max(time.Until(at), 0))
+}
+
+// appendRecords writes the records to their partitions, one append per
+// partition; it returns the partitions whose append failed.
+func (gc *groupCoordinator) appendRecords(recs []group.Record) map[int32]bool {
+	if len(recs) == 0 {
+		return nil
+	}
+	byPart := map[int32][]group.Record{}
+	var order []int32
+	for _, r := range recs {
+		if _, ok := byPart[r.Partition]; !ok {
+			order = append(order, r.Partition)
+		}
+		byPart[r.Partition] = append(byPart[r.Partition], r)
+	}
+	var failed map[int32]bool
+	now := time.Now().UnixMilli()
+	for _, pi := range order {
+		if err := gc.appendPartition(pi, byPart[pi], now); err != nil {
+			gc.b.logger.Error("group coordinator: append to __consumer_offsets failed; unloading the partition", "partition", pi, "err", err)
+			if failed == nil {
+				failed = map[int32]bool{}
+			}
+			failed[pi] = true
+		}
+	}
+	return failed
+}
+
+func (gc *groupCoordinator) appendPartition(pi int32, recs []group.Record, now int64) error {
+	p, err := gc.b.lookupPartition(offsetsTopic, pi)
+	if err != nil {
+		return err
+	}
+	data := encodeBatches(recs, now)
+	p.produceMu.Lock()
+	_, err = p.log.Append(data, p.leaderEpoch)
+	p.produceMu.Unlock()
+	if err != nil {
+		return err
+	}
+	gc.b.notifyPartition(p)
+	return nil
+}
+
+// encodeBatches encodes recs as uncompressed RecordBatch v2 batches
+// (no producer id, CreateTime now), starting a new batch when one would
+// pass maxOffsetsBatchBytes.
+func encodeBatches(recs []group.Record, now int64) []byte {
+	var out, body []byte
+	n := int32(0)
+	flush := func() {
+		if n == 0 {
+			return
+		}
+		out = appendBatch(out, body, n, now)
+		body, n = body[:0], 0
+	}
+	for _, r := range recs {
+		if n > 0 && len(body)+len(r.Key)+len(r.Value)+32 > maxOffsetsBatchBytes {
+			flush()
+		}
+		body = appendRecord(body, n, r.Key, r.Value)
+		n++
+	}
+	flush()
+	return out
+}
+
+// appendRecord appends one record (attributes 0, timestamp delta 0, no
+// headers); a nil value is Kafka's null, a tombstone.
+func appendRecord(dst []byte, offsetDelta int32, key, value []byte) []byte {
+	var rec []byte
+	rec = append(rec, 0) // attributes
+	rec = binary.AppendVarint(rec, 0)
+	rec = binary.AppendVarint(rec, int64(offsetDelta))
+	if key == nil {
+		rec = binary.AppendVarint(rec, -1)
+	} else {
+		rec = binary.AppendVarint(rec, int64(len(key)))
+		rec = append(rec, key...)
+	}
+	if value == nil {
+		rec = binary.AppendVarint(rec, -1)
+	} else {
+		rec = binary.AppendVarint(rec, int64(len(value)))
+		rec = append(rec, value...)
+	}
+	rec = binary.AppendVarint(rec, 0) // headers
+	dst = binary.AppendVarint(dst, int64(len(rec)))
+	return append(dst, rec...)
+}
+
+// appendBatch appends the 61-byte RecordBatch v2 header and the records,
+// with the CRC-32C over attributes..end.
+func appendBatch(dst, records []byte, count int32, now int64) []byte {
+	start := len(dst)
+	be := binary.BigEndian
+	dst = be.AppendUint64(dst, 0)                                        // baseOffset: assigned by the log
+	dst = be.AppendUint32(dst, uint32(batch.HeaderSize-12+len(records))) // batchLength
+	dst = be.AppendUint32(dst, 0xffffffff)                               // partitionLeaderEpoch: stamped by the log
+	dst = append(dst, 2)                                                 // magic
+	dst = be.AppendUint32(dst, 0)                                        // crc, below
+	dst = be.AppendUint16(dst, 0)                                        // attributes: no codec, CreateTime
+	dst = be.AppendUint32(dst, uint32(count-1))                          // lastOffsetDelta
+	dst = be.AppendUint64(dst, uint64(now))                              // baseTimestamp
+	dst = be.AppendUint64(dst, uint64(now))                              // maxTimestamp
+	dst = be.AppendUint64(dst, 0xffffffffffffffff)                       // producerId -1
+	dst = be.AppendUint16(dst, 0xffff)                                   // producerEpoch -1
+	dst = be.AppendUint32(dst, 0xffffffff)                               // baseSequence -1
+	dst = be.AppendUint32(dst, uint32(count))
+	dst = append(dst, records...)
+	be.PutUint32(dst[start+17:], batch.ComputeCRC(dst[start:]))
+	return dst
+}
+
+// load reads partition p of __consumer_offsets into the coordinator.
+// A log that cannot be read leaves the partition unloaded and queued
+// again after a pause (its groups answer COORDINATOR_LOAD_IN_PROGRESS
+// meanwhile), rather than serving groups from part of their history.
+func (gc *groupCoordinator) load(pi int32) {
+	if err := gc.readPartition(pi); err != nil {
+		gc.b.logger.Error("group coordinator: loading __consumer_offsets partition failed; will retry", "partition", pi, "err", err)
+		gc.c.Unload(pi)
+		gc.deliver(gc.c.Drain().Replies, nil)
+		gc.retry = append(gc.retry, pi)
+		if gc.retryAt.IsZero() {
+			gc.retryAt = time.Now().Add(loadRetryDelay)
+		}
+		gc.rearm()
+		return
+	}
+	gc.c.Loaded(time.Now())
+	gc.state[pi] = partLoaded
+	// Loaded may start rebalances (group.max.size lowered); it writes
+	// nothing, but deliver whatever it completed.
+	gc.step(nil, nil)
+}
+
+// readPartition feeds every record of partition pi, from the log start to
+// the high watermark, to Load.
+func (gc *groupCoordinator) readPartition(pi int32) error {
+	p, err := gc.b.lookupPartition(offsetsTopic, pi)
+	if err != nil {
+		return err
+	}
+	l := p.log
+	end := l.LogStartOffset()
+	off := l.LogStartOffset()
+	var buf []byte
+	dec := batch.GetBuffer()
+	defer batch.PutBuffer(dec)
+	limit := 256 << 20
+	for off < end {
+		fs, err := l.Read(off, end, 1<<20, true)
+		if err != nil {
+			return err
+		}
+		if fs.Len == 0 {
+			break // nothing more below the watermark (a trailing gap)
+		}
+		if int64(cap(buf)) < fs.Len {
+			buf = make([]byte, fs.Len)
+		}
+		buf = buf[:fs.Len]
+		if _, err := fs.File.ReadAt(buf, fs.Pos); err != nil {
+			return fmt.Errorf("reading %s: %w", l.Dir(), err)
+		}
+		for rest := buf; len(rest) > 0; {
+			h, err := batch.ParseHeader(rest)
+			if err != nil {
+				return err
+			}
+			size := h.Size()
+			if size > int64(len(rest)) || h.Length < batch.MinLength {
+				return fmt.Errorf("batch at offset %d: %w", h.BaseOffset, batch.ErrBadLength)
+			}
+			b := rest[:size]
+			rest = rest[size:]
+			next := h.LastOffset() + 1
+			if next <= off {
+				return fmt.Errorf("batch at offset %d does not advance past %d", h.BaseOffset, off)
+			}
+			off = next
+			if h.IsControl() {
+				continue // transaction markers carry no group data
+			}
+			region, err := batch.RecordsRegion(b, (*dec)[:0], limit)
+			if err != nil {
+				return err
+			}
+			it := batch.NewRecords(region, h.RecordCount)
+			var r batch.Record
+			for it.Next(&r) {
+				if r.Key == nil {
+					continue
+				}
+				if err := gc.c.Load(r.Key, r.Value); err != nil {
+					// One undecodable record should not make the
+					// whole partition unusable: Kafka logs and skips.
+					gc.b.logger.Warn("group coordinator: skipping bad __consumer_offsets record", "partition", pi, "err", err)
+				}
+			}
+			if err := it.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// notCoordinator rewrites resp to NOT_COORDINATOR when one of the groups
+// it answers for lives in a failed partition.
+func notCoordinator(resp kmsg.Response, groups []string, failed map[int32]bool, nparts int32) kmsg.Response {
+	isFailed := func(id string) bool { return failed[group.Partition(id, max(nparts, 1))] }
+	anyFailed := false
+	for _, g := range groups {
+		if isFailed(g) {
+			anyFailed = true
+		}
+	}
+	if !anyFailed {
+		return resp
+	}
+	code := tributary.ErrNotCoordinator.Code
+	switch r := resp.(type) {
+	case *kmsg.JoinGroupResponse:
+		r.ErrorCode = code
+		r.Members = nil
+	case *kmsg.SyncGroupResponse:
+		r.ErrorCode = code
+		r.MemberAssignment = []byte{}
+	case *kmsg.HeartbeatResponse:
+		r.ErrorCode = code
+	case *kmsg.LeaveGroupResponse:
+		r.ErrorCode = code
+	case *kmsg.OffsetCommitResponse:
+		for i := range r.Topics {
+			for j := range r.Topics[i].Partitions {
+				r.Topics[i].Partitions[j].ErrorCode = code
+			}
+		}
+	case *kmsg.OffsetDeleteResponse:
+		r.ErrorCode = code
+		r.Topics = nil
+	case *kmsg.DeleteGroupsResponse:
+		for i := range r.Groups {
+			if isFailed(r.Groups[i].Group) {
+				r.Groups[i].ErrorCode = code
+			}
+		}
+	}
+	return resp
+}
+
+// ensureOffsetsTopic creates __consumer_offsets if it does not exist and
+// has the loop pick it up. It runs on the handler's goroutine: creating
+// the topic is disk work under adminMu, which the loop must not wait for.
+func (b *Broker) ensureOffsetsTopic(req *request) *tributary.Error {
+	if b.lookupTopic(offsetsTopic) == nil {
+		b.mu.RLock()
+		eff := b.mu.eff
+		b.mu.RUnlock()
+		err := b.createTopic(offsetsTopic, b.groups.nparts, eff.OffsetsTopicReplicationFactor, map[string]string{
+			"cleanup.policy":   "compact",
+			"compression.type": "producer",
+			"segment.bytes":    fmt.Sprint(eff.OffsetsTopicSegmentBytes),
+		})
+		if err != nil && tributary.CodeOf(err) != tributary.ErrTopicAlreadyExists.Code {
+			b.logger.Warn("creating __consumer_offsets failed", "err", err)
+			return tributary.ErrCoordinatorNotAvailable
+		}
+	}
+	if _, err := b.callGroups(req, &groupCall{topicReady: true}); err != nil {
+		return tributary.ErrCoordinatorNotAvailable
+	}
+	return nil
+}
+
+var errGroupsClosing = errors.New("broker closing")
+
+// callGroups hands call to the loop and waits for its answer. It gives
+// up, closing the connection, when the connection or the broker closes.
+func (b *Broker) callGroups(req *request, call *groupCall) (kmsg.Response, error) {
+	call.reply = make(chan kmsg.Response, 1)
+	var dead <-chan struct{}
+	if req != nil && req.conn != nil {
+		dead = req.conn.Done()
+	}
+	select {
+	case b.groups.calls <- call:
+	case <-dead:
+		return nil, net.ErrClosed
+	case <-b.closing:
+		return nil, errGroupsClosing
+	}
+	select {
+	case resp := <-call.reply:
+		return resp, nil
+	case <-dead:
+		return nil, net.ErrClosed
+	case <-b.closing:
+		return nil, errGroupsClosing
+	}
+}
+
+// groupRequest runs a single-group request on the loop: when the group's
+// partition cannot be served, fail builds the error response; otherwise
+// run asks the coordinator.
+func (b *Broker) groupRequest(req *request, groupID string, fail func(*tributary.Error) kmsg.Response,
+	run func(c *group.Coordinator, now time.Time, ref group.Ref) kmsg.Response) (any, error) {
+	resp, err := b.callGroups(req, &groupCall{
+		groups: []string{groupID},
+		run: func(gc *groupCoordinator, now time.Time, ref group.Ref) kmsg.Response {
+			if e := gc.groupError(groupID); e != nil {
+				return fail(e)
+			}
+			return run(gc.c, now, ref)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// groupClient is how a JoinGroup's member is described: the client id and
+// the peer host as Kafka prints it ("/127.0.0.1").
+func groupClient(req *request) group.Client {
+	host := ""
+	if req.conn != nil {
+		host = req.conn.RemoteAddr()
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+	}
+	return group.Client{ID: req.clientID, Host: "/" + host}
+}

@@ -1,0 +1,419 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/broker"
+	"github.com/tributary/tributary/broker/brokertest"
+)
+
+// Tests of the group coordinator (FindCoordinator, JoinGroup, SyncGroup,
+// Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, DescribeGroups,
+// ListGroups, DeleteGroups, OffsetDelete) over TCP, driven by kgo group
+// consumers and kadm.
+
+// fastGroups makes rebalances quick: no initial delay, and short session
+// timeouts allowed.
+func fastGroups(c *broker.Config) {
+	c.GroupInitialRebalanceDelayMs = 0
+	c.GroupMinSessionTimeoutMs = 500
+	c.OffsetsTopicNumPartitions = 10 // fewer logs to open in tests
+}
+
+// groupConsumer is a kgo group member with short timeouts and manual
+// commits.
+func groupConsumer(t *testing.T, addr, group, topic string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(addr),
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.SessionTimeout(3 * time.Second),
+		kgo.HeartbeatInterval(100 * time.Millisecond),
+		kgo.RebalanceTimeout(5 * time.Second),
+		kgo.FetchMaxWait(100 * time.Millisecond),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
+	}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// produceTo writes n records to each of the topic's first partitions,
+// valued "<tag>-<partition>-<i>".
+func produceTo(t *testing.T, cl *kgo.Client, topic string, partitions int32, n int, tag string) []string {
+	t.Helper()
+	var recs []*kgo.Record
+	var vals []string
+	for p := int32(0); p < partitions; p++ {
+		for i := 0; i < n; i++ {
+			v := fmt.Sprintf("%s-%d-%d", tag, p, i)
+			vals = append(vals, v)
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: []byte(v)})
+		}
+	}
+	require.NoError(t, cl.ProduceSync(testCtx(t), recs...).FirstErr())
+	return vals
+}
+
+func manualProducer(t *testing.T, addr string) *kgo.Client {
+	return newClient(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+}
+
+// pollN polls until want records arrived (failing after a timeout), then
+// briefly more to catch any extra record.
+func pollN(t *testing.T, cl *kgo.Client, want int) []*kgo.Record {
+	t.Helper()
+	var got []*kgo.Record
+	deadline := time.Now().Add(20 * time.Second)
+	for len(got) < want && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("fetch %s/%d: %v", topic, p, err)
+			}
+		})
+		got = append(got, fs.Records()...)
+	}
+	require.Len(t, got, want, "records polled")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	extra := cl.PollFetches(ctx).Records()
+	cancel()
+	require.Empty(t, extra, "records beyond the expected ones")
+	return got
+}
+
+func values(recs []*kgo.Record) []string {
+	out := make([]string, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, string(r.Value))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func partitionsOf(recs []*kgo.Record) map[int32]bool {
+	m := map[int32]bool{}
+	for _, r := range recs {
+		m[r.Partition] = true
+	}
+	return m
+}
+
+// waitGroup waits until kadm describes the group as Stable with n members
+// that all have an assignment, and returns the description.
+func waitGroup(t *testing.T, adm *kadm.Client, group string, n int) kadm.DescribedGroup {
+	t.Helper()
+	var last kadm.DescribedGroup
+	var lastErr error
+	ok := func() bool {
+		dg, err := adm.DescribeGroups(testCtx(t), group)
+		if lastErr = err; err != nil {
+			return false
+		}
+		last = dg[group]
+		if last.Err != nil || last.State != "Stable" || len(last.Members) != n {
+			return false
+		}
+		total := 0
+		for _, m := range last.Members {
+			a, ok := m.Assigned.AsConsumer()
+			if !ok || len(a.Topics) == 0 {
+				return false
+			}
+			for _, at := range a.Topics {
+				total += len(at.Partitions)
+			}
+		}
+		return total == 6
+	}
+	for deadline := time.Now().Add(20 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			for _, m := range last.Members {
+				a, _ := m.Assigned.AsConsumer()
+				j, _ := m.Join.AsConsumer()
+				t.Logf("member %s: %+v join %+v", m.MemberID, a, j)
+			}
+			t.Fatalf("group %s never became stable with %d members: %v %+v", group, n, lastErr, last)
+		}
+	}
+	return last
+}
+
+// TestGroupConsumersSplitCommitAndTakeOver: two kgo members split a
+// 6-partition topic; after one leaves, the other takes over from the
+// committed offsets: it re-reads exactly the records the leaver consumed
+// but did not commit, and nothing it had committed itself.
+func TestGroupConsumersSplitCommitAndTakeOver(t *testing.T) {
+	b := brokertest.Start(t, fastGroups)
+	createTopic(t, b.Addr(), "split", 6, nil)
+	prod := manualProducer(t, b.Addr())
+	adm := newAdmin(t, b.Addr())
+
+	a := groupConsumer(t, b.Addr(), "g-split", "split")
+	c := groupConsumer(t, b.Addr(), "g-split", "split")
+	// Polling drives kgo's assignment callbacks; poll both until the
+	// group settles.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, cl := range []*kgo.Client{a, c} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+				require.Empty(t, cl.PollFetches(ctx).Records())
+				cancel()
+			}
+		}()
+	}
+	dg := waitGroup(t, adm, "g-split", 2)
+	close(stop)
+	wg.Wait()
+	_, genBefore := c.GroupMetadata()
+	assert.Equal(t, "consumer", dg.ProtocolType)
+
+	// Phase 1: each member reads its half; both commit.
+	p1 := produceTo(t, prod, "split", 6, 10, "p1")
+	ra := pollN(t, a, 30)
+	rc := pollN(t, c, 30)
+	pa, pc := partitionsOf(ra), partitionsOf(rc)
+	assert.Len(t, pa, 3)
+	assert.Len(t, pc, 3)
+	for p := range pa {
+		assert.False(t, pc[p], "partition %d consumed by both members", p)
+	}
+	assert.Equal(t, p1, mergeSorted(values(ra), values(rc)))
+	require.NoError(t, a.CommitUncommittedOffsets(testCtx(t)))
+	require.NoError(t, c.CommitUncommittedOffsets(testCtx(t)))
+
+	// Phase 2: both read; only c commits. a then leaves.
+	produceTo(t, prod, "split", 6, 10, "p2")
+	ra2 := pollN(t, a, 30)
+	rc2 := pollN(t, c, 30)
+	require.NoError(t, c.CommitUncommittedOffsets(testCtx(t)))
+	a.Close()
+
+	// Phase 3: c owns everything and starts from the commits: a's
+	// uncommitted phase-2 records again, then all of phase 3.
+	p3 := produceTo(t, prod, "split", 6, 10, "p3")
+	want := mergeSorted(values(ra2), p3)
+	got := pollN(t, c, len(want))
+	assert.Equal(t, want, values(got))
+	_ = rc2
+	require.NoError(t, c.CommitUncommittedOffsets(testCtx(t)))
+
+	waitGroup(t, adm, "g-split", 1)
+	_, gen := c.GroupMetadata()
+	assert.Greater(t, gen, genBefore)
+	offs, err := adm.FetchOffsets(testCtx(t), "g-split")
+	require.NoError(t, err)
+	for p := int32(0); p < 6; p++ {
+		o, ok := offs.Lookup("split", p)
+		require.True(t, ok, "partition %d", p)
+		require.NoError(t, o.Err)
+		assert.EqualValues(t, 30, o.At, "partition %d", p)
+	}
+}
+
+func mergeSorted(a, b []string) []string {
+	out := append(append([]string(nil), a...), b...)
+	sort.Strings(out)
+	return out
+}
+
+// TestGroupAdminOffsets drives the coordinator with kadm alone: simple
+// commits for a group without members, a commit naming a missing topic,
+// fetching, listing, describing, deleting offsets and groups.
+func TestGroupAdminOffsets(t *testing.T) {
+	b := brokertest.Start(t, fastGroups)
+	createTopic(t, b.Addr(), "adm", 3, nil)
+	adm := newAdmin(t, b.Addr())
+	ctx := testCtx(t)
+
+	var os kadm.Offsets
+	os.AddOffset("adm", 0, 5, -1)
+	os.AddOffset("adm", 2, 7, -1)
+	os.Add(kadm.Offset{Topic: "adm", Partition: 1, At: 3, LeaderEpoch: -1, Metadata: "meta"})
+	os.AddOffset("adm", 9, 1, -1) // no such partition
+	os.AddOffset("missing", 0, 1, -1)
+	resp, err := adm.CommitOffsets(ctx, "simple", os)
+	require.NoError(t, err)
+	for _, p := range []int32{0, 1, 2} {
+		r, ok := resp.Lookup("adm", p)
+		require.True(t, ok)
+		assert.NoError(t, r.Err, "adm/%d", p)
+	}
+	r, _ := resp.Lookup("adm", 9)
+	assert.ErrorIs(t, r.Err, kerr.UnknownTopicOrPartition)
+	r, _ = resp.Lookup("missing", 0)
+	assert.ErrorIs(t, r.Err, kerr.UnknownTopicOrPartition)
+
+	fetched, err := adm.FetchOffsets(ctx, "simple")
+	require.NoError(t, err)
+	require.NoError(t, fetched.Error())
+	got := map[int32]int64{}
+	fetched.Each(func(o kadm.OffsetResponse) { got[o.Partition] = o.At })
+	assert.Equal(t, map[int32]int64{0: 5, 1: 3, 2: 7}, got)
+	o, _ := fetched.Lookup("adm", 1)
+	assert.Equal(t, "meta", o.Metadata)
+
+	listed, err := adm.ListGroups(ctx)
+	require.NoError(t, err)
+	require.Contains(t, listed, "simple")
+	assert.Equal(t, "Empty", listed["simple"].State)
+	described, err := adm.DescribeGroups(ctx, "simple")
+	require.NoError(t, err)
+	assert.Equal(t, "Empty", described["simple"].State)
+	assert.Empty(t, described["simple"].Members)
+
+	deleted, err := adm.DeleteOffsets(ctx, "simple", kadm.TopicsSet{"adm": {0: {}}})
+	require.NoError(t, err)
+	require.NoError(t, deleted.Error())
+	fetched, err = adm.FetchOffsets(ctx, "simple")
+	require.NoError(t, err)
+	_, ok := fetched.Lookup("adm", 0)
+	assert.False(t, ok, "deleted offset still fetched")
+	_, ok = fetched.Lookup("adm", 2)
+	assert.True(t, ok)
+
+	dg, err := adm.DeleteGroups(ctx, "simple", "never-existed")
+	require.NoError(t, err)
+	assert.NoError(t, dg["simple"].Err)
+	assert.ErrorIs(t, dg["never-existed"].Err, kerr.GroupIDNotFound)
+	listed, err = adm.ListGroups(ctx)
+	require.NoError(t, err)
+	assert.NotContains(t, listed, "simple")
+	fetched, err = adm.FetchOffsets(ctx, "simple")
+	require.NoError(t, err)
+	assert.Empty(t, fetched.Offsets())
+
+	// The offsets topic is internal, compacted and sized by the config.
+	md, err := adm.Metadata(ctx, "__consumer_offsets")
+	require.NoError(t, err)
+	ot := md.Topics["__consumer_offsets"]
+	require.NoError(t, ot.Err)
+	assert.True(t, ot.IsInternal)
+	assert.Len(t, ot.Partitions, 10)
+	rc, err := adm.DescribeTopicConfigs(ctx, "__consumer_offsets")
+	require.NoError(t, err)
+	cfg, err := rc.On("__consumer_offsets", nil)
+	require.NoError(t, err)
+	for _, c := range cfg.Configs {
+		if c.Key == "cleanup.policy" {
+			assert.Equal(t, "compact", c.MaybeValue())
+		}
+	}
+}
+
+// TestGroupRestartKeepsOffsetsAndGeneration: committed offsets and the
+// group's membership (generation, members, assignment) are read back from
+// __consumer_offsets after a restart.
+func TestGroupRestartKeepsOffsetsAndGeneration(t *testing.T) {
+	b := brokertest.Start(t, fastGroups)
+	createTopic(t, b.Addr(), "rs", 6, nil)
+	produceTo(t, manualProducer(t, b.Addr()), "rs", 6, 5, "a")
+	memberID, gen := runStaticMember(t, b.Addr(), "g-rs", "rs")
+
+	b.Restart(t)
+	checkGroupRestored(t, b.Addr(), "g-rs", "rs", memberID, gen)
+}
+
+// runStaticMember consumes the 30 records of topic with a static member
+// of group, commits, and closes the client: a static member does not
+// leave the group on close, so the group stays Stable with it.
+func runStaticMember(t *testing.T, addr, group, topic string) (string, int32) {
+	t.Helper()
+	c := groupConsumer(t, addr, group, topic, kgo.InstanceID("static-1"))
+	pollN(t, c, 30)
+	require.NoError(t, c.CommitUncommittedOffsets(testCtx(t)))
+	waitGroup(t, newAdmin(t, addr), group, 1)
+	memberID, gen := c.GroupMetadata()
+	require.Positive(t, gen)
+	c.Close()
+	return memberID, gen
+}
+
+// checkGroupRestored checks, right after a restart, that the group came
+// back Stable with the member and generation it had, and its offsets.
+func checkGroupRestored(t *testing.T, addr, group, topic, memberID string, gen int32) {
+	t.Helper()
+	cl := newClient(t, addr)
+	adm := kadm.NewClient(cl)
+	// The restored member may still heartbeat in its old generation:
+	// the generation survived.
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.Generation, hb.InstanceID = group, memberID, gen, kmsg.StringPtr("static-1")
+	var hbResp *kmsg.HeartbeatResponse
+	require.Eventually(t, func() bool {
+		resp, err := hb.RequestWith(testCtx(t), cl)
+		if err != nil {
+			return false
+		}
+		hbResp = resp
+		return resp.ErrorCode != kerr.CoordinatorLoadInProgress.Code
+	}, 10*time.Second, 20*time.Millisecond)
+	assert.Zero(t, hbResp.ErrorCode, "heartbeat after restart: %v", kerr.ErrorForCode(hbResp.ErrorCode))
+
+	dg := waitGroup(t, adm, group, 1)
+	assert.Equal(t, memberID, dg.Members[0].MemberID)
+	offs, err := adm.FetchOffsets(testCtx(t), group)
+	require.NoError(t, err)
+	for p := int32(0); p < 6; p++ {
+		o, ok := offs.Lookup(topic, p)
+		require.True(t, ok, "partition %d", p)
+		assert.EqualValues(t, 5, o.At, "partition %d", p)
+	}
+
+	// The member restarts: it continues from the committed offsets, in
+	// the restored generation or a later one.
+	produceTo(t, manualProducer(t, addr), topic, 6, 1, "b")
+	c := groupConsumer(t, addr, group, topic, kgo.InstanceID("static-1"))
+	for _, r := range pollN(t, c, 6) {
+		assert.EqualValues(t, 5, r.Offset)
+	}
+	_, gen2 := c.GroupMetadata()
+	assert.GreaterOrEqual(t, gen2, gen)
+}
+
+// TestGroupSurvivesKill9: a `tributary broker` process killed with
+// SIGKILL right after the commit comes back with the offsets and the
+// group's generation: the coordinator acknowledged them only once they
+// were appended to __consumer_offsets.
+func TestGroupSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	overrides := []string{"group.initial.rebalance.delay.ms=0", "group.min.session.timeout.ms=500", "offsets.topic.num.partitions=10"}
+	p := brokertest.StartProcess(t, dir, overrides...)
+	createTopic(t, p.Addr(), "k9", 6, nil)
+	produceTo(t, manualProducer(t, p.Addr()), "k9", 6, 5, "a")
+	memberID, gen := runStaticMember(t, p.Addr(), "g-k9", "k9")
+	require.NoError(t, p.Kill())
+
+	p = brokertest.StartProcess(t, dir, overrides...)
+	checkGroupRestored(t, p.Addr(), "g-k9", "k9", memberID, gen)
+}
