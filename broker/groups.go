@@ -52,6 +52,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime/debug"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -76,9 +79,10 @@ const maxOffsetsBatchBytes = 512 << 10
 type partState uint8
 
 const (
-	partAbsent  partState = iota // the topic does not exist yet
-	partLoading                  // queued to load, or being loaded
-	partLoaded                   // its groups are in the coordinator
+	partAbsent   partState = iota // the topic does not exist yet
+	partLoading                   // queued to load, or being loaded
+	partLoaded                    // its groups are in the coordinator
+	partFollower                  // another broker leads it (replication)
 )
 
 // groupCoordinator is the broker's side of the group coordinator. After
@@ -86,6 +90,9 @@ const (
 type groupCoordinator struct {
 	b     *Broker
 	calls chan *groupCall
+	// topicKnown is set once the loop has seen __consumer_offsets, so
+	// FindCoordinator stops asking it to look.
+	topicKnown atomic.Bool
 
 	// Owned by groupLoop.
 	c       *group.Coordinator
@@ -98,6 +105,9 @@ type groupCoordinator struct {
 	// retry holds partitions whose load failed, queued again at retryAt.
 	retry   []int32
 	retryAt time.Time
+	// failAppend, when set (tests), fails appends to the partitions it
+	// returns an error for, standing in for a broken disk.
+	failAppend func(partition int32) error
 }
 
 // loadRetryDelay spaces attempts to load a partition whose log could not
@@ -196,6 +206,7 @@ func (gc *groupCoordinator) topicAppeared() {
 	if t == nil {
 		return
 	}
+	gc.topicKnown.Store(true)
 	for p := int32(0); p < gc.nparts; p++ {
 		if gc.state[p] == partAbsent {
 			gc.state[p] = partLoading
@@ -207,13 +218,42 @@ func (gc *groupCoordinator) topicAppeared() {
 // partitionError says why groups of partition p cannot be served now, or
 // nil.
 func (gc *groupCoordinator) partitionError(p int32) *tributary.Error {
+	if p < 0 || int(p) >= len(gc.state) {
+		return tributary.ErrCoordinatorNotAvailable
+	}
 	switch gc.state[p] {
 	case partAbsent:
 		return tributary.ErrCoordinatorNotAvailable
 	case partLoading:
 		return tributary.ErrCoordinatorLoadInProgress
+	case partFollower:
+		return tributary.ErrNotCoordinator
 	}
 	return nil
+}
+
+// setOffsetsLeader is the hook for leadership changes of __consumer_offsets
+// partitions (DESIGN.md point 7): becoming leader of partition p loads
+// its groups from the log; losing it drops them, and their clients are
+// told NOT_COORDINATOR so they look up the new coordinator. On one node
+// every partition is led from the start, so only replication calls it.
+func (b *Broker) setOffsetsLeader(p int32, leader bool) error {
+	_, err := b.callGroups(nil, &groupCall{run: func(gc *groupCoordinator, _ time.Time, _ group.Ref) kmsg.Response {
+		if p >= 0 && int(p) < len(gc.state) {
+			switch {
+			case leader && gc.state[p] != partLoaded && gc.state[p] != partLoading:
+				gc.state[p] = partLoading
+				gc.toLoad = append(gc.toLoad, p)
+			case !leader:
+				gc.c.Unload(p)
+				gc.state[p] = partFollower
+				gc.toLoad = slices.DeleteFunc(gc.toLoad, func(q int32) bool { return q == p })
+				gc.retry = slices.DeleteFunc(gc.retry, func(q int32) bool { return q == p })
+			}
+		}
+		return kmsg.NewPtrHeartbeatResponse() // nothing reads it
+	}})
+	return err
 }
 
 // groupError says why the group cannot be served now, or nil.
@@ -240,11 +280,36 @@ func (gc *groupCoordinator) serve(call *groupCall) {
 	}
 	gc.nextRef++
 	ref := gc.nextRef
-	resp := call.run(gc, time.Now(), ref)
-	if resp == nil {
+	resp, poisoned := gc.run(call, ref)
+	if resp == nil && poisoned == nil {
 		gc.parked[ref] = call
 	}
-	gc.step(call, resp)
+	gc.step(call, resp, poisoned)
+}
+
+// run calls the state machine for call. A panic there (a bug, never
+// input the package should refuse) must not take the broker down: the
+// partitions of the call's groups are treated like a failed append —
+// nothing of the step is written for them, they are unloaded and loaded
+// again from the log — and the call gets errGroupPanic, which closes its
+// connection.
+func (gc *groupCoordinator) run(call *groupCall, ref group.Ref) (resp kmsg.Response, poisoned map[int32]bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			gc.b.logger.Error("group coordinator panic; reloading the affected partitions", "panic", r, "stack", string(debug.Stack()))
+			poisoned = map[int32]bool{}
+			for _, id := range call.groups {
+				poisoned[group.Partition(id, max(gc.nparts, 1))] = true
+			}
+			if len(call.groups) == 0 {
+				for p := range gc.nparts {
+					poisoned[p] = true
+				}
+			}
+			resp = nil
+		}
+	}()
+	return call.run(gc, time.Now(), ref), nil
 }
 
 func (gc *groupCoordinator) tick() {
@@ -254,26 +319,35 @@ func (gc *groupCoordinator) tick() {
 		gc.retry, gc.retryAt = nil, time.Time{}
 	}
 	gc.c.Tick(now)
-	gc.step(nil, nil)
+	gc.step(nil, nil, nil)
 }
 
 // step drains the coordinator: it appends the records and then answers
 // call (with resp, when not parked) and every completed parked request.
-func (gc *groupCoordinator) step(call *groupCall, resp kmsg.Response) {
+// Records of poisoned partitions are not written: those partitions fail
+// like a failed append.
+func (gc *groupCoordinator) step(call *groupCall, resp kmsg.Response, poisoned map[int32]bool) {
 	out := gc.c.Drain()
-	failed := gc.appendRecords(out.Records)
-	if call != nil && resp != nil {
-		if len(failed) > 0 {
-			resp = notCoordinator(resp, call.groups, failed, gc.nparts)
+	failed := gc.appendRecords(out.Records, poisoned)
+	if call != nil {
+		switch {
+		case poisoned != nil:
+			call.reply <- nil
+		case resp != nil:
+			if len(failed) > 0 {
+				resp = notCoordinator(resp, call.groups, failed, gc.nparts)
+			}
+			call.reply <- resp
 		}
-		call.reply <- resp
 	}
 	gc.deliver(out.Replies, failed)
 	if len(failed) > 0 {
 		for p := range failed {
 			gc.c.Unload(p)
-			gc.state[p] = partLoading
-			gc.toLoad = append(gc.toLoad, p)
+			if gc.state[p] == partLoaded {
+				gc.state[p] = partLoading
+				gc.toLoad = append(gc.toLoad, p)
+			}
 		}
 		// Unload answers the parked requests of those groups
 		// NOT_COORDINATOR; it writes nothing.
@@ -317,9 +391,10 @@ func (gc *groupCoordinator) rearm() {
 
 // appendRecords writes the records to their partitions, one append per
 // partition; it returns the partitions whose append failed.
-func (gc *groupCoordinator) appendRecords(recs []group.Record) map[int32]bool {
+func (gc *groupCoordinator) appendRecords(recs []group.Record, poisoned map[int32]bool) map[int32]bool {
+	failed := poisoned
 	if len(recs) == 0 {
-		return nil
+		return failed
 	}
 	byPart := map[int32][]group.Record{}
 	var order []int32
@@ -329,9 +404,11 @@ func (gc *groupCoordinator) appendRecords(recs []group.Record) map[int32]bool {
 		}
 		byPart[r.Partition] = append(byPart[r.Partition], r)
 	}
-	var failed map[int32]bool
 	now := time.Now().UnixMilli()
 	for _, pi := range order {
+		if failed[pi] {
+			continue
+		}
 		if err := gc.appendPartition(pi, byPart[pi], now); err != nil {
 			gc.b.logger.Error("group coordinator: append to __consumer_offsets failed; unloading the partition", "partition", pi, "err", err)
 			if failed == nil {
@@ -347,6 +424,11 @@ func (gc *groupCoordinator) appendPartition(pi int32, recs []group.Record, now i
 	p, err := gc.b.lookupPartition(offsetsTopic, pi)
 	if err != nil {
 		return err
+	}
+	if gc.failAppend != nil {
+		if err := gc.failAppend(pi); err != nil {
+			return err
+		}
 	}
 	data := encodeBatches(recs, now)
 	p.produceMu.Lock()
@@ -450,7 +532,7 @@ func (gc *groupCoordinator) load(pi int32) {
 	gc.state[pi] = partLoaded
 	// Loaded may start rebalances (group.max.size lowered); it writes
 	// nothing, but deliver whatever it completed.
-	gc.step(nil, nil)
+	gc.step(nil, nil, nil)
 }
 
 // readPartition feeds every record of partition pi, from the log start to
@@ -461,7 +543,7 @@ func (gc *groupCoordinator) readPartition(pi int32) error {
 		return err
 	}
 	l := p.log
-	end := l.LogStartOffset()
+	end := l.HighWatermark()
 	off := l.LogStartOffset()
 	var buf []byte
 	dec := batch.GetBuffer()
@@ -587,13 +669,19 @@ func (b *Broker) ensureOffsetsTopic(req *request) *tributary.Error {
 			return tributary.ErrCoordinatorNotAvailable
 		}
 	}
+	if b.groups.topicKnown.Load() {
+		return nil
+	}
 	if _, err := b.callGroups(req, &groupCall{topicReady: true}); err != nil {
 		return tributary.ErrCoordinatorNotAvailable
 	}
 	return nil
 }
 
-var errGroupsClosing = errors.New("broker closing")
+var (
+	errGroupsClosing = errors.New("broker closing")
+	errGroupPanic    = errors.New("group coordinator failed on this request")
+)
 
 // callGroups hands call to the loop and waits for its answer. It gives
 // up, closing the connection, when the connection or the broker closes.
@@ -612,6 +700,9 @@ func (b *Broker) callGroups(req *request, call *groupCall) (kmsg.Response, error
 	}
 	select {
 	case resp := <-call.reply:
+		if resp == nil && !call.topicReady {
+			return nil, errGroupPanic
+		}
 		return resp, nil
 	case <-dead:
 		return nil, net.ErrClosed

@@ -184,7 +184,7 @@ func TestGroupConsumersSplitCommitAndTakeOver(t *testing.T) {
 				default:
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-				require.Empty(t, cl.PollFetches(ctx).Records())
+				assert.Empty(t, cl.PollFetches(ctx).Records())
 				cancel()
 			}
 		}()
@@ -416,4 +416,270 @@ func TestGroupSurvivesKill9(t *testing.T) {
 
 	p = brokertest.StartProcess(t, dir, overrides...)
 	checkGroupRestored(t, p.Addr(), "g-k9", "k9", memberID, gen)
+}
+
+// groupRaw sends one request at its exact version over a raw connection
+// and parses the answer at that version.
+type groupRaw struct {
+	t    *testing.T
+	c    *rawConn
+	corr int32
+}
+
+func (g *groupRaw) do(req kmsg.Request) kmsg.Response {
+	g.t.Helper()
+	g.corr++
+	g.c.write(frame(req, g.corr, "raw"))
+	corr, body, err := g.c.read()
+	require.NoError(g.t, err, "%s v%d", kmsg.NameForKey(req.Key()), req.GetVersion())
+	require.Equal(g.t, g.corr, corr)
+	resp := req.ResponseKind()
+	resp.SetVersion(req.GetVersion())
+	if resp.IsFlexible() {
+		require.NotEmpty(g.t, body)
+		body = body[1:]
+	}
+	require.NoError(g.t, resp.ReadFrom(body), "%s v%d", kmsg.NameForKey(req.Key()), req.GetVersion())
+	return resp
+}
+
+// TestGroupAPIsEveryVersion runs every group API at every advertised
+// version over a raw connection: a whole membership (join, sync,
+// heartbeat, leave) per JoinGroup version, commits and fetches that
+// mirror the request's topics and partitions, and the admin APIs.
+func TestGroupAPIsEveryVersion(t *testing.T) {
+	b := brokertest.Start(t, fastGroups)
+	createTopic(t, b.Addr(), "vt", 2, nil)
+	g := &groupRaw{t: t, c: dialRaw(t, b.Addr())}
+
+	// Before any FindCoordinator there is no __consumer_offsets: no
+	// groups, and no coordinator to commit to.
+	lg := g.do(kmsg.NewPtrListGroupsRequest()).(*kmsg.ListGroupsResponse)
+	assert.Zero(t, lg.ErrorCode)
+	assert.Empty(t, lg.Groups)
+	early := kmsg.NewPtrOffsetCommitRequest()
+	early.Version = 9
+	early.Group = "vs"
+	et := kmsg.NewOffsetCommitRequestTopic()
+	et.Topic = "vt"
+	et.Partitions = []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}
+	early.Topics = []kmsg.OffsetCommitRequestTopic{et}
+	er := g.do(early).(*kmsg.OffsetCommitResponse)
+	require.Len(t, er.Topics, 1)
+	require.Len(t, er.Topics[0].Partitions, 1)
+	assert.Equal(t, kerr.CoordinatorNotAvailable.Code, er.Topics[0].Partitions[0].ErrorCode)
+
+	for v := int16(0); v <= 6; v++ {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.Version = v
+		req.CoordinatorKey = "vs"
+		req.CoordinatorKeys = []string{"vs", "other"}
+		resp := g.do(req).(*kmsg.FindCoordinatorResponse)
+		if v < 4 {
+			assert.Zero(t, resp.ErrorCode, "v%d", v)
+			assert.EqualValues(t, 1, resp.NodeID)
+			assert.NotZero(t, resp.Port)
+		} else {
+			require.Len(t, resp.Coordinators, 2)
+			assert.Equal(t, "vs", resp.Coordinators[0].Key)
+			assert.Equal(t, "other", resp.Coordinators[1].Key)
+			for _, c := range resp.Coordinators {
+				assert.Zero(t, c.ErrorCode)
+				assert.EqualValues(t, 1, c.NodeID)
+			}
+		}
+		if v >= 1 {
+			req.CoordinatorType = 1
+			resp = g.do(req).(*kmsg.FindCoordinatorResponse)
+			code := resp.ErrorCode
+			if v >= 4 {
+				code = resp.Coordinators[0].ErrorCode
+			}
+			assert.Equal(t, kerr.CoordinatorNotAvailable.Code, code, "transaction key v%d", v)
+			req.CoordinatorType = 9
+			resp = g.do(req).(*kmsg.FindCoordinatorResponse)
+			code = resp.ErrorCode
+			if v >= 4 {
+				code = resp.Coordinators[0].ErrorCode
+			}
+			assert.Equal(t, kerr.InvalidRequest.Code, code, "bad key type v%d", v)
+		}
+	}
+
+	for v := int16(0); v <= 9; v++ {
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.Version = v
+		req.Group = "vs"
+		for _, topic := range []string{"vt", "nope"} {
+			rt := kmsg.NewOffsetCommitRequestTopic()
+			rt.Topic = topic
+			for _, p := range []int32{1, 7, 0} {
+				rp := kmsg.NewOffsetCommitRequestTopicPartition()
+				rp.Partition, rp.Offset = p, int64(100*int(v)+int(p))
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			req.Topics = append(req.Topics, rt)
+		}
+		resp := g.do(req).(*kmsg.OffsetCommitResponse)
+		require.Len(t, resp.Topics, 2, "OffsetCommit v%d", v)
+		for i, topic := range []string{"vt", "nope"} {
+			rt := resp.Topics[i]
+			assert.Equal(t, topic, rt.Topic)
+			require.Len(t, rt.Partitions, 3)
+			for j, p := range []int32{1, 7, 0} {
+				assert.Equal(t, p, rt.Partitions[j].Partition)
+				want := int16(0)
+				if topic == "nope" || p == 7 {
+					want = kerr.UnknownTopicOrPartition.Code
+				}
+				assert.Equal(t, want, rt.Partitions[j].ErrorCode, "OffsetCommit v%d %s/%d", v, topic, p)
+			}
+		}
+
+		fr := kmsg.NewPtrOffsetFetchRequest()
+		fr.Version = v
+		ft := kmsg.NewOffsetFetchRequestTopic()
+		ft.Topic, ft.Partitions = "vt", []int32{0, 1}
+		fr.Group, fr.Topics = "vs", []kmsg.OffsetFetchRequestTopic{ft}
+		gt := kmsg.NewOffsetFetchRequestGroupTopic()
+		gt.Topic, gt.Partitions = "vt", []int32{0, 1}
+		for _, id := range []string{"vs", "unknown-group"} {
+			rg := kmsg.NewOffsetFetchRequestGroup()
+			rg.Group, rg.Topics = id, []kmsg.OffsetFetchRequestGroupTopic{gt}
+			fr.Groups = append(fr.Groups, rg)
+		}
+		fresp := g.do(fr).(*kmsg.OffsetFetchResponse)
+		var got []int64
+		if v < 8 {
+			require.Len(t, fresp.Topics, 1, "OffsetFetch v%d", v)
+			for _, p := range fresp.Topics[0].Partitions {
+				got = append(got, p.Offset)
+			}
+		} else {
+			require.Len(t, fresp.Groups, 2, "OffsetFetch v%d", v)
+			assert.Equal(t, "vs", fresp.Groups[0].Group)
+			assert.Equal(t, "unknown-group", fresp.Groups[1].Group)
+			for _, p := range fresp.Groups[0].Topics[0].Partitions {
+				got = append(got, p.Offset)
+			}
+			for _, p := range fresp.Groups[1].Topics[0].Partitions {
+				assert.EqualValues(t, -1, p.Offset)
+			}
+		}
+		assert.Equal(t, []int64{int64(100 * v), int64(100*v + 1)}, got, "OffsetFetch v%d", v)
+	}
+
+	for v := int16(0); v <= 9; v++ {
+		id := fmt.Sprintf("join-v%d", v)
+		jr := kmsg.NewPtrJoinGroupRequest()
+		jr.Version = v
+		jr.Group, jr.SessionTimeoutMillis, jr.RebalanceTimeoutMillis = id, 1000, 2000
+		jr.ProtocolType = "consumer"
+		proto := kmsg.NewJoinGroupRequestProtocol()
+		proto.Name, proto.Metadata = "range", []byte("sub-"+id)
+		jr.Protocols = []kmsg.JoinGroupRequestProtocol{proto}
+		resp := g.do(jr).(*kmsg.JoinGroupResponse)
+		if v >= 4 {
+			require.Equal(t, kerr.MemberIDRequired.Code, resp.ErrorCode, "JoinGroup v%d", v)
+			jr.MemberID = resp.MemberID
+			resp = g.do(jr).(*kmsg.JoinGroupResponse)
+		}
+		require.Zero(t, resp.ErrorCode, "JoinGroup v%d: %v", v, kerr.ErrorForCode(resp.ErrorCode))
+		assert.EqualValues(t, 1, resp.Generation)
+		assert.Equal(t, resp.MemberID, resp.LeaderID)
+		require.Len(t, resp.Members, 1)
+		assert.Equal(t, []byte("sub-"+id), resp.Members[0].ProtocolMetadata)
+		member := resp.MemberID
+
+		sr := kmsg.NewPtrSyncGroupRequest()
+		sr.Version = min(v, 5)
+		sr.Group, sr.Generation, sr.MemberID = id, 1, member
+		sr.ProtocolType, sr.Protocol = kmsg.StringPtr("consumer"), kmsg.StringPtr("range")
+		as := kmsg.NewSyncGroupRequestGroupAssignment()
+		as.MemberID, as.MemberAssignment = member, []byte("assignment-"+id)
+		sr.GroupAssignment = []kmsg.SyncGroupRequestGroupAssignment{as}
+		sresp := g.do(sr).(*kmsg.SyncGroupResponse)
+		require.Zero(t, sresp.ErrorCode, "SyncGroup v%d", sr.Version)
+		assert.Equal(t, []byte("assignment-"+id), sresp.MemberAssignment)
+
+		hb := kmsg.NewPtrHeartbeatRequest()
+		hb.Version = min(v, 4)
+		hb.Group, hb.Generation, hb.MemberID = id, 1, member
+		assert.Zero(t, g.do(hb).(*kmsg.HeartbeatResponse).ErrorCode, "Heartbeat v%d", hb.Version)
+		hb.Generation = 7
+		assert.Equal(t, kerr.IllegalGeneration.Code, g.do(hb).(*kmsg.HeartbeatResponse).ErrorCode)
+
+		for dv := int16(0); dv <= 5; dv++ {
+			dr := kmsg.NewPtrDescribeGroupsRequest()
+			dr.Version = dv
+			dr.Groups = []string{id, "vs"}
+			dresp := g.do(dr).(*kmsg.DescribeGroupsResponse)
+			require.Len(t, dresp.Groups, 2)
+			assert.Equal(t, "Stable", dresp.Groups[0].State)
+			require.Len(t, dresp.Groups[0].Members, 1)
+			assert.Equal(t, []byte("assignment-"+id), dresp.Groups[0].Members[0].MemberAssignment)
+			assert.Equal(t, "Empty", dresp.Groups[1].State)
+		}
+
+		lr := kmsg.NewPtrLeaveGroupRequest()
+		lr.Version = min(v, 5)
+		lr.Group, lr.MemberID = id, member
+		lm := kmsg.NewLeaveGroupRequestMember()
+		lm.MemberID = member
+		lr.Members = []kmsg.LeaveGroupRequestMember{lm}
+		lresp := g.do(lr).(*kmsg.LeaveGroupResponse)
+		assert.Zero(t, lresp.ErrorCode, "LeaveGroup v%d", lr.Version)
+		if lr.Version >= 3 {
+			require.Len(t, lresp.Members, 1)
+			assert.Zero(t, lresp.Members[0].ErrorCode)
+		}
+	}
+
+	for v := int16(0); v <= 5; v++ {
+		lr := kmsg.NewPtrListGroupsRequest()
+		lr.Version = v
+		resp := g.do(lr).(*kmsg.ListGroupsResponse)
+		assert.Zero(t, resp.ErrorCode)
+		assert.Len(t, resp.Groups, 11, "ListGroups v%d", v) // vs and join-v0..9
+	}
+
+	od := kmsg.NewPtrOffsetDeleteRequest()
+	od.Group = "vs"
+	odt := kmsg.NewOffsetDeleteRequestTopic()
+	odt.Topic = "vt"
+	odt.Partitions = []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 1}}
+	od.Topics = []kmsg.OffsetDeleteRequestTopic{odt}
+	odr := g.do(od).(*kmsg.OffsetDeleteResponse)
+	assert.Zero(t, odr.ErrorCode)
+	require.Len(t, odr.Topics, 1)
+	require.Len(t, odr.Topics[0].Partitions, 1)
+	assert.Zero(t, odr.Topics[0].Partitions[0].ErrorCode)
+
+	for v := int16(0); v <= 2; v++ {
+		dr := kmsg.NewPtrDeleteGroupsRequest()
+		dr.Version = v
+		dr.Groups = []string{fmt.Sprintf("join-v%d", v), "nobody"}
+		resp := g.do(dr).(*kmsg.DeleteGroupsResponse)
+		require.Len(t, resp.Groups, 2)
+		assert.Equal(t, dr.Groups[0], resp.Groups[0].Group)
+		assert.Zero(t, resp.Groups[0].ErrorCode, "DeleteGroups v%d", v)
+		assert.Equal(t, kerr.GroupIDNotFound.Code, resp.Groups[1].ErrorCode)
+	}
+}
+
+// TestGroupConfigValidated: group settings the state machine refuses make
+// broker.New fail instead of starting a coordinator that cannot work.
+func TestGroupConfigValidated(t *testing.T) {
+	cfg := broker.DefaultConfig()
+	cfg.LogDirs = []string{t.TempDir()}
+	cfg.GroupMinSessionTimeoutMs, cfg.GroupMaxSessionTimeoutMs = 10000, 5000
+	_, err := broker.New(cfg)
+	require.Error(t, err)
+
+	require.NoError(t, cfg.Set("group.max.session.timeout.ms", "60000"))
+	require.NoError(t, cfg.Set("offsets.topic.num.partitions", "3"))
+	require.Error(t, cfg.Set("offsets.topic.num.partitions", "0"))
+	b, err := broker.New(cfg)
+	require.NoError(t, err)
+	require.NoError(t, b.Close())
 }
