@@ -1,0 +1,567 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tributary/tributary"
+	"github.com/tributary/tributary/client"
+	"github.com/tributary/tributary/partitioner"
+)
+
+var (
+	// ErrClosed fails records produced after Close, or still pending when
+	// Close gives up. It is client.ErrClosed, so either name matches.
+	ErrClosed = client.ErrClosed
+	// ErrRecordTooLarge fails a record that can never be sent: larger than
+	// MaxRequestSize or BufferMemory, or refused by the broker as
+	// MESSAGE_TOO_LARGE (then tributary.ErrMessageTooLarge matches too).
+	ErrRecordTooLarge = errors.New("producer: record too large")
+	// ErrBufferFull fails a record when BufferMemory is used up and
+	// NonBlocking is set, or MaxBlock passed while waiting for space.
+	ErrBufferFull = errors.New("producer: buffer memory full")
+	// ErrDeliveryTimeout fails records not acknowledged within
+	// DeliveryTimeout (or, for a topic missing from metadata, MaxBlock).
+	// The last error seen for them is wrapped too.
+	ErrDeliveryTimeout = errors.New("producer: delivery timed out")
+)
+
+// Producer sends records to Kafka asynchronously, batching them per
+// partition. It is safe for concurrent use.
+type Producer struct {
+	cfg       cfg
+	cl        *client.Client
+	ownClient bool
+	observer  partitioner.BatchObserver
+	manual    bool
+
+	ctx    context.Context // canceled when Close stops the producer
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	topicsMu sync.RWMutex                           // serializes changes to topics
+	topics   map[string]*topicState                 // guarded by topicsMu
+	topicMap atomic.Pointer[map[string]*topicState] // copy of topics read lock-free by Produce
+
+	sinksMu sync.Mutex
+	sinks   map[int32]*sink
+
+	memUsed    atomic.Int64
+	memWaiters atomic.Int32
+	memMu      sync.Mutex
+	memCond    sync.Cond
+
+	producing   atomic.Int32 // Produce calls in progress
+	buffered    atomic.Int64 // records produced and not yet called back
+	flushing    atomic.Int32
+	idleWaiters atomic.Int32
+	idleMu      sync.Mutex
+	idleCond    sync.Cond
+	closing     atomic.Bool // no new records
+	aborting    atomic.Bool // pending records fail instead of retrying
+	closeOnce   sync.Once
+	inflightAll atomic.Int64 // batches sent and not answered, all partitions
+	producerID  producerID
+	free        freeList
+}
+
+// New creates a producer. It does not contact the cluster until the first
+// record is produced.
+func New(opts ...Opt) (*Producer, error) {
+	c := defaultCfg()
+	for _, o := range opts {
+		if o.apply != nil {
+			o.apply(&c)
+		}
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	p := &Producer{
+		cfg:    c,
+		topics: make(map[string]*topicState),
+		sinks:  make(map[int32]*sink),
+	}
+	p.memCond.L = &p.memMu
+	p.idleCond.L = &p.idleMu
+	p.free.max = int(c.bufferMemory / int64(c.batchSize+recordBatchOverhead))
+	p.producerID.init(p)
+	if obs, ok := c.part.(partitioner.BatchObserver); ok {
+		p.observer = obs
+	}
+	// Manual keeps r.Partition, so the producer must check its range.
+	p.manual = c.part == partitioner.Manual()
+	if c.client != nil {
+		p.cl = c.client
+	} else {
+		opts := append([]client.Opt{client.AllowAutoTopicCreation(true)}, c.clientOpts...)
+		cl, err := client.New(opts...)
+		if err != nil {
+			return nil, err
+		}
+		p.cl, p.ownClient = cl, true
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.wg.Add(2)
+	go p.watchMetadata()
+	go p.reaper()
+	return p, nil
+}
+
+// Client returns the client the producer sends through.
+func (p *Producer) Client() *client.Client { return p.cl }
+
+func noopCallback(*tributary.Record, error) {}
+
+// Produce buffers r for sending to r.Topic and calls cb once with r (its
+// Partition and Offset set) and nil, or with an error, from a producer
+// goroutine; cb must not block for long. cb may be nil.
+//
+// Produce blocks only while buffer memory is full, up to MaxBlock or until
+// ctx is done; ctx has no effect once r is buffered. A zero r.Timestamp is
+// set to time.Now(). r must not be modified until cb runs.
+func (p *Producer) Produce(ctx context.Context, r *tributary.Record, cb func(*tributary.Record, error)) {
+	if cb == nil {
+		cb = noopCallback
+	}
+	// Close waits for producing to drop to zero after setting closing, so
+	// a record either sees closing here or is buffered before Close
+	// flushes: none can slip in after Close has failed what was left.
+	p.producing.Add(1)
+	p.produce(ctx, r, cb)
+	p.producing.Add(-1)
+}
+
+func (p *Producer) produce(ctx context.Context, r *tributary.Record, cb func(*tributary.Record, error)) {
+	if p.closing.Load() {
+		cb(r, ErrClosed)
+		return
+	}
+	if r.Timestamp.IsZero() {
+		r.Timestamp = time.Now()
+	}
+	// Deltas are unknown until the record lands in a batch; charge their
+	// worst case so the accounting never undercounts.
+	body0 := bodySize0(r)
+	size := varintLen(int64(body0)) + body0 + 2*9
+	if size+recordBatchOverhead > p.cfg.maxRequestSize || int64(size) > p.cfg.bufferMemory {
+		cb(r, fmt.Errorf("%w: %d bytes exceed max.request.size %d or buffer.memory %d", ErrRecordTooLarge, size+recordBatchOverhead, p.cfg.maxRequestSize, p.cfg.bufferMemory))
+		return
+	}
+	if err := p.reserve(ctx, int64(size)); err != nil {
+		cb(r, err)
+		return
+	}
+	p.buffered.Add(1)
+	t := p.topic(r.Topic)
+	if parts := t.parts.Load(); parts != nil && t.pendingN.Load() == 0 {
+		p.route(t, *parts, r, cb, int64(size), body0)
+		return
+	}
+	if !t.addPending(r, cb, int64(size), body0) {
+		// Metadata arrived and the parked records went out meanwhile.
+		p.route(t, *t.parts.Load(), r, cb, int64(size), body0)
+	}
+}
+
+// Result is the outcome of one record of ProduceSync.
+type Result struct {
+	Record *tributary.Record
+	Err    error
+}
+
+// Results are ProduceSync's outcomes, in the order of its records.
+type Results []Result
+
+// FirstErr returns the first error among the results, or nil.
+func (rs Results) FirstErr() error {
+	for _, r := range rs {
+		if r.Err != nil {
+			return r.Err
+		}
+	}
+	return nil
+}
+
+// ProduceSync produces recs and waits until every one is acknowledged or
+// failed.
+func (p *Producer) ProduceSync(ctx context.Context, recs ...*tributary.Record) Results {
+	res := make(Results, len(recs))
+	var wg sync.WaitGroup
+	wg.Add(len(recs))
+	for i, r := range recs {
+		p.Produce(ctx, r, func(r *tributary.Record, err error) {
+			res[i] = Result{r, err}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	return res
+}
+
+// Flush sends every buffered record without waiting for Linger and waits
+// until all have been called back, or ctx is done.
+func (p *Producer) Flush(ctx context.Context) error {
+	p.flushing.Add(1)
+	defer p.flushing.Add(-1)
+	p.wakeAllSinks()
+	return p.waitIdle(ctx)
+}
+
+func (p *Producer) waitIdle(ctx context.Context) error {
+	if p.buffered.Load() == 0 {
+		return nil
+	}
+	p.idleWaiters.Add(1)
+	defer p.idleWaiters.Add(-1)
+	stop := context.AfterFunc(ctx, func() {
+		p.idleMu.Lock()
+		p.idleCond.Broadcast()
+		p.idleMu.Unlock()
+	})
+	defer stop()
+	p.idleMu.Lock()
+	defer p.idleMu.Unlock()
+	for p.buffered.Load() > 0 {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("flush: %d records still pending: %w", p.buffered.Load(), err)
+		}
+		p.idleCond.Wait()
+	}
+	return nil
+}
+
+// Close stops accepting records, flushes what is buffered and releases the
+// producer's resources. If ctx ends first, the records still pending fail
+// with ErrClosed (wrapping ctx's error) and Close returns that error.
+func (p *Producer) Close(ctx context.Context) error {
+	p.closing.Store(true)
+	p.memMu.Lock()
+	p.memCond.Broadcast() // Produce calls blocked on memory give up
+	p.memMu.Unlock()
+	for p.producing.Load() > 0 && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	err := p.Flush(ctx)
+	p.closeOnce.Do(func() {
+		p.aborting.Store(true)
+		abortErr := ErrClosed
+		if err != nil {
+			abortErr = fmt.Errorf("%w: %w", ErrClosed, err)
+		}
+		p.cancel()
+		p.wakeAllSinks()
+		p.memMu.Lock()
+		p.memCond.Broadcast()
+		p.memMu.Unlock()
+		if p.ownClient {
+			p.cl.Close() // fails in-flight requests, whose batches then fail
+		}
+		p.wg.Wait()
+		// Requests still in flight (on a shared client) complete through
+		// the normal path, failing rather than retrying now; one may put
+		// a partition's earlier failures back in its queue, so sweep
+		// until everything is accounted for.
+		for {
+			p.failEverything(abortErr)
+			if p.buffered.Load() == 0 {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+	return err
+}
+
+// reserve takes n bytes of buffer memory, blocking up to MaxBlock.
+func (p *Producer) reserve(ctx context.Context, n int64) error {
+	limit := p.cfg.bufferMemory
+	if p.memUsed.Add(n) <= limit {
+		return nil
+	}
+	p.memUsed.Add(-n)
+	if p.cfg.nonBlocking || p.cfg.maxBlock == 0 {
+		return ErrBufferFull
+	}
+	return p.reserveSlow(ctx, n)
+}
+
+// reserveSlow waits for buffer memory; kept apart so the fast path has no
+// defers.
+func (p *Producer) reserveSlow(ctx context.Context, n int64) error {
+	limit := p.cfg.bufferMemory
+	var timedOut atomic.Bool
+	wake := func() {
+		p.memMu.Lock()
+		p.memCond.Broadcast()
+		p.memMu.Unlock()
+	}
+	t := time.AfterFunc(p.cfg.maxBlock, func() { timedOut.Store(true); wake() })
+	defer t.Stop()
+	stop := context.AfterFunc(ctx, wake)
+	defer stop()
+	p.memMu.Lock()
+	defer p.memMu.Unlock()
+	p.memWaiters.Add(1)
+	defer p.memWaiters.Add(-1)
+	for {
+		if p.memUsed.Add(n) <= limit {
+			return nil
+		}
+		p.memUsed.Add(-n)
+		switch {
+		case p.aborting.Load() || p.closing.Load():
+			return ErrClosed
+		case ctx.Err() != nil:
+			return fmt.Errorf("%w: %w", ErrBufferFull, ctx.Err())
+		case timedOut.Load():
+			return fmt.Errorf("%w: no space within max.block.ms %v", ErrBufferFull, p.cfg.maxBlock)
+		}
+		p.memCond.Wait()
+	}
+}
+
+func (p *Producer) releaseMem(n int64) {
+	p.memUsed.Add(-n)
+	if p.memWaiters.Load() > 0 {
+		p.memMu.Lock()
+		p.memCond.Broadcast()
+		p.memMu.Unlock()
+	}
+}
+
+// finished accounts for n records having been called back.
+func (p *Producer) finished(n int64) {
+	if p.buffered.Add(-n) == 0 && p.idleWaiters.Load() > 0 {
+		p.idleMu.Lock()
+		p.idleCond.Broadcast()
+		p.idleMu.Unlock()
+	}
+}
+
+// topicState is what the producer knows of one topic.
+type topicState struct {
+	name  string
+	parts atomic.Pointer[[]*partState] // nil until metadata names the partitions
+
+	pendingN atomic.Int32 // len(pending), read without the lock
+	applyMu  sync.Mutex   // serializes applying metadata to the topic
+
+	mu      sync.Mutex // guards the fields below
+	pending []pendingRec
+	lastErr error
+}
+
+type pendingRec struct {
+	r     *tributary.Record
+	cb    func(*tributary.Record, error)
+	size  int64
+	body0 int
+	at    time.Time
+}
+
+func (p *Producer) topic(name string) *topicState {
+	if m := p.topicMap.Load(); m != nil {
+		if t := (*m)[name]; t != nil {
+			return t
+		}
+	}
+	p.topicsMu.Lock()
+	t := p.topics[name]
+	if t == nil {
+		t = &topicState{name: name}
+		p.topics[name] = t
+		m := maps.Clone(p.topics)
+		p.topicMap.Store(&m)
+	}
+	p.topicsMu.Unlock()
+	// Apply what the cache may already know, then ask for fresh metadata.
+	p.applyTopic(t, p.cl.CachedMetadata())
+	if t.parts.Load() == nil {
+		p.cl.TriggerMetadataRefresh(name)
+	}
+	return t
+}
+
+// addPending parks a record until the topic's partitions are known, or
+// behind records parked earlier that are not yet routed, so the order of
+// Produce calls is kept. It reports false if nothing is parked and the
+// partitions are known.
+func (t *topicState) addPending(r *tributary.Record, cb func(*tributary.Record, error), size int64, body0 int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.parts.Load() != nil && len(t.pending) == 0 {
+		return false
+	}
+	t.pending = append(t.pending, pendingRec{r, cb, size, body0, time.Now()})
+	t.pendingN.Add(1)
+	return true
+}
+
+// route partitions r and appends it to its partition's open batch.
+func (p *Producer) route(t *topicState, parts []*partState, r *tributary.Record, cb func(*tributary.Record, error), size int64, body0 int) {
+	n := int32(len(parts))
+	var pi int32
+	if p.manual {
+		pi = r.Partition
+		if pi < 0 || pi >= n {
+			p.failRecord(r, cb, size, fmt.Errorf("topic %q has %d partitions, record names partition %d: %w", t.name, n, pi, tributary.ErrUnknownTopicOrPartition))
+			return
+		}
+	} else {
+		pi = p.cfg.part.Partition(r, n)
+		if pi < 0 || pi >= n {
+			pi = 0
+		}
+	}
+	r.Partition = pi
+	ts := r.Timestamp.UnixMilli()
+	ps := parts[pi]
+	ps.mu.Lock()
+	if ps.tryAppend(r, cb, ts, size, body0, p.cfg.batchSize) {
+		ps.mu.Unlock()
+		return
+	}
+	// The open batch is full: it is complete, so a sticky partitioner
+	// moves on and the record goes to its new choice (Java's
+	// abortOnNewBatch, KIP-480).
+	if p.observer != nil {
+		s := ps.sealOpenLocked()
+		ps.mu.Unlock()
+		if s != nil {
+			s.wake()
+		}
+		p.observer.OnNewBatch(t.name, pi, n)
+		if npi := p.cfg.part.Partition(r, n); npi >= 0 && npi < n && npi != pi {
+			pi = npi
+			r.Partition = pi
+			ps = parts[pi]
+		}
+		ps.mu.Lock()
+	}
+	s := ps.appendNewLocked(p, r, cb, ts, size, body0)
+	ps.mu.Unlock()
+	if s != nil {
+		s.wake()
+	}
+}
+
+func (p *Producer) failRecord(r *tributary.Record, cb func(*tributary.Record, error), size int64, err error) {
+	cb(r, err)
+	p.releaseMem(size)
+	p.finished(1)
+}
+
+// partState is one partition's queue of batches and its idempotence state.
+type partState struct {
+	t  *topicState
+	id int32
+
+	mu       sync.Mutex // guards everything below
+	leader   int32
+	sink     *sink    // the leader's sink; nil without a leader
+	queue    []*batch // unsent batches, oldest first; the last may be open
+	inflight int      // batches sent and not yet answered
+	inSink   *sink    // the sink those batches went through
+	retry    []*batch // failed batches waiting for the in-flight ones
+	retrying bool
+	backoff  time.Time // no sending before this
+	attempts int
+	nextSeq  int32 // sequence for the next new batch
+	ackedSeq int32 // sequence after the last acknowledged batch
+}
+
+// tryAppend appends to the open batch if the record fits.
+func (ps *partState) tryAppend(r *tributary.Record, cb func(*tributary.Record, error), ts, size int64, body0, batchSize int) bool {
+	if len(ps.queue) == 0 {
+		return false
+	}
+	b := ps.queue[len(ps.queue)-1]
+	if b.full {
+		return false
+	}
+	body := bodyAt(body0, ts-b.firstTs, int32(len(b.recs)))
+	if len(b.buf)+varintLen(int64(body))+body > batchSize {
+		return false
+	}
+	b.append(r, cb, ts, size, body0)
+	return true
+}
+
+// sealOpenLocked closes the open batch to appends and returns the sink to
+// wake, since a full batch is ready to send.
+func (ps *partState) sealOpenLocked() *sink {
+	if len(ps.queue) == 0 {
+		return nil
+	}
+	if b := ps.queue[len(ps.queue)-1]; !b.full {
+		b.full = true
+		return ps.sink
+	}
+	return nil
+}
+
+// appendNewLocked appends r, opening a new batch if the open one cannot
+// take it. It returns the sink to wake.
+func (ps *partState) appendNewLocked(p *Producer, r *tributary.Record, cb func(*tributary.Record, error), ts, size int64, body0 int) *sink {
+	if ps.tryAppend(r, cb, ts, size, body0, p.cfg.batchSize) {
+		return nil
+	}
+	ps.sealOpenLocked()
+	b := newBatch(&p.free, ps, time.Now(), p.cfg.batchSize+recordBatchOverhead)
+	b.append(r, cb, ts, size, body0)
+	if len(b.buf) >= p.cfg.batchSize {
+		b.full = true // an oversized record travels alone
+	}
+	ps.queue = append(ps.queue, b)
+	return ps.sink
+}
+
+// failBatch calls back every record of b with err and frees it.
+func (p *Producer) failBatch(b *batch, err error) {
+	for _, pr := range b.recs {
+		pr.r.Offset = -1
+		pr.cb(pr.r, err)
+	}
+	p.releaseMem(b.mem)
+	p.finished(int64(len(b.recs)))
+	b.release(&p.free, p.cfg.batchSize)
+}
+
+// failEverything fails all buffered records; used when Close gives up.
+func (p *Producer) failEverything(err error) {
+	p.topicsMu.RLock()
+	topics := make([]*topicState, 0, len(p.topics))
+	for _, t := range p.topics {
+		topics = append(topics, t)
+	}
+	p.topicsMu.RUnlock()
+	for _, t := range topics {
+		t.mu.Lock()
+		pend := t.pending
+		t.pending = nil
+		t.pendingN.Store(0)
+		t.mu.Unlock()
+		for _, pr := range pend {
+			p.failRecord(pr.r, pr.cb, pr.size, err)
+		}
+		parts := t.parts.Load()
+		if parts == nil {
+			continue
+		}
+		for _, ps := range *parts {
+			ps.mu.Lock()
+			bs := append(ps.retry, ps.queue...)
+			ps.retry, ps.queue = nil, nil
+			ps.mu.Unlock()
+			for _, b := range bs {
+				p.failBatch(b, err)
+			}
+		}
+	}
+}
