@@ -27,8 +27,9 @@
 //     record's callback with its offset; a retriable error (or a lost
 //     connection) puts the batch back at the front of its partition, to be
 //     resent with the same sequence once the partition's other in-flight
-//     batches have come back, after a backoff and a metadata refresh; other
-//     errors fail the records. Nothing is dropped silently: every record's
+//     batches have come back, after a backoff and a metadata refresh; a
+//     batch refused as MESSAGE_TOO_LARGE is split in two and retried, as
+//     Java does; other errors fail the records. Nothing is dropped silently: every record's
 //     callback runs exactly once.
 //  4. watch.go applies metadata (partition counts, leader moves between
 //     sinks), and its reaper fails what waited past DeliveryTimeout.

@@ -20,7 +20,8 @@ var (
 	ErrClosed = client.ErrClosed
 	// ErrRecordTooLarge fails a record that can never be sent: larger than
 	// MaxRequestSize or BufferMemory, or refused by the broker as
-	// MESSAGE_TOO_LARGE (then tributary.ErrMessageTooLarge matches too).
+	// MESSAGE_TOO_LARGE on its own (then tributary.ErrMessageTooLarge
+	// matches too; a batch of several records is split and retried first).
 	ErrRecordTooLarge = errors.New("producer: record too large")
 	// ErrBufferFull fails a record when BufferMemory is used up and
 	// NonBlocking is set, or MaxBlock passed while waiting for space.
@@ -514,6 +515,11 @@ func (ps *partState) appendNewLocked(p *Producer, r *tributary.Record, cb func(*
 	}
 	ps.sealOpenLocked()
 	b := newBatch(&p.free, ps, time.Now(), p.cfg.batchSize+recordBatchOverhead)
+	if cap(b.recs) == 0 {
+		// A fresh batch: guess how many records like this one fit, so
+		// the callback list does not grow by doubling.
+		b.recs = make([]promised, 0, min(p.cfg.batchSize/(body0+2)+1, 4096))
+	}
 	b.append(r, cb, ts, size, body0)
 	if len(b.buf) >= p.cfg.batchSize {
 		b.full = true // an oversized record travels alone
