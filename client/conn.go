@@ -424,11 +424,7 @@ func (cn *conn) writeLoop() {
 			if l, ok := inner.(*limited); ok {
 				inner = l.Request
 			}
-			// A request that makes the broker wait (Produce with
-			// acks=all, Fetch, JoinGroup...) gets that wait on top.
-			if tr, ok := inner.(kmsg.TimeoutRequest); ok {
-				timeout += time.Duration(tr.Timeout()) * time.Millisecond
-			}
+			timeout += brokerWait(inner)
 			p.deadline = time.Now().Add(timeout)
 			if deadline.IsZero() || p.deadline.Before(deadline) {
 				deadline = p.deadline
@@ -553,4 +549,25 @@ func (cn *conn) die(err error) {
 	for _, p := range failed {
 		p.cb(nil, err)
 	}
+}
+
+// brokerWait is how long a broker may legitimately hold req before it
+// answers (Produce's acks timeout, a Fetch long poll, a JoinGroup waiting
+// for the rebalance), added to RequestTimeout for the read deadline so a
+// healthy long wait is not mistaken for a dead connection. kmsg reports
+// only some of these through kmsg.TimeoutRequest.
+func brokerWait(req kmsg.Request) time.Duration {
+	ms := func(v int32) time.Duration { return time.Duration(max(v, 0)) * time.Millisecond }
+	switch r := req.(type) {
+	case kmsg.TimeoutRequest:
+		return ms(r.Timeout())
+	case *kmsg.FetchRequest:
+		return ms(r.MaxWaitMillis)
+	case *kmsg.JoinGroupRequest:
+		if r.Version == 0 { // v0 has no rebalance timeout: the session timeout bounds the join
+			return ms(r.SessionTimeoutMillis)
+		}
+		return ms(r.RebalanceTimeoutMillis)
+	}
+	return 0
 }

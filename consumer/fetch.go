@@ -33,9 +33,10 @@ import (
 // lookup error that means the leader moved clears the partition's leader
 // and asks for a refresh.
 
-// waitRequest gives a request that makes the broker wait (Fetch's
-// MaxWaitMillis, JoinGroup's rebalance) a Timeout, so the client's read
-// deadline allows for that wait on top of RequestTimeout.
+// waitRequest gives SyncGroup, which carries no timeout of its own but
+// may wait up to the rebalance timeout for the leader's assignment, a
+// Timeout, so the client's read deadline allows for that wait on top of
+// RequestTimeout (the client knows the waits of Fetch and JoinGroup).
 type waitRequest struct {
 	kmsg.Request
 	ms int32
@@ -178,7 +179,7 @@ func (c *Consumer) nextFetch(id int32) (req kmsg.Request, sent map[tributary.Top
 					// Fetch v13+ names topics by id only.
 					out = client.Limit(r, 4, 12)
 				}
-				return waitRequest{out, r.MaxWaitMillis}, sent, names, true
+				return out, sent, names, true
 			}
 		}
 		wait := c.changed

@@ -156,7 +156,7 @@ func (c *Consumer) joinAndSync(ctx context.Context, g *groupMember) error {
 		}
 		req.ProtocolType = ProtocolType
 		req.Protocols = protocols
-		r, err := c.coordRequest(ctx, waitRequest{req, req.RebalanceTimeoutMillis})
+		r, err := c.coordRequest(ctx, req)
 		if err != nil {
 			return fmt.Errorf("JoinGroup: %w", err)
 		}
