@@ -120,6 +120,10 @@ type sentPart struct {
 	p      *partState
 	epoch  uint64
 	offset int64
+	// leaderEpoch is p.leaderEpoch when the request was built: the
+	// metadata loop rewrites p's field under c.mu while the request is
+	// encoded without it.
+	leaderEpoch int32
 }
 
 // nextFetch waits until broker id has partitions to fetch and builds the
@@ -149,7 +153,7 @@ func (c *Consumer) nextFetch(id int32) (req kmsg.Request, sent map[tributary.Top
 					names = make(map[[16]byte]string)
 				}
 				p.inflight = true
-				sent[p.tp] = sentPart{p, p.epoch, p.offset}
+				sent[p.tp] = sentPart{p, p.epoch, p.offset, p.leaderEpoch}
 				i, seen := topicIdx[p.tp.Topic]
 				if !seen {
 					i = len(r.Topics)
@@ -514,7 +518,7 @@ func (c *Consumer) nextResolve() (committed []sentPart, listed map[int32][]sentP
 			if p.offset == offsetReset && c.cfg.reset == ResetNone {
 				continue
 			}
-			s := sentPart{p, p.epoch, p.offset}
+			s := sentPart{p, p.epoch, p.offset, p.leaderEpoch}
 			if p.offset == Committed {
 				p.inflight = true
 				committed = append(committed, s)
@@ -606,7 +610,7 @@ func (c *Consumer) resolveListed(leader int32, ss []sentPart) bool {
 		}
 		lp := kmsg.NewListOffsetsRequestTopicPartition()
 		lp.Partition = s.p.tp.Partition
-		lp.CurrentLeaderEpoch = s.p.leaderEpoch
+		lp.CurrentLeaderEpoch = s.leaderEpoch
 		lp.Timestamp = ts
 		lp.MaxNumOffsets = 1
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, lp)
