@@ -2,14 +2,18 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary/tributary"
+	"github.com/tributary/tributary/broker/brokertest"
 )
 
 const (
@@ -19,57 +23,64 @@ const (
 	benchTopic      = "bench"
 )
 
-var (
-	benchOnce    sync.Once
-	benchCluster *kfake.Cluster
-	benchErr     error
-)
-
-// benchSetup fills one kfake cluster with benchRecords records of
-// benchValueBytes bytes, once per test binary, so both consumers read the
-// same data in the same run.
-func benchSetup(b *testing.B) []string {
-	benchOnce.Do(func() {
-		benchCluster, benchErr = kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(benchPartitions, benchTopic))
-		if benchErr != nil {
-			return
-		}
-		var cl *kgo.Client
-		cl, benchErr = kgo.NewClient(kgo.SeedBrokers(benchCluster.ListenAddrs()...), kgo.DefaultProduceTopic(benchTopic),
-			kgo.ProducerLinger(10*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100_000))
-		if benchErr != nil {
-			return
-		}
-		defer cl.Close()
-		value := make([]byte, benchValueBytes)
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		wg.Add(benchRecords)
-		for range benchRecords {
-			cl.Produce(context.Background(), &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					mu.Lock()
-					benchErr = err
-					mu.Unlock()
-				}
-				wg.Done()
-			})
-		}
-		wg.Wait()
-	})
-	if benchErr != nil {
-		b.Fatal(benchErr)
+// benchFill produces benchRecords records of benchValueBytes bytes to
+// benchTopic at addrs, so both consumers read the same data in one run.
+func benchFill(b *testing.B, addrs []string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic(benchTopic),
+		kgo.ProducerLinger(10*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100_000))
+	if err != nil {
+		b.Fatal(err)
 	}
-	return benchCluster.ListenAddrs()
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), benchPartitions, 1, nil, benchTopic); err != nil &&
+		!errors.Is(err, kerr.TopicAlreadyExists) {
+		b.Fatal(err)
+	}
+	value := make([]byte, benchValueBytes)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		perr error
+	)
+	wg.Add(benchRecords)
+	for range benchRecords {
+		cl.Produce(context.Background(), &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				perr = err
+				mu.Unlock()
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	if perr != nil {
+		b.Fatal(perr)
+	}
 }
 
-// BenchmarkConsume reads the same 1,000,000 records of 100 bytes from one
-// kfake cluster with Tributary's consumer and with franz-go's, reporting
-// records/s; run with -benchmem for allocations:
+// BenchmarkConsume reads the same 1,000,000 records of 100 bytes with
+// Tributary's consumer and with franz-go's, from one kfake cluster and
+// from our broker (in process), reporting records/s; run with -benchmem
+// for allocations:
 //
 //	go test ./consumer/ -run - -bench Consume -benchmem -benchtime 3x
 func BenchmarkConsume(b *testing.B) {
-	addrs := benchSetup(b)
+	b.Run("kfake", func(b *testing.B) {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(c.Close)
+		benchConsumers(b, c.ListenAddrs())
+	})
+	b.Run("broker", func(b *testing.B) {
+		benchConsumers(b, []string{brokertest.Start(b).Addr()})
+	})
+}
+
+func benchConsumers(b *testing.B, addrs []string) {
+	benchFill(b, addrs)
 	tps := make([]tributary.TopicPartition, benchPartitions)
 	for i := range tps {
 		tps[i] = tributary.TopicPartition{Topic: benchTopic, Partition: int32(i)}
