@@ -6,10 +6,12 @@ package broker
 // answered in request order. A group key (type 0, the only type before
 // v1) is coordinated by the leader of its __consumer_offsets partition —
 // this node; the topic is created on the first such request. Transaction
-// keys (type 1) get COORDINATOR_NOT_AVAILABLE: there is no transaction
-// coordinator yet, and that is the retriable answer Kafka gives while its
-// transaction state topic cannot be created. Any other key type (share
-// groups, 2, included) is INVALID_REQUEST.
+// keys (type 1) get TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as InitProducerId
+// does: there is no transaction coordinator yet, and that is Kafka's answer
+// to a transactional id the client may not use. It is not retriable, so a
+// transactional producer fails at once; the retriable
+// COORDINATOR_NOT_AVAILABLE made clients retry until their deadline. Any
+// other key type (share groups, 2, included) is INVALID_REQUEST.
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -34,7 +36,7 @@ func handleFindCoordinator(b *Broker, req *request) (any, error) {
 		switch r.CoordinatorType {
 		case 0:
 		case 1:
-			return -1, "", -1, tributary.ErrCoordinatorNotAvailable, "transactions are not supported by this broker yet"
+			return -1, "", -1, tributary.ErrTransactionalIdAuthorizationFailed, "transactions are not supported by this broker yet"
 		default:
 			return -1, "", -1, tributary.ErrInvalidRequest, "unknown coordinator key type"
 		}

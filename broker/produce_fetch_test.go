@@ -17,6 +17,7 @@ import (
 	"github.com/tributary/tributary/broker"
 	"github.com/tributary/tributary/broker/brokertest"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
@@ -465,6 +466,48 @@ func TestInitProducerID(t *testing.T) {
 	cl = newClient(t, b.Addr())
 	pid3, _ := initPID(t, cl)
 	require.Greater(t, pid3, pid2)
+}
+
+// TestTransactionalProducerDoesNotHangOnFindCoordinator: a transactional
+// kgo producer first asks FindCoordinator (key type 1) for its
+// transactional id. The broker answered the retriable
+// COORDINATOR_NOT_AVAILABLE, so the client retried for as long as its
+// deadline allowed (franz-go's TestTxnEtl hung for minutes) and never saw
+// the TRANSACTIONAL_ID_AUTHORIZATION_FAILED that InitProducerId gives.
+// Kafka answers FindCoordinator with that error for a transactional id the
+// client may not use; so does the broker now, and the producer fails at
+// once.
+func TestTransactionalProducerDoesNotHangOnFindCoordinator(t *testing.T) {
+	b := brokertest.Start(t)
+	createTopic(t, b.Addr(), "txn-refused", 1, nil)
+	start := time.Now()
+	cl := newClient(t, b.Addr(), kgo.TransactionalID("tx-refused"), kgo.DefaultProduceTopic("txn-refused"))
+
+	// BeginTransaction initializes the producer id, so the refusal shows
+	// there; should it pass (it did, after ~30s of retries, before the
+	// fix), the produce must fail with it.
+	err := cl.BeginTransaction()
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = cl.ProduceSync(ctx, kgo.StringRecord("v")).FirstErr()
+	}
+	require.ErrorIs(t, err, kerr.TransactionalIDAuthorizationFailed)
+	require.Less(t, time.Since(start), 5*time.Second, "the refusal must not be retried")
+
+	// Each key of a batched FindCoordinator (v4+) gets the refusal, in
+	// request order; TestGroupAPIsEveryVersion covers the older versions.
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.CoordinatorType = 1
+	req.CoordinatorKeys = []string{"tx-refused", "other"}
+	resp, err := req.RequestWith(testCtx(t), seed(cl))
+	require.NoError(t, err)
+	require.Len(t, resp.Coordinators, 2)
+	for i, c := range resp.Coordinators {
+		require.Equal(t, req.CoordinatorKeys[i], c.Key)
+		require.Equal(t, kerr.TransactionalIDAuthorizationFailed.Code, c.ErrorCode, c.Key)
+		require.EqualValues(t, -1, c.NodeID)
+	}
 }
 
 // ---- fetch ----
