@@ -287,6 +287,10 @@ func TestStaticMemberRestartKeepsPartitions(t *testing.T) {
 		revokedA := 0
 		a := e.newConsumer(t, append(groupOpts(group, topic), InstanceID("a"),
 			OnRevoked(func([]tributary.TopicPartition) { mu.Lock(); revokedA++; mu.Unlock() }))...)
+		// a must lead the group: kfake rebalances when a restarted static
+		// member was the leader, and which of two members racing to join
+		// becomes leader depends on scheduling (this flaked under load).
+		eventually(t, 30*time.Second, func() bool { return assignedCount(a) == 6 }, "a alone got nothing")
 		b := e.newConsumer(t, append(groupOpts(group, topic), InstanceID("b"))...)
 		eventually(t, 30*time.Second, func() bool { return assignedCount(a) == 3 && assignedCount(b) == 3 }, "no split")
 		time.Sleep(300 * time.Millisecond)
