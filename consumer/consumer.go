@@ -384,11 +384,27 @@ func (c *Consumer) takeLocked() []*tributary.Record {
 		}
 		for len(p.buf) > 0 && len(out) < limit {
 			ch := &p.buf[0]
-			if out == nil {
-				out = make([]*tributary.Record, 0, min(limit, c.countBufferedLocked()))
-			}
 			k := min(len(ch.recs), limit-len(out))
-			out = append(out, ch.recs[:k]...)
+			want := 0
+			if out == nil {
+				want = min(limit, c.countBufferedLocked())
+			}
+			if out == nil && k >= want {
+				// This chunk alone makes up the whole Poll (the usual
+				// case: a fetch brings thousands of records per
+				// partition), so hand out its records as they are
+				// rather than copying them into a new slice every
+				// Poll. The capacity is cut at k so that an append by
+				// the caller reallocates instead of overwriting the
+				// records after them, which the consumer still holds;
+				// it never writes to the slice after this.
+				out = ch.recs[:k:k]
+			} else {
+				if out == nil {
+					out = make([]*tributary.Record, 0, want)
+				}
+				out = append(out, ch.recs[:k]...)
+			}
 			ch.recs = ch.recs[k:]
 			if len(ch.recs) > 0 {
 				p.position = ch.recs[0].Offset
