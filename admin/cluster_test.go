@@ -259,21 +259,32 @@ func TestPartitionReassignments(t *testing.T) {
 	})
 }
 
-// TestClusterAPIsMissingOnTributary pins down what our broker answers for
-// the APIs it does not implement yet (ElectLeaders, reassignments, ACLs): a
-// typed error, not a hang or a panic. Turn these into the kfake tests'
-// table once the broker has them.
-func TestClusterAPIsMissingOnTributary(t *testing.T) {
+// TestClusterAPIsOnOneTributaryNode: our single-node broker answers the
+// cluster-management calls as Kafka does when there is nothing to move:
+// elections are not needed, the only replica set completes at once, no
+// reassignment is pending, and without an authorizer ACL calls fail with
+// SECURITY_DISABLED.
+func TestClusterAPIsOnOneTributaryNode(t *testing.T) {
 	e := newEnv(t, backends[1])
 	ctx := testCtx(t)
-	_, err := e.a.ElectLeaders(ctx, nil)
-	assert.ErrorIs(t, err, tributary.ErrUnsupportedVersion)
-	_, err = e.a.ListPartitionReassignments(ctx, nil)
-	assert.ErrorIs(t, err, tributary.ErrUnsupportedVersion)
-	_, err = e.a.AlterPartitionReassignments(ctx, map[string]map[int32][]int32{"t": {0: {1}}})
-	assert.ErrorIs(t, err, tributary.ErrUnsupportedVersion)
+	name := topicName("moves")
+	require.NoError(t, e.a.CreateTopic(ctx, name, 1, 1, nil))
+	el, err := e.a.ElectLeaders(ctx, map[string][]int32{name: {0}})
+	require.NoError(t, err)
+	require.Len(t, el, 1)
+	assert.ErrorIs(t, el[0].Err, tributary.ErrElectionNotNeeded)
+	pending, err := e.a.ListPartitionReassignments(ctx, nil)
+	require.NoError(t, err)
+	assert.Empty(t, pending)
+	moved, err := e.a.AlterPartitionReassignments(ctx, map[string]map[int32][]int32{name: {0: {1}}})
+	require.NoError(t, err)
+	assert.NoError(t, moved.FirstErr())
+	moved, err = e.a.AlterPartitionReassignments(ctx, map[string]map[int32][]int32{name: {0: {9}}})
+	require.NoError(t, err)
+	assert.ErrorIs(t, moved.FirstErr(), tributary.ErrInvalidReplicaAssignment)
 	_, err = e.a.DescribeACLs(ctx, ACLFilter{ResourceType: ResourceAny, Pattern: PatternAny, Operation: OperationAny, Permission: PermissionAny})
-	assert.ErrorIs(t, err, tributary.ErrUnsupportedVersion)
-	_, err = e.a.CreateACLs(ctx, ACL{ResourceType: ResourceTopic, ResourceName: "t", Pattern: PatternLiteral, Principal: "User:a", Host: "*", Operation: OperationRead, Permission: PermissionAllow})
-	assert.ErrorIs(t, err, tributary.ErrUnsupportedVersion)
+	assert.ErrorIs(t, err, tributary.ErrSecurityDisabled)
+	created, err := e.a.CreateACLs(ctx, ACL{ResourceType: ResourceTopic, ResourceName: "t", Pattern: PatternLiteral, Principal: "User:a", Host: "*", Operation: OperationRead, Permission: PermissionAllow})
+	require.NoError(t, err)
+	assert.ErrorIs(t, created.FirstErr(), tributary.ErrSecurityDisabled)
 }
