@@ -223,3 +223,14 @@ func firstErr[T any](items []T, f func(T) (string, error)) error {
 	}
 	return nil
 }
+
+// lookupPartition returns the item of items that is about one partition.
+func lookupPartition[T any](items []T, topic string, partition int32, key func(T) (string, int32)) (T, bool) {
+	for _, it := range items {
+		if t, p := key(it); t == topic && p == partition {
+			return it, true
+		}
+	}
+	var zero T
+	return zero, false
+}

@@ -142,6 +142,14 @@ func (a *Client) DescribeBrokerConfigs(ctx context.Context, brokers ...int32) (R
 }
 
 // describeConfigs sends one DescribeConfigs to node (any broker if -1).
+// requestNode sends req to broker node, or to any broker if node < 0.
+func (a *Client) requestNode(ctx context.Context, node int32, req kmsg.Request) (kmsg.Response, error) {
+	if node < 0 {
+		return a.cl.Request(ctx, req)
+	}
+	return a.cl.RequestBroker(ctx, node, req)
+}
+
 func (a *Client) describeConfigs(ctx context.Context, node int32, typ kmsg.ConfigResourceType, names []string) (ResourceConfigsList, error) {
 	req := kmsg.NewPtrDescribeConfigsRequest()
 	req.IncludeSynonyms = true
@@ -153,13 +161,7 @@ func (a *Client) describeConfigs(ctx context.Context, node int32, typ kmsg.Confi
 		r.ResourceName = n
 		req.Resources = append(req.Resources, r)
 	}
-	var raw kmsg.Response
-	var err error
-	if node < 0 {
-		raw, err = a.cl.Request(ctx, req)
-	} else {
-		raw, err = a.cl.RequestBroker(ctx, node, req)
-	}
+	raw, err := a.requestNode(ctx, node, req)
 	if err != nil {
 		return nil, err
 	}
@@ -316,13 +318,7 @@ func (a *Client) alterConfigs(ctx context.Context, node int32, typ kmsg.ConfigRe
 		}
 		req.Resources = append(req.Resources, r)
 	}
-	var raw kmsg.Response
-	var err error
-	if node < 0 {
-		raw, err = a.cl.Request(ctx, req)
-	} else {
-		raw, err = a.cl.RequestBroker(ctx, node, req)
-	}
+	raw, err := a.requestNode(ctx, node, req)
 	if err != nil {
 		return nil, err
 	}

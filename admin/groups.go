@@ -166,47 +166,77 @@ func (ds DescribedGroups) On(group string) (DescribedGroup, bool) {
 // DescribeGroups describes groups, asking each group's coordinator, and
 // decodes consumer groups' subscriptions and assignments.
 func (a *Client) DescribeGroups(ctx context.Context, groups ...string) (DescribedGroups, error) {
+	out, err := askCoordinators(ctx, a, groups, func(gs []string) kmsg.Request {
+		req := kmsg.NewPtrDescribeGroupsRequest()
+		req.Groups = gs
+		return req
+	}, func(node int32, raw kmsg.Response) (as []groupAnswer[DescribedGroup]) {
+		for _, g := range raw.(*kmsg.DescribeGroupsResponse).Groups {
+			as = append(as, groupAnswer[DescribedGroup]{g.Group, g.ErrorCode, describedGroup(node, g)})
+		}
+		return as
+	}, func(g string, err error) DescribedGroup {
+		return DescribedGroup{Group: g, Coordinator: -1, Err: err}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("admin: describe groups: %w", err)
+	}
+	return out, nil
+}
+
+// groupAnswer is one group's part of a coordinator's response.
+type groupAnswer[R any] struct {
+	group  string
+	code   int16
+	answer R
+}
+
+// askCoordinators sends request(gs) to the coordinators of groups (see
+// forGroups) and returns, in the order of groups, each group's answer as
+// read from the response by answers, or else missing(group, why). A group
+// whose coordinator moved is asked again; answers for groups not asked
+// for are ignored. No groups give nil.
+func askCoordinators[R any](ctx context.Context, a *Client, groups []string, request func(gs []string) kmsg.Request,
+	answers func(node int32, raw kmsg.Response) []groupAnswer[R], missing func(group string, err error) R) ([]R, error) {
 	if len(groups) == 0 {
 		return nil, nil
 	}
 	var mu sync.Mutex
-	got := make(map[string]DescribedGroup, len(groups))
+	got := make(map[string]R, len(groups))
 	failed, err := a.forGroups(ctx, groups, func(ctx context.Context, node int32, gs []string) ([]string, error) {
-		req := kmsg.NewPtrDescribeGroupsRequest()
-		req.Groups = gs
-		raw, err := a.cl.RequestBroker(ctx, node, req)
+		raw, err := a.cl.RequestBroker(ctx, node, request(gs))
 		if err != nil {
 			return nil, err
 		}
 		var retry []string
 		mu.Lock()
 		defer mu.Unlock()
-		for _, g := range raw.(*kmsg.DescribeGroupsResponse).Groups {
-			if !slices.Contains(gs, g.Group) {
+		for _, g := range answers(node, raw) {
+			if !slices.Contains(gs, g.group) {
 				continue
 			}
-			if coordinatorMoved(g.ErrorCode) {
-				retry = append(retry, g.Group)
+			if coordinatorMoved(g.code) {
+				retry = append(retry, g.group)
 				continue
 			}
-			got[g.Group] = describedGroup(node, g)
+			got[g.group] = g.answer
 		}
 		return retry, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("admin: describe groups: %w", err)
+		return nil, err
 	}
-	out := make(DescribedGroups, len(groups))
+	out := make([]R, len(groups))
 	for i, g := range groups {
-		d, ok := got[g]
+		r, ok := got[g]
 		switch {
 		case ok:
 		case failed[g] != nil:
-			d = DescribedGroup{Group: g, Coordinator: -1, Err: failed[g]}
+			r = missing(g, failed[g])
 		default:
-			d = DescribedGroup{Group: g, Coordinator: -1, Err: ErrNoResponse}
+			r = missing(g, ErrNoResponse)
 		}
-		out[i] = d
+		out[i] = r
 	}
 	return out, nil
 }
@@ -264,45 +294,21 @@ func (rs DeleteGroupResults) FirstErr() error {
 // group's coordinator. A group with members fails alone with
 // tributary.ErrNonEmptyGroup, a missing one with tributary.ErrGroupIdNotFound.
 func (a *Client) DeleteGroups(ctx context.Context, groups ...string) (DeleteGroupResults, error) {
-	if len(groups) == 0 {
-		return nil, nil
-	}
-	var mu sync.Mutex
-	got := make(map[string]error, len(groups))
-	failed, err := a.forGroups(ctx, groups, func(ctx context.Context, node int32, gs []string) ([]string, error) {
+	out, err := askCoordinators(ctx, a, groups, func(gs []string) kmsg.Request {
 		req := kmsg.NewPtrDeleteGroupsRequest()
 		req.Groups = gs
-		raw, err := a.cl.RequestBroker(ctx, node, req)
-		if err != nil {
-			return nil, err
-		}
-		var retry []string
-		mu.Lock()
-		defer mu.Unlock()
+		return req
+	}, func(_ int32, raw kmsg.Response) (as []groupAnswer[DeleteGroupResult]) {
 		for _, g := range raw.(*kmsg.DeleteGroupsResponse).Groups {
-			if !slices.Contains(gs, g.Group) {
-				continue
-			}
-			if coordinatorMoved(g.ErrorCode) {
-				retry = append(retry, g.Group)
-				continue
-			}
-			got[g.Group] = kafkaErr(g.ErrorCode, g.ErrorMessage)
+			r := DeleteGroupResult{Group: g.Group, Err: kafkaErr(g.ErrorCode, g.ErrorMessage)}
+			as = append(as, groupAnswer[DeleteGroupResult]{g.Group, g.ErrorCode, r})
 		}
-		return retry, nil
+		return as
+	}, func(g string, err error) DeleteGroupResult {
+		return DeleteGroupResult{Group: g, Err: err}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("admin: delete groups: %w", err)
-	}
-	out := make(DeleteGroupResults, len(groups))
-	for i, g := range groups {
-		r := DeleteGroupResult{Group: g, Err: ErrNoResponse}
-		if e, ok := got[g]; ok {
-			r.Err = e
-		} else if failed[g] != nil {
-			r.Err = failed[g]
-		}
-		out[i] = r
 	}
 	return out, nil
 }
@@ -342,12 +348,7 @@ func (rs OffsetResults) FirstErr() error {
 
 // Lookup returns the result for one partition.
 func (rs OffsetResults) Lookup(topic string, partition int32) (OffsetResult, bool) {
-	for _, r := range rs {
-		if r.Topic == topic && r.Partition == partition {
-			return r, true
-		}
-	}
-	return OffsetResult{}, false
+	return lookupPartition(rs, topic, partition, func(r OffsetResult) (string, int32) { return r.Topic, r.Partition })
 }
 
 // Offsets returns the offsets of the results without an error.
@@ -536,12 +537,7 @@ func (rs PartitionResults) FirstErr() error {
 
 // Lookup returns the result for one partition.
 func (rs PartitionResults) Lookup(topic string, partition int32) (PartitionResult, bool) {
-	for _, r := range rs {
-		if r.Topic == topic && r.Partition == partition {
-			return r, true
-		}
-	}
-	return PartitionResult{}, false
+	return lookupPartition(rs, topic, partition, func(r PartitionResult) (string, int32) { return r.Topic, r.Partition })
 }
 
 // DeleteGroupOffsets deletes group's committed offsets for the given

@@ -49,12 +49,7 @@ func (ls ListedOffsets) FirstErr() error {
 
 // Lookup returns the result for one partition.
 func (ls ListedOffsets) Lookup(topic string, partition int32) (ListedOffset, bool) {
-	for _, l := range ls {
-		if l.Topic == topic && l.Partition == partition {
-			return l, true
-		}
-	}
-	return ListedOffset{}, false
+	return lookupPartition(ls, topic, partition, func(l ListedOffset) (string, int32) { return l.Topic, l.Partition })
 }
 
 // ListStartOffsets lists the log start offset of every partition of topics.
@@ -98,9 +93,7 @@ func allPartitions(topics []string) map[string][]int32 {
 // ReadCommitted.
 func (a *Client) ListOffsets(ctx context.Context, at int64, topics map[string][]int32, opts ...CallOpt) (ListedOffsets, error) {
 	co := callOpts(opts)
-	var mu sync.Mutex
-	var out ListedOffsets
-	failed, err := a.shardByLeader(ctx, topics, func(ctx context.Context, node int32, ps []tributary.TopicPartition) ([]tributary.TopicPartition, error) {
+	out, err := askLeaders(ctx, a, topics, func(ps []tributary.TopicPartition) kmsg.Request {
 		req := kmsg.NewPtrListOffsetsRequest()
 		req.ReplicaID = -1
 		if co.readCommitted {
@@ -124,51 +117,25 @@ func (a *Client) ListOffsets(ctx context.Context, at int64, topics map[string][]
 		if at == OffsetMaxTimestamp {
 			minV = 7
 		}
-		raw, err := a.cl.RequestBroker(ctx, node, client.Limit(req, minV, req.MaxVersion()))
-		if err != nil {
-			return nil, err
-		}
+		return client.Limit(req, minV, req.MaxVersion())
+	}, func(raw kmsg.Response) (as []partitionAnswer[ListedOffset]) {
 		resp := raw.(*kmsg.ListOffsetsResponse)
-		var retry []tributary.TopicPartition
-		want := make(map[tributary.TopicPartition]bool, len(ps))
-		for _, tp := range ps {
-			want[tp] = true
-		}
-		seen := make(map[tributary.TopicPartition]bool, len(ps))
-		mu.Lock()
-		defer mu.Unlock()
 		for _, rt := range resp.Topics {
 			for _, rp := range rt.Partitions {
-				tp := tributary.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
-				if seen[tp] || !want[tp] {
-					continue
-				}
-				seen[tp] = true
-				if leaderMoved(rp.ErrorCode) {
-					retry = append(retry, tp)
-					continue
-				}
 				l := ListedOffset{Topic: rt.Topic, Partition: rp.Partition, Offset: rp.Offset, Timestamp: rp.Timestamp, LeaderEpoch: rp.LeaderEpoch, Err: kafkaErr(rp.ErrorCode, nil)}
 				if resp.Version < 4 {
 					l.LeaderEpoch = -1
 				}
-				out = append(out, l)
+				as = append(as, partitionAnswer[ListedOffset]{tributary.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}, rp.ErrorCode, l})
 			}
 		}
-		for _, tp := range ps {
-			if !seen[tp] {
-				out = append(out, ListedOffset{Topic: tp.Topic, Partition: tp.Partition, Offset: -1, Timestamp: -1, LeaderEpoch: -1, Err: ErrNoResponse})
-			}
-		}
-		return retry, nil
+		return as
+	}, func(tp tributary.TopicPartition, err error) ListedOffset {
+		return ListedOffset{Topic: tp.Topic, Partition: tp.Partition, Offset: -1, Timestamp: -1, LeaderEpoch: -1, Err: err}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("admin: list offsets: %w", err)
 	}
-	for tp, err := range failed {
-		out = append(out, ListedOffset{Topic: tp.Topic, Partition: tp.Partition, Offset: -1, Timestamp: -1, LeaderEpoch: -1, Err: err})
-	}
-	sort.Slice(out, func(i, j int) bool { return tpLess(out[i].Topic, out[i].Partition, out[j].Topic, out[j].Partition) })
 	return out, nil
 }
 
@@ -191,12 +158,7 @@ func (ds DeletedRecordsList) FirstErr() error {
 
 // Lookup returns the result for one partition.
 func (ds DeletedRecordsList) Lookup(topic string, partition int32) (DeletedRecords, bool) {
-	for _, d := range ds {
-		if d.Topic == topic && d.Partition == partition {
-			return d, true
-		}
-	}
-	return DeletedRecords{}, false
+	return lookupPartition(ds, topic, partition, func(d DeletedRecords) (string, int32) { return d.Topic, d.Partition })
 }
 
 // DeleteRecords deletes every record before the given offset of each
@@ -211,9 +173,7 @@ func (a *Client) DeleteRecords(ctx context.Context, before map[string]map[int32]
 			delete(topics, t)
 		}
 	}
-	var mu sync.Mutex
-	var out DeletedRecordsList
-	failed, err := a.shardByLeader(ctx, topics, func(ctx context.Context, node int32, ps []tributary.TopicPartition) ([]tributary.TopicPartition, error) {
+	out, err := askLeaders(ctx, a, topics, func(ps []tributary.TopicPartition) kmsg.Request {
 		req := kmsg.NewPtrDeleteRecordsRequest()
 		req.TimeoutMillis = a.timeoutMillis()
 		for _, g := range groupByTopic(ps) {
@@ -227,11 +187,45 @@ func (a *Client) DeleteRecords(ctx context.Context, before map[string]map[int32]
 			}
 			req.Topics = append(req.Topics, rt)
 		}
-		raw, err := a.cl.RequestBroker(ctx, node, req)
+		return req
+	}, func(raw kmsg.Response) (as []partitionAnswer[DeletedRecords]) {
+		for _, rt := range raw.(*kmsg.DeleteRecordsResponse).Topics {
+			for _, rp := range rt.Partitions {
+				d := DeletedRecords{Topic: rt.Topic, Partition: rp.Partition, LowWatermark: rp.LowWatermark, Err: kafkaErr(rp.ErrorCode, nil)}
+				as = append(as, partitionAnswer[DeletedRecords]{tributary.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}, rp.ErrorCode, d})
+			}
+		}
+		return as
+	}, func(tp tributary.TopicPartition, err error) DeletedRecords {
+		return DeletedRecords{Topic: tp.Topic, Partition: tp.Partition, LowWatermark: -1, Err: err}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("admin: delete records: %w", err)
+	}
+	return out, nil
+}
+
+// partitionAnswer is one partition's part of a leader's response.
+type partitionAnswer[R any] struct {
+	tp     tributary.TopicPartition
+	code   int16
+	answer R
+}
+
+// askLeaders sends request(ps) to the leaders of topics' partitions (see
+// shardByLeader) and returns, sorted by topic and partition, each
+// partition's answer as read from the response by answers, or else
+// missing(tp, why). A partition whose leader moved is asked again;
+// answers for partitions not asked for, and repeats, are ignored.
+func askLeaders[R any](ctx context.Context, a *Client, topics map[string][]int32, request func(ps []tributary.TopicPartition) kmsg.Request,
+	answers func(raw kmsg.Response) []partitionAnswer[R], missing func(tp tributary.TopicPartition, err error) R) ([]R, error) {
+	var mu sync.Mutex
+	var got []partitionAnswer[R]
+	failed, err := a.shardByLeader(ctx, topics, func(ctx context.Context, node int32, ps []tributary.TopicPartition) ([]tributary.TopicPartition, error) {
+		raw, err := a.cl.RequestBroker(ctx, node, request(ps))
 		if err != nil {
 			return nil, err
 		}
-		resp := raw.(*kmsg.DeleteRecordsResponse)
 		var retry []tributary.TopicPartition
 		want := make(map[tributary.TopicPartition]bool, len(ps))
 		for _, tp := range ps {
@@ -240,34 +234,37 @@ func (a *Client) DeleteRecords(ctx context.Context, before map[string]map[int32]
 		seen := make(map[tributary.TopicPartition]bool, len(ps))
 		mu.Lock()
 		defer mu.Unlock()
-		for _, rt := range resp.Topics {
-			for _, rp := range rt.Partitions {
-				tp := tributary.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
-				if seen[tp] || !want[tp] {
-					continue
-				}
-				seen[tp] = true
-				if leaderMoved(rp.ErrorCode) {
-					retry = append(retry, tp)
-					continue
-				}
-				out = append(out, DeletedRecords{Topic: rt.Topic, Partition: rp.Partition, LowWatermark: rp.LowWatermark, Err: kafkaErr(rp.ErrorCode, nil)})
+		for _, p := range answers(raw) {
+			if seen[p.tp] || !want[p.tp] {
+				continue
 			}
+			seen[p.tp] = true
+			if leaderMoved(p.code) {
+				retry = append(retry, p.tp)
+				continue
+			}
+			got = append(got, p)
 		}
 		for _, tp := range ps {
 			if !seen[tp] {
-				out = append(out, DeletedRecords{Topic: tp.Topic, Partition: tp.Partition, LowWatermark: -1, Err: ErrNoResponse})
+				got = append(got, partitionAnswer[R]{tp: tp, answer: missing(tp, ErrNoResponse)})
 			}
 		}
 		return retry, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("admin: delete records: %w", err)
+		return nil, err
 	}
 	for tp, err := range failed {
-		out = append(out, DeletedRecords{Topic: tp.Topic, Partition: tp.Partition, LowWatermark: -1, Err: err})
+		got = append(got, partitionAnswer[R]{tp: tp, answer: missing(tp, err)})
 	}
-	sort.Slice(out, func(i, j int) bool { return tpLess(out[i].Topic, out[i].Partition, out[j].Topic, out[j].Partition) })
+	sort.Slice(got, func(i, j int) bool {
+		return tpLess(got[i].tp.Topic, got[i].tp.Partition, got[j].tp.Topic, got[j].tp.Partition)
+	})
+	var out []R
+	for _, p := range got {
+		out = append(out, p.answer)
+	}
 	return out, nil
 }
 

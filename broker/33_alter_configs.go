@@ -24,21 +24,14 @@ func init() { register(33, 0, 2, handleAlterConfigs) }
 func handleAlterConfigs(b *Broker, req *request) (any, error) {
 	r := req.msg.(*kmsg.AlterConfigsRequest)
 	resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
-	type key struct {
-		typ  kmsg.ConfigResourceType
-		name string
-	}
-	count := map[key]int{}
-	for _, rr := range r.Resources {
-		count[key{rr.ResourceType, rr.ResourceName}]++
-	}
-	for _, rr := range r.Resources {
+	repeated := repeatedResources(r.Resources, func(rr kmsg.AlterConfigsRequestResource) (kmsg.ConfigResourceType, string) {
+		return rr.ResourceType, rr.ResourceName
+	})
+	for i, rr := range r.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		var err error
-		if count[key{rr.ResourceType, rr.ResourceName}] > 1 {
-			err = errorf(tributary.ErrInvalidRequest, "resource %s is named more than once", rr.ResourceName)
-		} else {
+		err := repeated[i]
+		if err == nil {
 			configs := map[string]string{}
 			for _, c := range rr.Configs {
 				if _, dup := configs[c.Name]; dup {
@@ -61,6 +54,28 @@ func handleAlterConfigs(b *Broker, req *request) (any, error) {
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return resp, nil
+}
+
+// repeatedResources gives, for each resource of an AlterConfigs or
+// IncrementalAlterConfigs request, INVALID_REQUEST if the request names
+// that resource (type and name) more than once, else nil.
+func repeatedResources[R any](rs []R, id func(R) (kmsg.ConfigResourceType, string)) []error {
+	type key struct {
+		typ  kmsg.ConfigResourceType
+		name string
+	}
+	count := map[key]int{}
+	for _, r := range rs {
+		typ, name := id(r)
+		count[key{typ, name}]++
+	}
+	errs := make([]error, len(rs))
+	for i, r := range rs {
+		if typ, name := id(r); count[key{typ, name}] > 1 {
+			errs[i] = errorf(tributary.ErrInvalidRequest, "resource %s is named more than once", name)
+		}
+	}
+	return errs
 }
 
 // alterResource computes a resource's new overrides with change (given

@@ -24,21 +24,14 @@ func init() { register(44, 0, 1, handleIncrementalAlterConfigs) }
 func handleIncrementalAlterConfigs(b *Broker, req *request) (any, error) {
 	r := req.msg.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-	type key struct {
-		typ  kmsg.ConfigResourceType
-		name string
-	}
-	count := map[key]int{}
-	for _, rr := range r.Resources {
-		count[key{rr.ResourceType, rr.ResourceName}]++
-	}
-	for _, rr := range r.Resources {
+	repeated := repeatedResources(r.Resources, func(rr kmsg.IncrementalAlterConfigsRequestResource) (kmsg.ConfigResourceType, string) {
+		return rr.ResourceType, rr.ResourceName
+	})
+	for i, rr := range r.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		var err error
-		if count[key{rr.ResourceType, rr.ResourceName}] > 1 {
-			err = errorf(tributary.ErrInvalidRequest, "resource %s is named more than once", rr.ResourceName)
-		} else {
+		err := repeated[i]
+		if err == nil {
 			err = b.alterResource(rr.ResourceType, rr.ResourceName, r.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
 				return b.applyIncremental(rr.ResourceType, cur, rr.Configs)
 			})

@@ -32,13 +32,11 @@ func clusterInfo(f *flagSet) func(context.Context, *tool, []string) error {
 		if len(args) > 0 {
 			return usagef("unexpected arguments %q", args)
 		}
-		a, err := t.admin()
+		ctx, a, done, err := t.adminCtx(ctx)
 		if err != nil {
 			return err
 		}
-		defer a.Close()
-		ctx, cancel := withTimeout(ctx)
-		defer cancel()
+		defer done()
 		c, err := a.DescribeCluster(ctx)
 		if err != nil {
 			return err

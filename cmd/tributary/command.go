@@ -177,19 +177,30 @@ func (t *tool) admin() (*admin.Client, error) {
 	return admin.New(admin.ClientOptions(t.clientOpts()...))
 }
 
-// groupAdmin returns an admin client after checking that the cluster
-// answers at all: group calls retry an unreachable coordinator until
-// their context ends, which would leave the user waiting 30s.
-func (t *tool) groupAdmin(ctx context.Context) (*admin.Client, error) {
+// adminCtx returns an admin client and ctx bounded by the command
+// timeout (withTimeout), and a func the caller calls to end both.
+func (t *tool) adminCtx(ctx context.Context) (context.Context, *admin.Client, func(), error) {
 	a, err := t.admin()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
+	}
+	ctx, cancel := withTimeout(ctx)
+	return ctx, a, func() { cancel(); a.Close() }, nil
+}
+
+// groupAdmin is adminCtx after checking that the cluster answers at all:
+// group calls retry an unreachable coordinator until their context ends,
+// which would leave the user waiting 30s.
+func (t *tool) groupAdmin(ctx context.Context) (context.Context, *admin.Client, func(), error) {
+	ctx, a, done, err := t.adminCtx(ctx)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	if _, err := a.DescribeCluster(ctx); err != nil {
-		a.Close()
-		return nil, err
+		done()
+		return nil, nil, nil, err
 	}
-	return a, nil
+	return ctx, a, done, nil
 }
 
 // explain turns an SDK error into what a user needs to read.

@@ -43,13 +43,11 @@ func groupList(f *flagSet) func(context.Context, *tool, []string) error {
 		if len(args) > 0 {
 			return usagef("unexpected arguments %q", args)
 		}
-		ctx, cancel := withTimeout(ctx)
-		defer cancel()
-		a, err := t.groupAdmin(ctx)
+		ctx, a, done, err := t.groupAdmin(ctx)
 		if err != nil {
 			return err
 		}
-		defer a.Close()
+		defer done()
 		gs, err := a.ListGroups(ctx)
 		if err != nil && len(gs) == 0 {
 			return err
@@ -108,13 +106,11 @@ func groupDescribe(f *flagSet) func(context.Context, *tool, []string) error {
 		if len(args) == 0 {
 			return usagef("name at least one group")
 		}
-		ctx, cancel := withTimeout(ctx)
-		defer cancel()
-		a, err := t.groupAdmin(ctx)
+		ctx, a, done, err := t.groupAdmin(ctx)
 		if err != nil {
 			return err
 		}
-		defer a.Close()
+		defer done()
 		ds, err := a.DescribeGroups(ctx, args...)
 		if err != nil {
 			return err
@@ -153,16 +149,7 @@ func groupDescribe(f *flagSet) func(context.Context, *tool, []string) error {
 			}
 			out = append(out, g)
 		}
-		if t.json() {
-			return writeJSON(t.stdout, out)
-		}
-		for i, g := range out {
-			if i > 0 {
-				fmt.Fprintln(t.stdout)
-			}
-			printGroup(t.stdout, g)
-		}
-		return nil
+		return writeEach(t, out, printGroup)
 	}
 }
 
@@ -264,13 +251,11 @@ func groupSeek(f *flagSet) func(context.Context, *tool, []string) error {
 		if err != nil {
 			return err
 		}
-		ctx, cancel := withTimeout(ctx)
-		defer cancel()
-		a, err := t.groupAdmin(ctx)
+		ctx, a, done, err := t.groupAdmin(ctx)
 		if err != nil {
 			return err
 		}
-		defer a.Close()
+		defer done()
 		ds, err := a.DescribeGroups(ctx, group)
 		if err != nil {
 			return err
@@ -393,13 +378,11 @@ func groupDelete(f *flagSet) func(context.Context, *tool, []string) error {
 		if len(args) == 0 {
 			return usagef("name at least one group")
 		}
-		ctx, cancel := withTimeout(ctx)
-		defer cancel()
-		a, err := t.groupAdmin(ctx)
+		ctx, a, done, err := t.groupAdmin(ctx)
 		if err != nil {
 			return err
 		}
-		defer a.Close()
+		defer done()
 		rs, err := a.DeleteGroups(ctx, args...)
 		if err != nil {
 			return err

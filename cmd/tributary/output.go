@@ -57,6 +57,21 @@ func section(w io.Writer, title string) {
 	fmt.Fprintln(w, strings.Repeat("=", len(title)))
 }
 
+// writeEach writes out as JSON in json format, else each item with print,
+// a blank line between items.
+func writeEach[T any](t *tool, out []T, print func(io.Writer, T)) error {
+	if t.json() {
+		return writeJSON(t.stdout, out)
+	}
+	for i, v := range out {
+		if i > 0 {
+			fmt.Fprintln(t.stdout)
+		}
+		print(t.stdout, v)
+	}
+	return nil
+}
+
 // writeJSON writes v as one indented JSON document.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

@@ -82,13 +82,11 @@ func topicCreate(f *flagSet) func(context.Context, *tool, []string) error {
 		if err != nil {
 			return err
 		}
-		a, err := t.admin()
+		ctx, a, done, err := t.adminCtx(ctx)
 		if err != nil {
 			return err
 		}
-		defer a.Close()
-		ctx, cancel := withTimeout(ctx)
-		defer cancel()
+		defer done()
 		var nts []admin.NewTopic
 		for _, n := range args {
 			nts = append(nts, admin.NewTopic{Name: n, Partitions: int32(partitions), ReplicationFactor: int16(replicas), Configs: cfgs})
@@ -126,13 +124,11 @@ func topicList(f *flagSet) func(context.Context, *tool, []string) error {
 		if len(args) > 0 {
 			return usagef("unexpected arguments %q", args)
 		}
-		a, err := t.admin()
+		ctx, a, done, err := t.adminCtx(ctx)
 		if err != nil {
 			return err
 		}
-		defer a.Close()
-		ctx, cancel := withTimeout(ctx)
-		defer cancel()
+		defer done()
 		ls, err := a.ListTopics(ctx)
 		if err != nil {
 			return err
@@ -188,13 +184,11 @@ func topicDescribe(f *flagSet) func(context.Context, *tool, []string) error {
 		if err := needTopics(args); err != nil {
 			return err
 		}
-		a, err := t.admin()
+		ctx, a, done, err := t.adminCtx(ctx)
 		if err != nil {
 			return err
 		}
-		defer a.Close()
-		ctx, cancel := withTimeout(ctx)
-		defer cancel()
+		defer done()
 		ds, err := a.DescribeTopics(ctx, args...)
 		if err != nil {
 			return err
@@ -234,16 +228,7 @@ func topicDescribe(f *flagSet) func(context.Context, *tool, []string) error {
 			}
 			out = append(out, td)
 		}
-		if t.json() {
-			return writeJSON(t.stdout, out)
-		}
-		for i, td := range out {
-			if i > 0 {
-				fmt.Fprintln(t.stdout)
-			}
-			printTopic(t.stdout, td)
-		}
-		return nil
+		return writeEach(t, out, printTopic)
 	}
 }
 
@@ -302,13 +287,11 @@ func topicDelete(f *flagSet) func(context.Context, *tool, []string) error {
 		if err := needTopics(args); err != nil {
 			return err
 		}
-		a, err := t.admin()
+		ctx, a, done, err := t.adminCtx(ctx)
 		if err != nil {
 			return err
 		}
-		defer a.Close()
-		ctx, cancel := withTimeout(ctx)
-		defer cancel()
+		defer done()
 		rs, err := a.DeleteTopics(ctx, args...)
 		if err != nil {
 			return err
@@ -333,13 +316,11 @@ func topicAddPartitions(f *flagSet) func(context.Context, *tool, []string) error
 		if total <= 0 || total > 1<<31-1 {
 			return usagef("-n TOTAL is required and must be positive")
 		}
-		a, err := t.admin()
+		ctx, a, done, err := t.adminCtx(ctx)
 		if err != nil {
 			return err
 		}
-		defer a.Close()
-		ctx, cancel := withTimeout(ctx)
-		defer cancel()
+		defer done()
 		rs, err := a.CreatePartitions(ctx, int32(total), args)
 		if err != nil {
 			return err
@@ -380,13 +361,11 @@ func topicAlterConfig(f *flagSet) func(context.Context, *tool, []string) error {
 		for _, d := range deletes {
 			changes = append(changes, admin.DeleteConfig(d))
 		}
-		a, err := t.admin()
+		ctx, a, done, err := t.adminCtx(ctx)
 		if err != nil {
 			return err
 		}
-		defer a.Close()
-		ctx, cancel := withTimeout(ctx)
-		defer cancel()
+		defer done()
 		rs, err := a.AlterTopicConfigs(ctx, changes, args)
 		if err != nil {
 			return err
