@@ -321,8 +321,12 @@ func (cn *conn) decode(req kmsg.Request, body []byte) (kmsg.Response, error) {
 }
 
 // skipTags skips the response header's tagged fields (header v1).
+// errBadHeaderTags is built once: skipTags runs on every flexible
+// response, and building the error there cost an allocation each time.
+var errBadHeaderTags = fmt.Errorf("%w: malformed response header tags", ErrConnection)
+
 func skipTags(b []byte) ([]byte, error) {
-	bad := fmt.Errorf("%w: malformed response header tags", ErrConnection)
+	bad := errBadHeaderTags
 	n, k := binary.Uvarint(b)
 	if k <= 0 {
 		return nil, bad
