@@ -506,6 +506,17 @@ func TestGroupAPIsEveryVersion(t *testing.T) {
 		}
 	}
 
+	// FindCoordinator created __consumer_offsets; its partitions load in
+	// the background, answering COORDINATOR_LOAD_IN_PROGRESS (retriable)
+	// until then, which is slow enough under -race to reach the commits
+	// below (this flaked in CI).
+	require.Eventually(t, func() bool {
+		dg := kmsg.NewPtrDescribeGroupsRequest()
+		dg.Groups = []string{"vs"}
+		resp := g.do(dg).(*kmsg.DescribeGroupsResponse)
+		return len(resp.Groups) == 1 && resp.Groups[0].ErrorCode != kerr.CoordinatorLoadInProgress.Code
+	}, 10*time.Second, 10*time.Millisecond, "group vs never loaded")
+
 	for v := int16(0); v <= 9; v++ {
 		req := kmsg.NewPtrOffsetCommitRequest()
 		req.Version = v
