@@ -45,21 +45,7 @@ func newProducer(t testing.TB, addrs []string, opts ...Opt) *Producer {
 
 func produceAll(t *testing.T, p *Producer, recs []*tributary.Record) {
 	t.Helper()
-	var mu sync.Mutex
-	var errs []error
-	for _, r := range recs {
-		p.Produce(context.Background(), r, func(r *tributary.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		})
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	require.NoError(t, p.Flush(ctx))
-	require.Empty(t, errs)
+	ptest.ProduceAll(t, p.Produce, p.Flush, recs)
 }
 
 func TestProduceEveryCodec(t *testing.T) {

@@ -6,7 +6,6 @@ package brokerit
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,21 +49,7 @@ func newProducer(t testing.TB, addr string, opts ...producer.Opt) *producer.Prod
 
 func produceAll(t *testing.T, p *producer.Producer, recs []*tributary.Record) {
 	t.Helper()
-	var mu sync.Mutex
-	var errs []error
-	for _, r := range recs {
-		p.Produce(context.Background(), r, func(_ *tributary.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		})
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	require.NoError(t, p.Flush(ctx))
-	require.Empty(t, errs)
+	ptest.ProduceAll(t, p.Produce, p.Flush, recs)
 }
 
 func TestProduceEveryCodecToBroker(t *testing.T) {

@@ -6,6 +6,7 @@ package ptest
 import (
 	"context"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,4 +143,30 @@ func MakeRecords(topic string, n int, keyed bool) []*tributary.Record {
 		recs[i] = r
 	}
 	return recs
+}
+
+// ProduceAll hands every record to produce (a Producer's Produce method),
+// flushes, and fails t if the flush or any delivery failed. It takes the
+// methods rather than the Producer because the producer package's own
+// tests use it, and ptest cannot import producer without a cycle.
+func ProduceAll(t testing.TB, produce func(context.Context, *tributary.Record, func(*tributary.Record, error)),
+	flush func(context.Context) error, recs []*tributary.Record) {
+	t.Helper()
+	var mu sync.Mutex
+	var errs []error
+	for _, r := range recs {
+		produce(context.Background(), r, func(_ *tributary.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, flush(ctx))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Empty(t, errs)
 }
