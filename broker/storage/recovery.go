@@ -79,6 +79,10 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 			return nil, err
 		}
 		l.segs = append(l.segs, s)
+		// A log with no segment yet has nothing a crash could have torn:
+		// without this every new partition was scanned and logged as an
+		// unclean recovery.
+		clean = true
 	}
 
 	recoverFrom := len(l.segs)
