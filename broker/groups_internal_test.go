@@ -31,21 +31,7 @@ func onGroupLoop(t *testing.T, b *Broker, f func(gc *groupCoordinator)) {
 // never acknowledged, and the partition is reloaded from what the log
 // holds.
 func TestGroupFailedAppendAnswersNotCoordinator(t *testing.T) {
-	b := startInternal(t, t.TempDir())
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
-	require.NoError(t, err)
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(cl)
-	_, err = adm.CreateTopic(ctx, 1, 1, nil, "ft")
-	require.NoError(t, err)
-
-	var os kadm.Offsets
-	os.AddOffset("ft", 0, 5, -1)
-	resp, err := adm.CommitOffsets(ctx, "fail-g", os)
-	require.NoError(t, err)
-	require.NoError(t, resp.Error())
+	b, cl, _, ctx := committedGroup(t, "ft", "fail-g", 5)
 
 	commit := func(at int64) int16 {
 		req := kmsg.NewPtrOffsetCommitRequest()
@@ -166,22 +152,9 @@ func TestGroupLoadInProgress(t *testing.T) {
 // that one request (its connection closes) and reloads the group's
 // partition; the coordinator keeps serving with the stored state.
 func TestGroupLoopSurvivesPanic(t *testing.T) {
-	b := startInternal(t, t.TempDir())
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
-	require.NoError(t, err)
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(cl)
-	_, err = adm.CreateTopic(ctx, 1, 1, nil, "pt")
-	require.NoError(t, err)
-	var os kadm.Offsets
-	os.AddOffset("pt", 0, 4, -1)
-	resp, err := adm.CommitOffsets(ctx, "panic-g", os)
-	require.NoError(t, err)
-	require.NoError(t, resp.Error())
+	b, _, adm, ctx := committedGroup(t, "pt", "panic-g", 4)
 
-	_, err = b.callGroups(nil, &groupCall{groups: []string{"panic-g"}, run: func(*groupCoordinator, time.Time, group.Ref) kmsg.Response {
+	_, err := b.callGroups(nil, &groupCall{groups: []string{"panic-g"}, run: func(*groupCoordinator, time.Time, group.Ref) kmsg.Response {
 		panic("injected")
 	}})
 	require.ErrorIs(t, err, errGroupPanic)
@@ -200,20 +173,7 @@ func TestGroupLoopSurvivesPanic(t *testing.T) {
 // partition drops its groups (NOT_COORDINATOR, parked joins included);
 // regaining it loads them back from the log.
 func TestGroupLeadershipHandoff(t *testing.T) {
-	b := startInternal(t, t.TempDir())
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
-	require.NoError(t, err)
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(cl)
-	_, err = adm.CreateTopic(ctx, 1, 1, nil, "ht")
-	require.NoError(t, err)
-	var os kadm.Offsets
-	os.AddOffset("ht", 0, 8, -1)
-	resp, err := adm.CommitOffsets(ctx, "hand-g", os)
-	require.NoError(t, err)
-	require.NoError(t, resp.Error())
+	b, cl, adm, ctx := committedGroup(t, "ht", "hand-g", 8)
 	p := group.Partition("hand-g", b.groups.nparts)
 
 	// A join parks for group.initial.rebalance.delay.ms (3s by default);
@@ -267,4 +227,26 @@ func TestGroupLeadershipHandoff(t *testing.T) {
 	o, ok := fetched.Lookup("ht", 0)
 	require.True(t, ok)
 	assert.EqualValues(t, 8, o.At)
+}
+
+// committedGroup starts a broker in t.TempDir, creates a one-partition
+// topic and commits offset for group on it, the state the coordinator
+// failure tests start from.
+func committedGroup(t *testing.T, topic, group string, offset int64) (*Broker, *kgo.Client, *kadm.Client, context.Context) {
+	t.Helper()
+	b := startInternal(t, t.TempDir())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	require.NoError(t, err)
+	t.Cleanup(cl.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	adm := kadm.NewClient(cl)
+	_, err = adm.CreateTopic(ctx, 1, 1, nil, topic)
+	require.NoError(t, err)
+	var os kadm.Offsets
+	os.AddOffset(topic, 0, offset, -1)
+	resp, err := adm.CommitOffsets(ctx, group, os)
+	require.NoError(t, err)
+	require.NoError(t, resp.Error())
+	return b, cl, adm, ctx
 }
