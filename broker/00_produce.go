@@ -20,10 +20,10 @@ package broker
 // (the only signal left, as in Kafka); acks=1 is answered after the local
 // append; acks=-1 waits until the high watermark covers the batch or the
 // request's timeout passes (REQUEST_TIMED_OUT). On a single replica the
-// watermark moves with the append, so the wait ends at once; the wait is
-// where replication will park the request (Produce then has to run off
-// the connection's in-order handler goroutine, like Fetch, with its
-// response still written in order).
+// watermark moves with the append, so the wait ends at once; otherwise the
+// handler returns a deferred: the append happened in request order, and
+// the wait runs off the connection's handler goroutine so later requests
+// are not held up, while the response is still written in order.
 //
 // A transactional produce (TransactionalID set) is answered
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED until transactions exist, like
@@ -152,15 +152,28 @@ func handleProduce(b *Broker, req *request) (any, error) {
 		}
 		return nil, nil
 	}
-	if len(waits) > 0 {
-		deadline := time.Now().Add(time.Duration(max(r.TimeoutMillis, 0)) * time.Millisecond)
+	if len(waits) == 0 {
+		return resp, nil
+	}
+	deadline := time.Now().Add(time.Duration(max(r.TimeoutMillis, 0)) * time.Millisecond)
+	wait := func() (any, error) {
 		for _, w := range waits {
 			if !b.waitHighWatermark(w.p, w.last+1, time.Until(deadline)) {
 				w.rp.ErrorCode = tributary.ErrRequestTimedOut.Code
 			}
 		}
+		return resp, nil
 	}
-	return resp, nil
+	covered := true
+	for _, w := range waits {
+		covered = covered && w.p.log.HighWatermark() > w.last
+	}
+	if covered {
+		// One replica, or followers already caught up: answer in line
+		// and spare the goroutine.
+		return wait()
+	}
+	return deferred(wait), nil
 }
 
 // codeOrUnknownTopic maps a lookupPartition error to its wire code; an

@@ -75,6 +75,25 @@ type Config struct {
 	ConnectionsMaxIdleMs  int64 // connections.max.idle.ms (600000): close a connection that sends nothing for this long
 	FetchMaxBytes         int32 // fetch.max.bytes (57671680)
 
+	// Cluster (KRaft's keys). Every node today is a combined
+	// broker+controller: a voter of the metadata quorum and a broker.
+	ProcessRoles                       []string // process.roles (broker,controller)
+	ControllerQuorumVoters             string   // controller.quorum.voters: id@host:port,...; empty = this node alone
+	ControllerListenerNames            string   // controller.listener.names (CONTROLLER)
+	BrokerRack                         string   // broker.rack (none)
+	BrokerSessionTimeoutMs             int32    // broker.session.timeout.ms (9000)
+	BrokerHeartbeatIntervalMs          int32    // broker.heartbeat.interval.ms (2000)
+	ReplicaLagTimeMaxMs                int64    // replica.lag.time.max.ms (30000)
+	ReplicaFetchWaitMaxMs              int32    // replica.fetch.wait.max.ms (500)
+	ReplicaFetchMinBytes               int32    // replica.fetch.min.bytes (1)
+	ReplicaFetchMaxBytes               int32    // replica.fetch.max.bytes (1048576)
+	ReplicaFetchResponseMaxBytes       int32    // replica.fetch.response.max.bytes (10485760)
+	ReplicaFetchBackoffMs              int32    // replica.fetch.backoff.ms (1000)
+	ReplicaHighWatermarkCheckpointMs   int64    // replica.high.watermark.checkpoint.interval.ms (5000)
+	AutoLeaderRebalanceEnable          bool     // auto.leader.rebalance.enable (true)
+	LeaderImbalanceCheckIntervalSecs   int64    // leader.imbalance.check.interval.seconds (300)
+	LeaderImbalancePerBrokerPercentage int32    // leader.imbalance.per.broker.percentage (10)
+
 	// Listener, when set, is used instead of opening Listeners: tests and
 	// embedders hand the broker a socket they opened (127.0.0.1:0).
 	Listener net.Listener
@@ -138,6 +157,21 @@ func DefaultConfig() Config {
 		ConnectionsMaxIdleMs:            600000,
 		FetchMaxBytes:                   57671680,
 		ShutdownTimeout:                 10 * time.Second,
+
+		ProcessRoles:                       []string{"broker", "controller"},
+		ControllerListenerNames:            "CONTROLLER",
+		BrokerSessionTimeoutMs:             9000,
+		BrokerHeartbeatIntervalMs:          2000,
+		ReplicaLagTimeMaxMs:                30000,
+		ReplicaFetchWaitMaxMs:              500,
+		ReplicaFetchMinBytes:               1,
+		ReplicaFetchMaxBytes:               1048576,
+		ReplicaFetchResponseMaxBytes:       10485760,
+		ReplicaFetchBackoffMs:              1000,
+		ReplicaHighWatermarkCheckpointMs:   5000,
+		AutoLeaderRebalanceEnable:          true,
+		LeaderImbalanceCheckIntervalSecs:   300,
+		LeaderImbalancePerBrokerPercentage: 10,
 	}
 }
 

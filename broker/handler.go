@@ -26,11 +26,20 @@ type request struct {
 //     version and writes in request order;
 //   - a rawResponse, which writes its own frame (Fetch uses this to hand
 //     segment bytes to the socket with sendfile);
-//   - nil, for requests Kafka does not answer (Produce with acks=0).
+//   - nil, for requests Kafka does not answer (Produce with acks=0);
+//   - a deferred, when the handler has done the part that must happen in
+//     request order (Produce's append) and the rest waits for something
+//     else (acks=all waits for the high watermark): the connection runs it
+//     on its own goroutine and handles later requests meanwhile, still
+//     writing the responses in request order.
 //
 // An error means the request was malformed beyond what an error code can
 // express: the connection logs it and closes, as Kafka does.
 type handler func(b *Broker, req *request) (any, error)
+
+// deferred finishes a request off the connection's handler goroutine; it
+// returns what a handler returns (never another deferred).
+type deferred func() (any, error)
 
 // rawResponse is a response that writes its whole frame (size prefix,
 // response header, body) itself.

@@ -224,7 +224,12 @@ func (c *clientConn) handleLoop() {
 // run calls the request's handler; a panic is logged and closes only this
 // connection.
 func (c *clientConn) run(inf *inflight) {
-	defer close(inf.done)
+	async := false
+	defer func() {
+		if !async {
+			close(inf.done)
+		}
+	}()
 	defer func() {
 		if r := recover(); r != nil {
 			inf.err = fmt.Errorf("handler panic: %v\n%s", r, debug.Stack())
@@ -237,6 +242,25 @@ func (c *clientConn) run(inf *inflight) {
 	default:
 	}
 	inf.resp, inf.err = apis[inf.req.key].fn(c.b, inf.req)
+	if d, ok := inf.resp.(deferred); ok && inf.err == nil {
+		// The handler did its ordered part (an append) and now waits
+		// (acks=all): finish off this goroutine so later requests on
+		// the connection are handled meanwhile. The writer still waits
+		// for inf.done, so responses stay in request order.
+		inf.resp = nil
+		async = c.b.tryGo(func() {
+			defer close(inf.done)
+			defer func() {
+				if r := recover(); r != nil {
+					inf.resp, inf.err = nil, fmt.Errorf("handler panic: %v\n%s", r, debug.Stack())
+				}
+			}()
+			inf.resp, inf.err = d()
+		})
+		if !async {
+			inf.err = errors.New("broker closing")
+		}
+	}
 }
 
 func (c *clientConn) writeLoop() {
