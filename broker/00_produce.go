@@ -36,6 +36,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/tributary/tributary"
@@ -70,9 +71,10 @@ func handleProduce(b *Broker, req *request) (any, error) {
 	}
 
 	type appended struct {
-		rp   *kmsg.ProduceResponseTopicPartition
-		p    *partition
-		last int64
+		rp     *kmsg.ProduceResponseTopicPartition
+		p      *partition
+		last   int64
+		minISR int
 	}
 	var waits []appended
 
@@ -97,9 +99,10 @@ func handleProduce(b *Broker, req *request) (any, error) {
 				fail(reqErrCode, reqErrMsg)
 				continue
 			}
-			p, err := b.lookupPartition(rt.Topic, rp.Partition)
+			p, err := b.leaderPartition(rt.Topic, rp.Partition)
 			if err != nil {
-				fail(codeOrUnknownTopic(err), "")
+				code, msg := errCodeMsg(err)
+				fail(code, derefString(msg))
 				continue
 			}
 			if p.topic.internal && req.clientID != adminClientID {
@@ -111,9 +114,8 @@ func handleProduce(b *Broker, req *request) (any, error) {
 				continue
 			}
 
-			p.produceMu.Lock()
-			res, err := p.log.Append(rp.Records, p.leaderEpoch)
-			p.produceMu.Unlock()
+			minISR := b.minInsyncReplicas(p.topic)
+			res, err := p.rep.AppendAsLeader(rp.Records, r.Acks, minISR)
 			if err != nil {
 				code := tributary.CodeOf(err)
 				if code == tributary.ErrUnknownServerError.Code {
@@ -134,7 +136,7 @@ func handleProduce(b *Broker, req *request) (any, error) {
 			sp.LogAppendTime = res.LogAppendTime
 			sp.LogStartOffset = res.LogStartOffset
 			if r.Acks == -1 {
-				waits = append(waits, appended{sp, p, res.LastOffset})
+				waits = append(waits, appended{sp, p, res.LastOffset, minISR})
 			}
 		}
 	}
@@ -158,15 +160,19 @@ func handleProduce(b *Broker, req *request) (any, error) {
 	deadline := time.Now().Add(time.Duration(max(r.TimeoutMillis, 0)) * time.Millisecond)
 	wait := func() (any, error) {
 		for _, w := range waits {
-			if !b.waitHighWatermark(w.p, w.last+1, time.Until(deadline)) {
-				w.rp.ErrorCode = tributary.ErrRequestTimedOut.Code
+			if err := b.waitAcked(w.p, w.last+1, w.minISR, time.Until(deadline)); err != nil {
+				w.rp.ErrorCode = tributary.CodeOf(err)
+				if r.Version >= 8 {
+					w.rp.ErrorMessage = kmsg.StringPtr(err.Error())
+				}
 			}
 		}
 		return resp, nil
 	}
 	covered := true
 	for _, w := range waits {
-		covered = covered && w.p.log.HighWatermark() > w.last
+		done, err := w.p.rep.AckedAfterAppend(w.last+1, w.minISR)
+		covered = covered && (done || err != nil)
 	}
 	if covered {
 		// One replica, or followers already caught up: answer in line
@@ -184,4 +190,21 @@ func codeOrUnknownTopic(err error) int16 {
 		return ke.Code
 	}
 	return tributary.ErrUnknownTopicOrPartition.Code
+}
+
+func derefString(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// minInsyncReplicas is the topic's min.insync.replicas.
+func (b *Broker) minInsyncReplicas(t *topic) int {
+	v, _ := b.topicConfigValue(t, "min.insync.replicas")
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
 }

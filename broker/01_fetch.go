@@ -37,7 +37,14 @@ package broker
 // Version notes: v4 IsolationLevel, LastStableOffset, AbortedTransactions;
 // v5 LogStartOffset; v7 sessions; v9 CurrentLeaderEpoch; v11 Rack and
 // PreferredReadReplica (always -1); v12 flexible (compact arrays, tagged
-// fields; DivergingEpoch for followers is not produced).
+// fields, DivergingEpoch for followers).
+//
+// Followers (ReplicaID >= 0) fetch from the leader like consumers, on the
+// same sendfile path, but read to the log end rather than the high
+// watermark; each fetch reports the follower's log end offset to the
+// replica manager (broker/replica), which moves the high watermark and
+// the ISR. Only the leader serves fetches: anyone else answers
+// NOT_LEADER_OR_FOLLOWER.
 
 import (
 	"bufio"
@@ -50,6 +57,7 @@ import (
 	"time"
 
 	"github.com/tributary/tributary"
+	"github.com/tributary/tributary/broker/replica"
 	"github.com/tributary/tributary/broker/storage"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -59,6 +67,8 @@ func init() { register(1, 4, 12, handleFetch) }
 func handleFetch(b *Broker, req *request) (any, error) {
 	r := req.msg.(*kmsg.FetchRequest)
 	resp := &fetchResponse{version: r.Version, readCommitted: r.IsolationLevel == 1}
+	// A replica id marks a follower's fetch (consumers send -1).
+	follower := r.ReplicaID >= 0
 	if r.Version >= 7 && r.SessionEpoch > 0 {
 		resp.errCode = tributary.ErrFetchSessionIdNotFound.Code
 		return resp, nil
@@ -89,20 +99,28 @@ func handleFetch(b *Broker, req *request) (any, error) {
 			fp.partition = rp.Partition
 			fp.hw, fp.lso, fp.logStart = -1, -1, -1
 			request = append(request, rp)
-			p, err := b.lookupPartition(rt.Topic, rp.Partition)
+			p, err := b.leaderPartition(rt.Topic, rp.Partition)
+			if err == nil && r.Version >= 9 {
+				err = p.rep.ValidateLeaderEpoch(rp.CurrentLeaderEpoch)
+			}
+			if err == nil && follower {
+				// The follower's fetch offset is its log end: record it
+				// (the high watermark may move) before reading.
+				var div *replica.EpochEndOffset
+				div, err = p.rep.FollowerFetch(r.ReplicaID, rp.FetchOffset, rp.CurrentLeaderEpoch, rp.LastFetchedEpoch)
+				if err == nil && div != nil {
+					fp.diverging = &divergingEpoch{epoch: div.Epoch, end: div.EndOffset}
+					fp.hw, fp.lso, fp.logStart = p.rep.HighWatermark(), p.rep.HighWatermark(), p.log.LogStartOffset()
+					anyErr = true // answer at once, with no records
+					target = append(target, nil)
+					continue
+				}
+			}
 			if err != nil {
 				fp.errCode = codeOrUnknownTopic(err)
 				anyErr = true
 				target = append(target, nil)
 				continue
-			}
-			if r.Version >= 9 && rp.CurrentLeaderEpoch != -1 {
-				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.leaderEpoch); code != 0 {
-					fp.errCode = code
-					anyErr = true
-					target = append(target, nil)
-					continue
-				}
 			}
 			target = append(target, p)
 			parts = append(parts, p)
@@ -125,15 +143,22 @@ func handleFetch(b *Broker, req *request) (any, error) {
 				}
 				fp.errCode = 0
 				fp.slice = storage.FileSlice{}
-				hw := p.log.HighWatermark()
+				hw := p.rep.HighWatermark()
 				fp.hw, fp.lso, fp.logStart = hw, hw, p.log.LogStartOffset()
 				off := rp.FetchOffset
-				if off < fp.logStart || off > p.log.LogEndOffset() {
+				end := p.log.LogEndOffset()
+				if off < fp.logStart || off > end {
 					fp.errCode = tributary.ErrOffsetOutOfRange.Code
 					failed = true
 					continue
 				}
-				if off >= hw {
+				// Consumers read below the high watermark, followers
+				// to the log end (what they have not replicated yet).
+				upTo := hw
+				if follower {
+					upTo = end
+				}
+				if off >= upTo {
 					continue
 				}
 				limit := min(int64(max(rp.PartitionMaxBytes, 0)), max(respMax-total, 0))
@@ -141,7 +166,7 @@ func handleFetch(b *Broker, req *request) (any, error) {
 				if limit == 0 && !minOne {
 					continue
 				}
-				s, err := p.log.Read(off, hw, int32(limit), minOne)
+				s, err := p.log.Read(off, upTo, int32(limit), minOne)
 				if err != nil {
 					fp.errCode = tributary.CodeOf(err)
 					if fp.errCode == tributary.ErrUnknownServerError.Code {
@@ -221,7 +246,15 @@ type fetchPartition struct {
 	errCode           int16
 	hw, lso, logStart int64
 	slice             storage.FileSlice
-	mem               []byte // records held in memory instead of a slice (tests)
+	mem               []byte          // records held in memory instead of a slice (tests)
+	diverging         *divergingEpoch // v12+: the follower's log diverged (KIP-595 style)
+}
+
+// divergingEpoch tells a follower the largest epoch the leader and it
+// share and where it ends, so it truncates there.
+type divergingEpoch struct {
+	epoch int32
+	end   int64
 }
 
 func (p *fetchPartition) recordsLen() int64 {
@@ -284,7 +317,16 @@ func (r *fetchResponse) appendBody(dst []byte, cuts []int) ([]byte, []int) {
 				cuts = append(cuts, len(dst))
 			}
 			if flex {
-				dst = append(dst, 0) // partition tagged fields
+				if d := p.diverging; d != nil {
+					// One tagged field: DivergingEpoch (tag 0), a struct
+					// of epoch, end offset and its own empty tags.
+					dst = append(dst, 1, 0, 13)
+					dst = binary.BigEndian.AppendUint32(dst, uint32(d.epoch))
+					dst = binary.BigEndian.AppendUint64(dst, uint64(d.end))
+					dst = append(dst, 0)
+				} else {
+					dst = append(dst, 0) // partition tagged fields
+				}
 			}
 		}
 		if flex {

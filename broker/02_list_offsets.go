@@ -65,16 +65,13 @@ func handleListOffsets(b *Broker, req *request) (any, error) {
 				sp.ErrorCode = tributary.ErrUnsupportedVersion.Code
 				continue
 			}
-			p, err := b.lookupPartition(rt.Topic, rp.Partition)
+			p, err := b.leaderPartition(rt.Topic, rp.Partition)
+			if err == nil && r.Version >= 4 {
+				err = p.rep.ValidateLeaderEpoch(rp.CurrentLeaderEpoch)
+			}
 			if err != nil {
 				sp.ErrorCode = codeOrUnknownTopic(err)
 				continue
-			}
-			if r.Version >= 4 && rp.CurrentLeaderEpoch != -1 {
-				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.leaderEpoch); code != 0 {
-					sp.ErrorCode = code
-					continue
-				}
 			}
 			offset, ts, code := listOffset(b, p, rp.Timestamp)
 			sp.ErrorCode = code
@@ -89,7 +86,7 @@ func handleListOffsets(b *Broker, req *request) (any, error) {
 			}
 			sp.Offset, sp.Timestamp = offset, ts
 			if offset >= 0 && r.Version >= 4 {
-				sp.LeaderEpoch = p.leaderEpoch
+				sp.LeaderEpoch = p.leaderEpoch()
 			}
 		}
 	}
@@ -99,7 +96,7 @@ func handleListOffsets(b *Broker, req *request) (any, error) {
 // listOffset answers one partition. Without transactions the last stable
 // offset is the high watermark, so isolation level changes nothing yet.
 func listOffset(b *Broker, p *partition, ts int64) (offset, timestamp int64, code int16) {
-	hw := p.log.HighWatermark()
+	hw := p.rep.HighWatermark()
 	var (
 		ok  bool
 		err error

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -12,15 +13,18 @@ import (
 
 // Metadata: v0-13
 //
-// Brokers: this node at its advertised address; controller: this node.
+// Brokers: every registered, unfenced broker at the address it
+// registered (with its rack, v1+); controller: the active controller of
+// the metadata quorum (-1 while there is none).
 // Topics: a null list (v1+) or an empty one (v0) means every topic, sorted
 // by name; otherwise the requested topics in request order, duplicates
 // answered once. A missing topic is created when the request allows it
 // (always before v4) and auto.create.topics.enable is set, with
 // num.partitions partitions and returned at once; otherwise it gets
 // UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID when asked by id, v10+).
-// Every partition's leader is this node with the partition's leader epoch
-// (v7+); replicas and ISR are [this node]. Topic ids (v10+) are the real,
+// Every partition's leader, leader epoch (v7+), replicas, ISR and offline
+// replicas (on fenced brokers, v5+) come from the metadata image; a
+// partition without a leader answers LEADER_NOT_AVAILABLE with leader -1. Topic ids (v10+) are the real,
 // persisted ids. Authorized operations are "not provided"
 // (-2147483648) unless asked for (v8+), then everything (no ACLs yet).
 
@@ -39,12 +43,17 @@ func handleMetadata(b *Broker, req *request) (any, error) {
 	r := req.msg.(*kmsg.MetadataRequest)
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
 
-	host, port := b.advertised()
-	br := kmsg.NewMetadataResponseBroker()
-	br.NodeID, br.Host, br.Port = b.cfg.NodeID, host, port
-	resp.Brokers = append(resp.Brokers, br)
+	img := b.image()
+	for _, info := range img.LiveBrokers() {
+		br := kmsg.NewMetadataResponseBroker()
+		br.NodeID, br.Host, br.Port = info.ID, info.Host, info.Port
+		if info.Rack != "" {
+			br.Rack = kmsg.StringPtr(info.Rack)
+		}
+		resp.Brokers = append(resp.Brokers, br)
+	}
 	resp.ClusterID = kmsg.StringPtr(b.clusterID)
-	resp.ControllerID = b.cfg.NodeID
+	resp.ControllerID = b.ControllerID()
 	resp.AuthorizedOperations = authorizedOpsOmitted
 	if r.IncludeClusterAuthorizedOperations {
 		resp.AuthorizedOperations = clusterAuthorizedOps
@@ -139,15 +148,30 @@ func (b *Broker) metadataTopic(r *kmsg.MetadataRequest, t *topic) kmsg.MetadataR
 	b.mu.RLock()
 	ps := t.partitions
 	b.mu.RUnlock()
-	node := b.cfg.NodeID
+	img := b.image()
 	st.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(ps))
 	for _, p := range ps {
 		sp := kmsg.NewMetadataResponseTopicPartition()
 		sp.Partition = p.index
-		sp.Leader = node
-		sp.LeaderEpoch = p.leaderEpoch
-		sp.Replicas = []int32{node}
-		sp.ISR = []int32{node}
+		cs := p.state.Load()
+		if cs == nil {
+			sp.Leader = -1
+			sp.ErrorCode = tributary.ErrLeaderNotAvailable.Code
+			st.Partitions = append(st.Partitions, sp)
+			continue
+		}
+		sp.Leader = cs.Leader
+		sp.LeaderEpoch = cs.LeaderEpoch
+		sp.Replicas = slices.Clone(cs.Replicas)
+		sp.ISR = slices.Clone(cs.ISR)
+		for _, r := range cs.Replicas {
+			if !img.Alive(r) {
+				sp.OfflineReplicas = append(sp.OfflineReplicas, r)
+			}
+		}
+		if cs.Leader < 0 {
+			sp.ErrorCode = tributary.ErrLeaderNotAvailable.Code
+		}
 		st.Partitions = append(st.Partitions, sp)
 	}
 	return st

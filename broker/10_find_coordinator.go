@@ -4,8 +4,9 @@ package broker
 //
 // v0-3 ask for one key, v4+ (KIP-699) for a batch of CoordinatorKeys, each
 // answered in request order. A group key (type 0, the only type before
-// v1) is coordinated by the leader of its __consumer_offsets partition —
-// this node; the topic is created on the first such request. Transaction
+// v1) is coordinated by the leader of its __consumer_offsets partition,
+// whichever broker that is (COORDINATOR_NOT_AVAILABLE while the partition
+// has no leader); the topic is created on the first such request. Transaction
 // keys (type 1) get TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as InitProducerId
 // does: there is no transaction coordinator yet, and that is Kafka's answer
 // to a transactional id the client may not use. It is not retriable, so a
@@ -17,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary"
+	"github.com/tributary/tributary/broker/group"
 )
 
 func init() { register(10, 0, 6, handleFindCoordinator) }
@@ -24,8 +26,6 @@ func init() { register(10, 0, 6, handleFindCoordinator) }
 func handleFindCoordinator(b *Broker, req *request) (any, error) {
 	r := req.msg.(*kmsg.FindCoordinatorRequest)
 	resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	host, port := b.advertised()
-
 	keys := r.CoordinatorKeys
 	if r.Version < 4 {
 		keys = []string{r.CoordinatorKey}
@@ -47,7 +47,7 @@ func handleFindCoordinator(b *Broker, req *request) (any, error) {
 		if topicErr != nil {
 			return -1, "", -1, topicErr, "the group coordinator is not available"
 		}
-		return b.cfg.NodeID, host, port, nil, ""
+		return b.groupCoordinatorFor(key)
 	}
 	if r.Version < 4 {
 		node, h, p, err, msg := answer(keys[0])
@@ -72,4 +72,29 @@ func handleFindCoordinator(b *Broker, req *request) (any, error) {
 		resp.Coordinators = append(resp.Coordinators, c)
 	}
 	return resp, nil
+}
+
+// groupCoordinatorFor answers where group key is coordinated: the leader
+// of its __consumer_offsets partition.
+func (b *Broker) groupCoordinatorFor(key string) (int32, string, int32, *tributary.Error, string) {
+	t := b.lookupTopic(offsetsTopic)
+	if t == nil {
+		return -1, "", -1, tributary.ErrCoordinatorNotAvailable, "the offsets topic does not exist yet"
+	}
+	b.mu.RLock()
+	ps := t.partitions
+	b.mu.RUnlock()
+	if len(ps) == 0 {
+		return -1, "", -1, tributary.ErrCoordinatorNotAvailable, "the offsets topic has no partitions"
+	}
+	p := ps[group.Partition(key, int32(len(ps)))]
+	st := p.state.Load()
+	if st == nil || st.Leader < 0 {
+		return -1, "", -1, tributary.ErrCoordinatorNotAvailable, "the group's offsets partition has no leader"
+	}
+	info := b.image().Broker(st.Leader)
+	if info == nil || info.Fenced {
+		return -1, "", -1, tributary.ErrCoordinatorNotAvailable, "the group's coordinator is not available"
+	}
+	return info.ID, info.Host, info.Port, nil, ""
 }

@@ -13,11 +13,13 @@ import (
 // including '.'/'_' collisions); an existing name gives
 // TOPIC_ALREADY_EXISTS; a name given twice in one request gives
 // INVALID_REQUEST for each entry. NumPartitions and ReplicationFactor of
-// -1 take num.partitions and default.replication.factor; a replication
-// factor above 1 cannot be met by one node (INVALID_REPLICATION_FACTOR).
-// A manual assignment must list partitions 0..n-1 each on exactly this
-// node (INVALID_REPLICA_ASSIGNMENT), and excludes the counts
-// (INVALID_REQUEST). Configs are checked by name and value
+// -1 take num.partitions and default.replication.factor; the controller
+// places the replicas (round-robin leaders from a random start, followers
+// shifted, racks alternated) and refuses a replication factor above the
+// number of live brokers (INVALID_REPLICATION_FACTOR). A manual assignment
+// must list partitions 0..n-1, each on distinct registered brokers with
+// the same replication factor (INVALID_REPLICA_ASSIGNMENT), and excludes
+// the counts (INVALID_REQUEST). Configs are checked by name and value
 // (INVALID_CONFIG). Internal topic names are refused (INVALID_REQUEST).
 // ValidateOnly runs every check and creates nothing.
 //
@@ -49,7 +51,7 @@ func handleCreateTopics(b *Broker, req *request) (any, error) {
 		if err == nil {
 			st.TopicID = t.id
 			st.NumPartitions = int32(len(t.partitions))
-			st.ReplicationFactor = 1
+			st.ReplicationFactor = t.replicationFactor()
 			for _, e := range b.topicConfigEntries(t, false) {
 				c := kmsg.NewCreateTopicsResponseTopicConfig()
 				c.Name, c.Value, c.ReadOnly, c.Source, c.IsSensitive = e.name, e.value, e.readOnly, int8(e.source), e.sensitive
@@ -83,6 +85,7 @@ func (b *Broker) createFromRequest(rt *kmsg.CreateTopicsRequestTopic, validateOn
 			return nil, errorf(tributary.ErrInvalidPartitions, "number of partitions %d is above this broker's limit of %d", len(rt.ReplicaAssignment), maxPartitionsPerTopic)
 		}
 		seen := make([]bool, len(rt.ReplicaAssignment))
+		assignment := make([][]int32, len(rt.ReplicaAssignment))
 		for _, a := range rt.ReplicaAssignment {
 			if a.Partition < 0 || int(a.Partition) >= len(seen) || seen[a.Partition] {
 				return nil, errorf(tributary.ErrInvalidReplicaAssignment, "partitions should be a consecutive 0-based integer sequence; partition %d is out of place", a.Partition)
@@ -91,15 +94,18 @@ func (b *Broker) createFromRequest(rt *kmsg.CreateTopicsRequestTopic, validateOn
 			if len(a.Replicas) == 0 {
 				return nil, errorf(tributary.ErrInvalidReplicaAssignment, "partition %d has no replicas", a.Partition)
 			}
-			if len(a.Replicas) > 1 {
-				return nil, errorf(tributary.ErrInvalidReplicationFactor, "partition %d lists %d replicas but only 1 broker is registered", a.Partition, len(a.Replicas))
-			}
-			if a.Replicas[0] != b.cfg.NodeID {
-				return nil, errorf(tributary.ErrInvalidReplicaAssignment, "partition %d is assigned to unknown broker %d", a.Partition, a.Replicas[0])
-			}
+			assignment[a.Partition] = a.Replicas
 		}
-		spec.partitions = int32(len(rt.ReplicaAssignment))
-		spec.rf = 1
+		// The controller checks the brokers exist, are distinct and
+		// that every partition has the same replication factor.
+		b.mu.RLock()
+		err := b.checkNewTopicLocked(spec)
+		b.mu.RUnlock()
+		if err != nil && tributary.CodeOf(err) != tributary.ErrInvalidPartitions.Code && tributary.CodeOf(err) != tributary.ErrInvalidReplicationFactor.Code {
+			return nil, err
+		}
+		spec.partitions, spec.rf = int32(len(assignment)), int16(len(assignment[0]))
+		return b.createTopicAssigned(spec, assignment, validateOnly, 0)
 	}
 	return b.createTopicSpec(spec, validateOnly)
 }

@@ -34,15 +34,15 @@ func handleDeleteRecords(b *Broker, req *request) (any, error) {
 			sp.Default()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
-			p, err := b.lookupPartition(rt.Topic, rp.Partition)
+			p, err := b.leaderPartition(rt.Topic, rp.Partition)
 			if err != nil {
 				sp.ErrorCode = codeOrUnknownTopic(err)
 				continue
 			}
-			// produceMu keeps the high watermark we check against from
-			// being raced by an append's bookkeeping.
-			p.produceMu.Lock()
-			hw := p.log.HighWatermark()
+			// The high watermark only grows, so a check against a stale
+			// read is still safe. Followers move their log start when
+			// their next fetch tells them the leader's.
+			hw := p.rep.HighWatermark()
 			offset := rp.Offset
 			if offset == -1 {
 				offset = hw
@@ -60,7 +60,6 @@ func handleDeleteRecords(b *Broker, req *request) (any, error) {
 				}
 			}
 			sp.LowWatermark = p.log.LogStartOffset()
-			p.produceMu.Unlock()
 			b.notifyPartition(p)
 		}
 	}

@@ -2,11 +2,11 @@ package broker
 
 // InitProducerId: v0–5.
 //
-// Idempotent producers get a producer id unique across restarts and
-// epoch 0. Ids are handed out from blocks of pidBlockSize whose end is
-// persisted (file producer-id-block in the first log dir) before any id of
-// the block is used, so a crash at worst skips the rest of a block and
-// never reuses an id.
+// Idempotent producers get a producer id unique across the cluster and
+// restarts, and epoch 0. Ids come from blocks of 1000 that the controller
+// quorum hands to each broker (AllocateProducerIds): committed in the
+// metadata log before any id of the block is used, so a crash at worst
+// skips the rest of a block and never reuses an id.
 //
 // v3+ (KIP-360): a producer that sends the id and epoch it holds gets the
 // epoch bumped, letting it reset its sequences after an unknown-producer
@@ -42,41 +42,28 @@ import (
 func init() { register(22, 0, 5, handleInitProducerID) }
 
 const (
-	pidBlockSize  = 1000
-	pidBlockFile  = "producer-id-block"
-	pidEpochsSize = 10000 // bound on remembered (id → epoch) entries
+	pidBlockFile  = "producer-id-block" // single-node brokers before the quorum
+	pidEpochsSize = 10000               // bound on remembered (id → epoch) entries
 )
 
-// pidAllocator hands out producer ids. All fields are guarded by mu.
+// pidAllocator hands out producer ids from blocks the controller quorum
+// allocates (AllocateProducerIds), so ids are unique across the cluster
+// and across restarts: a block is committed in the metadata log before
+// any of its ids is used, and a restart takes a fresh block, at worst
+// skipping the rest of the old one. All fields are guarded by mu.
 type pidAllocator struct {
 	mu       sync.Mutex
-	path     string
+	fetch    func() (first int64, count int32, err error)
 	next     int64 // next id to hand out
-	blockEnd int64 // first id not covered by the persisted block
+	blockEnd int64 // first id not in the current block
 	epochs   map[int64]int16
 }
 
-func (a *pidAllocator) init(dir string) error {
+func (a *pidAllocator) init(fetch func() (int64, int32, error)) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.path = filepath.Join(dir, pidBlockFile)
+	a.fetch = fetch
 	a.epochs = make(map[int64]int16)
-	raw, err := os.ReadFile(a.path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		a.next, a.blockEnd = 0, 0
-		return nil
-	case err != nil:
-		return fmt.Errorf("broker: reading %s: %w", a.path, err)
-	}
-	v, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
-	if err != nil || v < 0 {
-		return fmt.Errorf("broker: %s is corrupt (%q)", a.path, raw)
-	}
-	// Whatever was left of the last block may have been handed out
-	// before the restart: start at the persisted end.
-	a.next, a.blockEnd = v, v
-	return nil
 }
 
 // allocate returns a fresh producer id.
@@ -84,16 +71,30 @@ func (a *pidAllocator) allocate() (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.next >= a.blockEnd {
-		end := a.next + pidBlockSize
-		if err := writeFileSync(a.path, []byte(strconv.FormatInt(end, 10)+"\n")); err != nil {
+		first, count, err := a.fetch()
+		if err != nil {
 			return 0, err
 		}
-		a.blockEnd = end
+		a.next, a.blockEnd = first, first+int64(count)
 	}
 	id := a.next
 	a.next++
 	a.remember(id, 0)
 	return id, nil
+}
+
+// readPIDBlock reads the producer-id-block file of a single-node broker
+// from before the controller quorum: the first id it had not handed out.
+func readPIDBlock(dir string) (int64, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, pidBlockFile))
+	if err != nil {
+		return 0, err
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("broker: %s is corrupt (%q)", pidBlockFile, raw)
+	}
+	return v, nil
 }
 
 // bump raises the epoch of id if epoch is the one the broker last issued
@@ -119,36 +120,6 @@ func (a *pidAllocator) remember(id int64, epoch int16) {
 	a.epochs[id] = epoch
 }
 
-// writeFileSync replaces path atomically and durably: write a temporary
-// file, fsync it, rename it over path, fsync the directory.
-func writeFileSync(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 func handleInitProducerID(b *Broker, req *request) (any, error) {
 	r := req.msg.(*kmsg.InitProducerIDRequest)
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
@@ -166,7 +137,10 @@ func handleInitProducerID(b *Broker, req *request) (any, error) {
 	id, err := b.data.pids.allocate()
 	if err != nil {
 		b.logger.Error("allocating a producer id block", "err", err)
-		resp.ErrorCode = tributary.ErrKafkaStorageError.Code
+		resp.ErrorCode = tributary.CodeOf(err)
+		if resp.ErrorCode == tributary.ErrUnknownServerError.Code {
+			resp.ErrorCode = tributary.ErrCoordinatorNotAvailable.Code
+		}
 		return resp, nil
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0

@@ -6,6 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary"
+	"github.com/tributary/tributary/broker/controller"
 )
 
 // AlterConfigs: v0-2
@@ -82,8 +83,6 @@ func repeatedResources[R any](rs []R, id func(R) (kmsg.ConfigResourceType, strin
 // the current ones), validates them, and unless validateOnly persists
 // and applies them.
 func (b *Broker) alterResource(typ kmsg.ConfigResourceType, name string, validateOnly bool, change func(cur map[string]string) (map[string]string, error)) error {
-	b.adminMu.Lock()
-	defer b.adminMu.Unlock()
 	switch typ {
 	case kmsg.ConfigResourceTypeTopic:
 		t := b.lookupTopic(name)
@@ -107,23 +106,8 @@ func (b *Broker) alterResource(typ kmsg.ConfigResourceType, name string, validat
 		if validateOnly {
 			return nil
 		}
-		err = b.saveMeta(func(m *metaFile) {
-			for i := range m.Topics {
-				if m.Topics[i].Name == name {
-					m.Topics[i].Configs = cloneMap(next)
-				}
-			}
-		})
-		if err != nil {
-			return errorf(tributary.ErrKafkaStorageError, "persisting metadata: %v", err)
-		}
-		b.mu.Lock()
-		t.configs = next
-		cfg := b.storageConfigLocked(t)
-		ps := t.partitions
-		b.mu.Unlock()
-		for _, p := range ps {
-			p.log.SetConfig(cfg)
+		if err := b.commitConfigs(controller.ResourceTopic, name, cur, next); err != nil {
+			return err
 		}
 		b.logger.Info("altered topic configs", "topic", name, "configs", next)
 		return nil
@@ -156,43 +140,45 @@ func (b *Broker) alterResource(typ kmsg.ConfigResourceType, name string, validat
 		} else {
 			dynNode = next
 		}
-		eff, err := b.effectiveConfig(dynCluster, dynNode)
-		if err != nil {
+		if _, err := b.effectiveConfig(dynCluster, dynNode); err != nil {
 			return errorf(tributary.ErrInvalidConfig, "%v", err)
 		}
 		if validateOnly {
 			return nil
 		}
-		err = b.saveMeta(func(m *metaFile) {
-			m.ClusterConfigs, m.NodeConfigs = cloneMap(dynCluster), cloneMap(dynNode)
-		})
-		if err != nil {
-			return errorf(tributary.ErrKafkaStorageError, "persisting metadata: %v", err)
-		}
-		b.mu.Lock()
-		b.mu.dynCluster, b.mu.dynNode, b.mu.eff = dynCluster, dynNode, eff
-		var all []*topic
-		for _, t := range b.mu.topics {
-			all = append(all, t)
-		}
-		applies := make([]func(), 0, len(all))
-		for _, t := range all {
-			cfg := b.storageConfigLocked(t)
-			ps := t.partitions
-			applies = append(applies, func() {
-				for _, p := range ps {
-					p.log.SetConfig(cfg)
-				}
-			})
-		}
-		b.mu.Unlock()
-		for _, f := range applies {
-			f()
+		if err := b.commitConfigs(controller.ResourceBroker, name, cur, next); err != nil {
+			return err
 		}
 		b.logger.Info("altered broker configs", "cluster_default", cluster, "configs", next)
 		return nil
 	}
 	return errorf(tributary.ErrInvalidRequest, "unsupported resource type %d", typ)
+}
+
+// commitConfigs hands the difference between a resource's current
+// overrides and next to the controller and waits until this broker
+// applied it (the reconcile loop updates the registry and the open logs).
+func (b *Broker) commitConfigs(res int8, name string, cur, next map[string]string) error {
+	var changes []controller.ConfigChange
+	for _, k := range sortedKeys(next) {
+		if v, ok := cur[k]; !ok || v != next[k] {
+			changes = append(changes, controller.ConfigChange{Resource: res, Name: name, Key: k, Value: next[k]})
+		}
+	}
+	for _, k := range sortedKeys(cur) {
+		if _, ok := next[k]; !ok {
+			changes = append(changes, controller.ConfigChange{Resource: res, Name: name, Key: k, Delete: true})
+		}
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	ctx, cancel := b.adminCtx(0)
+	defer cancel()
+	if err := b.ctrl.AlterConfigs(ctx, changes); err != nil {
+		return err
+	}
+	return b.afterChange(ctx)
 }
 
 // checkDynamicBrokerConfig accepts the broker properties Kafka lets

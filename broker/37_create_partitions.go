@@ -10,8 +10,9 @@ import (
 //
 // Grows topics to a new partition count, in request order. Kafka never
 // shrinks: a count equal to or below the current one gives
-// INVALID_PARTITIONS. An explicit assignment must place each new
-// partition on exactly this node (INVALID_REPLICA_ASSIGNMENT). A topic
+// INVALID_PARTITIONS. An explicit assignment lists the replicas of each
+// new partition (the controller checks them: INVALID_REPLICA_ASSIGNMENT);
+// without one the controller places them as for a new topic. A topic
 // named twice gives INVALID_REQUEST, an unknown one
 // UNKNOWN_TOPIC_OR_PARTITION. ValidateOnly checks and creates nothing.
 
@@ -42,15 +43,11 @@ func handleCreatePartitions(b *Broker, req *request) (any, error) {
 				err = errorf(tributary.ErrInvalidReplicaAssignment, "increasing the number of partitions by %d but %d assignments provided", rt.Count-cur, len(rt.Assignment))
 				break
 			}
+			var assignment [][]int32
 			for _, a := range rt.Assignment {
-				if len(a.Replicas) != 1 || a.Replicas[0] != b.cfg.NodeID {
-					err = errorf(tributary.ErrInvalidReplicaAssignment, "replicas %v: every new partition must be on broker %d", a.Replicas, b.cfg.NodeID)
-					break
-				}
+				assignment = append(assignment, a.Replicas)
 			}
-			if err == nil {
-				err = b.addPartitions(t, rt.Count, r.ValidateOnly)
-			}
+			err = b.addPartitions(t, rt.Count, assignment, r.ValidateOnly)
 		}
 		st.ErrorCode, st.ErrorMessage = errCodeMsg(err)
 		resp.Topics = append(resp.Topics, st)

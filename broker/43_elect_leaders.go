@@ -8,13 +8,16 @@ import (
 
 // ElectLeaders: v0-2
 //
-// Every partition has one replica, this node, which is live and leads, so
-// neither a preferred (0) nor an unclean (1) election has anything to do:
-// each named partition answers ELECTION_NOT_NEEDED, as Kafka answers when
-// the chosen leader already leads. An unknown partition answers
-// UNKNOWN_TOPIC_OR_PARTITION. A null topic list asks for every partition;
-// like Kafka, partitions that needed no election are then left out of the
-// answer. Another election type gives INVALID_REQUEST.
+// The controller runs the election: PREFERRED (0) makes each partition's
+// first replica its leader when it is alive and in the ISR
+// (ELECTION_NOT_NEEDED when it already leads, PREFERRED_LEADER_NOT_AVAILABLE
+// when it cannot); UNCLEAN (1) elects a leader for a leaderless partition,
+// from the ISR if possible and else from any live replica
+// (ELECTION_NOT_NEEDED when it has one, ELIGIBLE_LEADERS_NOT_AVAILABLE
+// when none is alive). A null topic list asks for every partition; like
+// Kafka, partitions that needed no election are then left out. Unknown
+// partitions answer UNKNOWN_TOPIC_OR_PARTITION; another election type
+// INVALID_REQUEST. v0 has no election type: preferred.
 
 func init() { register(43, 0, 2, handleElectLeaders) }
 
@@ -25,8 +28,52 @@ func handleElectLeaders(b *Broker, req *request) (any, error) {
 		resp.ErrorCode = tributary.ErrInvalidRequest.Code
 		return resp, nil
 	}
-	if r.Topics == nil {
-		return resp, nil // every partition already has its leader
+	unclean := r.Version >= 1 && r.ElectionType == 1
+
+	var tps []tributary.TopicPartition
+	all := r.Topics == nil
+	if !all {
+		for _, rt := range r.Topics {
+			for _, p := range rt.Partitions {
+				tps = append(tps, tributary.TopicPartition{Topic: rt.Topic, Partition: p})
+			}
+		}
+	}
+	ctx, cancel := b.adminCtx(r.TimeoutMillis)
+	defer cancel()
+	results, err := b.ctrl.ElectLeaders(ctx, unclean, tps)
+	if err != nil {
+		resp.ErrorCode, _ = errCodeMsg(err)
+		return resp, nil
+	}
+	if err := b.afterChange(ctx); err != nil {
+		b.logger.Debug("elect leaders: waiting for the registry", "err", err)
+	}
+
+	if all {
+		byTopic := map[string]*kmsg.ElectLeadersResponseTopic{}
+		var order []string
+		for tp, err := range results {
+			if tributary.CodeOf(err) == tributary.ErrElectionNotNeeded.Code {
+				continue
+			}
+			st := byTopic[tp.Topic]
+			if st == nil {
+				t := kmsg.NewElectLeadersResponseTopic()
+				t.Topic = tp.Topic
+				st = &t
+				byTopic[tp.Topic] = st
+				order = append(order, tp.Topic)
+			}
+			sp := kmsg.NewElectLeadersResponseTopicPartition()
+			sp.Partition = tp.Partition
+			sp.ErrorCode, sp.ErrorMessage = errCodeMsg(err)
+			st.Partitions = append(st.Partitions, sp)
+		}
+		for _, n := range order {
+			resp.Topics = append(resp.Topics, *byTopic[n])
+		}
+		return resp, nil
 	}
 	for _, rt := range r.Topics {
 		st := kmsg.NewElectLeadersResponseTopic()
@@ -34,12 +81,12 @@ func handleElectLeaders(b *Broker, req *request) (any, error) {
 		for _, p := range rt.Partitions {
 			sp := kmsg.NewElectLeadersResponseTopicPartition()
 			sp.Partition = p
-			if _, err := b.lookupPartition(rt.Topic, p); err != nil {
-				sp.ErrorCode, sp.ErrorMessage = errCodeMsg(err)
-			} else {
-				sp.ErrorCode = tributary.ErrElectionNotNeeded.Code
-				sp.ErrorMessage = kmsg.StringPtr("the preferred replica already leads")
+			tp := tributary.TopicPartition{Topic: rt.Topic, Partition: p}
+			err, ok := results[tp]
+			if !ok {
+				err = tributary.ErrUnknownTopicOrPartition
 			}
+			sp.ErrorCode, sp.ErrorMessage = errCodeMsg(err)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

@@ -8,11 +8,13 @@ import (
 
 // DescribeCluster: v0-2
 //
-// This node is the only broker and the controller. Authorized operations
+// The brokers registered with the controller quorum and the active
+// controller, from the metadata image. Authorized operations
 // are returned only when asked (no ACLs yet: everything). v1 adds
 // EndpointType: 1 (brokers) is served; 2 (controllers) gives
 // UNSUPPORTED_ENDPOINT_TYPE as on a broker listener in Kafka. v2 adds
-// IncludeFencedBrokers (no broker is ever fenced here).
+// IncludeFencedBrokers: fenced brokers (heartbeats stopped) are listed,
+// marked IsFenced, only when asked.
 
 func init() { register(60, 0, 2, handleDescribeCluster) }
 
@@ -26,11 +28,19 @@ func handleDescribeCluster(b *Broker, req *request) (any, error) {
 		return resp, nil
 	}
 	resp.ClusterID = b.clusterID
-	resp.ControllerID = b.cfg.NodeID
-	host, port := b.advertised()
-	br := kmsg.NewDescribeClusterResponseBroker()
-	br.NodeID, br.Host, br.Port = b.cfg.NodeID, host, port
-	resp.Brokers = append(resp.Brokers, br)
+	resp.ControllerID = b.ControllerID()
+	for _, info := range b.image().AllBrokers() {
+		if info.Fenced && !r.IncludeFencedBrokers {
+			continue
+		}
+		br := kmsg.NewDescribeClusterResponseBroker()
+		br.NodeID, br.Host, br.Port = info.ID, info.Host, info.Port
+		if info.Rack != "" {
+			br.Rack = kmsg.StringPtr(info.Rack)
+		}
+		br.IsFenced = info.Fenced
+		resp.Brokers = append(resp.Brokers, br)
+	}
 	resp.ClusterAuthorizedOperations = authorizedOpsOmitted
 	if r.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = clusterAuthorizedOps

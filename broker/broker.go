@@ -8,20 +8,44 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/tributary/tributary/broker/controller"
+	"github.com/tributary/tributary/broker/replica"
 )
 
 // Broker is a single-node Kafka-compatible broker. New validates the
 // configuration and loads the topics without listening; Run serves until
 // its context ends or Close is called.
 type Broker struct {
-	cfg       Config // static configuration as validated by New
-	logger    *slog.Logger
-	dir       string // first log dir: metadata file, meta.properties, partition dirs
-	clusterID string
-	lockFile  *os.File          // flock on <dir>/.lock while open
-	data      dataPath          // produce/fetch state, see datapath.go
-	groups    *groupCoordinator // group coordinator, see groups.go
+	cfg         Config // static configuration as validated by New
+	logger      *slog.Logger
+	dir         string // first log dir: metadata file, meta.properties, partition dirs
+	clusterID   string
+	directoryID string            // meta.properties directory.id
+	lockFile    *os.File          // flock on <dir>/.lock while open
+	data        dataPath          // produce/fetch state, see datapath.go
+	groups      *groupCoordinator // group coordinator, see groups.go
+
+	// The cluster (metadata_sync.go): this node's voter of the
+	// controller quorum, the replica manager of the partitions it hosts,
+	// and its client side to other brokers.
+	ctrl        *controller.Node
+	ctrlAddr    string // the controller listener's address
+	rep         *replica.Manager
+	peers       peers
+	brokerEpoch atomic.Int64
+	repParts    sync.Map // *replica.Partition → *partition
+	// recon is the reconcile loop's progress: the image the registry
+	// reflects and whether the controller has accepted this broker.
+	// Waiters (waitServing, waitReconciled) sleep on cond.
+	recon struct {
+		sync.Mutex
+		cond       *sync.Cond
+		img        atomic.Pointer[controller.Image]
+		registered bool
+	}
 
 	// closing is closed when Close starts; long-polling handlers and
 	// background loops select on it.
@@ -100,7 +124,7 @@ func New(cfg Config) (*Broker, error) {
 		b.closeLogs()
 		return nil, fmt.Errorf("broker: data path: %w", err)
 	}
-	if err := b.initGroups(); err != nil {
+	if err := b.openController(); err != nil {
 		b.closeLogs()
 		return nil, err
 	}
@@ -138,6 +162,20 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.connMu.ln = ln
 	b.connMu.addr = ln.Addr().String()
 	b.connMu.Unlock()
+
+	// Serve only once the controller knows this broker and the registry
+	// reflects the metadata: a client must never see a broker that has
+	// no topics yet. Connections wait in the listen backlog meanwhile.
+	b.startCluster()
+	if err := b.waitServing(ctx); err != nil {
+		b.Close()
+		return fmt.Errorf("broker: joining the cluster: %w", err)
+	}
+	b.legacyMigrated()
+	if err := b.initGroups(); err != nil {
+		b.Close()
+		return err
+	}
 	close(b.ready)
 	b.logger.Info("tributary broker listening", "addr", ln.Addr().String(), "node.id", b.cfg.NodeID, "cluster.id", b.clusterID)
 
@@ -190,6 +228,11 @@ func (b *Broker) Ready() <-chan struct{} { return b.ready }
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		close(b.closing)
+		if b.recon.cond != nil {
+			b.recon.Lock()
+			b.recon.cond.Broadcast()
+			b.recon.Unlock()
+		}
 		b.connMu.Lock()
 		if b.connMu.ln != nil {
 			b.connMu.ln.Close()
@@ -216,6 +259,15 @@ func (b *Broker) Close() error {
 		case <-done:
 		case <-time.After(timeout):
 			b.logger.Error("shutdown timeout: goroutines still running; closing logs anyway", "timeout", timeout)
+		}
+		if b.rep != nil {
+			b.rep.Close()
+		}
+		b.peers.close()
+		if b.ctrl != nil {
+			if err := b.ctrl.Close(); err != nil {
+				b.logger.Warn("closing the controller", "err", err)
+			}
 		}
 		b.closeDataPath()
 		b.closeErr = b.closeLogs()

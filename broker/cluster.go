@@ -4,9 +4,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"sync"
+	"sync/atomic"
 
 	"github.com/tributary/tributary"
+	"github.com/tributary/tributary/broker/controller"
+	"github.com/tributary/tributary/broker/replica"
 	"github.com/tributary/tributary/broker/storage"
 )
 
@@ -23,18 +25,29 @@ type topic struct {
 	partitions []*partition
 }
 
-// partition is one partition this broker leads. Every partition carries
-// a leader epoch and a high watermark (in its log) from the start, so
-// replication adds followers rather than a new design.
+// partition is one partition of a topic as this broker knows it. log and
+// rep are set when this node holds a replica and never change for one
+// *partition: when the node starts or stops hosting it, the reconcile
+// loop replaces the *partition in the topic's slice. state is the
+// controller's view (leader, replicas, ISR, epochs) as of the last
+// reconciled image.
 type partition struct {
-	topic       *topic
-	index       int32
-	leaderEpoch int32
-	log         *storage.Log
+	topic *topic
+	index int32
+	log   *storage.Log       // nil when no replica is here
+	rep   *replica.Partition // nil when no replica is here
+	state atomic.Pointer[controller.Partition]
+}
 
-	// produceMu serialises appends with their producer-state checks and
-	// the wakeup of waiting fetches.
-	produceMu sync.Mutex
+// leaderEpoch is the partition's current leader epoch.
+func (p *partition) leaderEpoch() int32 {
+	if p.rep != nil {
+		return p.rep.LeaderEpoch()
+	}
+	if st := p.state.Load(); st != nil {
+		return st.LeaderEpoch
+	}
+	return 0
 }
 
 // internalTopics are created by the broker itself (group and transaction
@@ -45,6 +58,32 @@ var internalTopics = map[string]bool{
 	"__share_group_state":   true,
 	"__cluster_metadata":    true,
 	"__remote_log_metadata": true,
+}
+
+// replicationFactor is the number of replicas of the topic's first
+// partition, as Kafka reports it.
+func (t *topic) replicationFactor() int16 {
+	if len(t.partitions) == 0 {
+		return 0
+	}
+	if st := t.partitions[0].state.Load(); st != nil {
+		return int16(len(st.Replicas))
+	}
+	return 1
+}
+
+// leaderPartition returns the partition if this broker leads it, else
+// NOT_LEADER_OR_FOLLOWER (or UNKNOWN_TOPIC_OR_PARTITION): what produce,
+// consumer fetches, list offsets and delete records need.
+func (b *Broker) leaderPartition(topicName string, index int32) (*partition, error) {
+	p, err := b.lookupPartition(topicName, index)
+	if err != nil {
+		return nil, err
+	}
+	if p.rep == nil || !p.rep.IsLeader() {
+		return nil, errorf(tributary.ErrNotLeaderOrFollower, "broker %d does not lead %s-%d", b.cfg.NodeID, topicName, index)
+	}
+	return p, nil
 }
 
 // lookupPartition returns the partition, or ErrUnknownTopicOrPartition.
@@ -79,7 +118,11 @@ func (b *Broker) allPartitions() []*partition {
 	defer b.mu.RUnlock()
 	var ps []*partition
 	for _, t := range b.mu.topics {
-		ps = append(ps, t.partitions...)
+		for _, p := range t.partitions {
+			if p.log != nil {
+				ps = append(ps, p)
+			}
+		}
 	}
 	return ps
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -97,6 +98,14 @@ type Config struct {
 	// Listener, when set, is used instead of opening Listeners: tests and
 	// embedders hand the broker a socket they opened (127.0.0.1:0).
 	Listener net.Listener
+	// ControllerListener, when set, is used instead of opening the
+	// controller listener named in Listeners (tests hand the broker a
+	// socket on 127.0.0.1:0, as with Listener).
+	ControllerListener net.Listener
+	// Dial opens the broker's own connections to other nodes (follower
+	// fetches, the controller quorum); nil means a net.Dialer. Tests use
+	// it to cut a node off the network.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Logger receives the broker's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// ShutdownTimeout bounds how long Close waits for connections to
@@ -285,6 +294,21 @@ func (c *Config) validate() error {
 			return fmt.Errorf("broker: %s: %w", p.name, err)
 		}
 	}
+	voters, err := parseVoters(c.ControllerQuorumVoters)
+	if err != nil {
+		return err
+	}
+	if len(voters) > 0 {
+		if _, ok := voters[c.NodeID]; !ok {
+			return fmt.Errorf("broker: node.id %d is not in controller.quorum.voters %q (every node is a combined broker and controller)", c.NodeID, c.ControllerQuorumVoters)
+		}
+		if _, ok := c.controllerListener(); !ok && c.ControllerListener == nil {
+			return fmt.Errorf("broker: controller.quorum.voters is set but listeners has no %s listener", c.ControllerListenerNames)
+		}
+	}
+	if !containsFold(c.ProcessRoles, "broker") || !containsFold(c.ProcessRoles, "controller") {
+		return fmt.Errorf("broker: process.roles=%s: only combined nodes (broker,controller) are supported", strings.Join(c.ProcessRoles, ","))
+	}
 	if c.SocketRequestMaxBytes < 1024 {
 		return fmt.Errorf("broker: socket.request.max.bytes %d is too small", c.SocketRequestMaxBytes)
 	}
@@ -334,4 +358,73 @@ func parseListeners(s string) (listener, error) {
 		return listener{}, errors.New("broker: no listener configured")
 	}
 	return listener{}, fmt.Errorf("broker: no PLAINTEXT listener in %q (only PLAINTEXT is supported)", s)
+}
+
+// parseListenerList parses every entry of Kafka's listeners syntax.
+func parseListenerList(s string) ([]listener, error) {
+	var out []listener
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, hp, ok := strings.Cut(part, "://")
+		if !ok {
+			return nil, fmt.Errorf("broker: listener %q is not NAME://host:port", part)
+		}
+		host, port, err := net.SplitHostPort(hp)
+		if err != nil {
+			return nil, fmt.Errorf("broker: listener %q: %v", part, err)
+		}
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("broker: listener %q: bad port", part)
+		}
+		out = append(out, listener{name: strings.ToUpper(name), host: host, port: int32(p)})
+	}
+	return out, nil
+}
+
+// controllerListener returns the listener named by
+// controller.listener.names, if Listeners has one.
+func (c *Config) controllerListener() (listener, bool) {
+	ls, err := parseListenerList(c.Listeners)
+	if err != nil {
+		return listener{}, false
+	}
+	for _, name := range splitList(c.ControllerListenerNames) {
+		for _, l := range ls {
+			if strings.EqualFold(l.name, name) {
+				return l, true
+			}
+		}
+	}
+	return listener{}, false
+}
+
+// parseVoters parses controller.quorum.voters: id@host:port,...
+func parseVoters(s string) (map[int32]string, error) {
+	out := map[int32]string{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		id, hp, ok := strings.Cut(part, "@")
+		if !ok {
+			return nil, fmt.Errorf("broker: controller.quorum.voters entry %q is not id@host:port", part)
+		}
+		n, err := strconv.ParseInt(id, 10, 32)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("broker: controller.quorum.voters entry %q: bad node id", part)
+		}
+		if _, _, err := net.SplitHostPort(hp); err != nil {
+			return nil, fmt.Errorf("broker: controller.quorum.voters entry %q: %v", part, err)
+		}
+		if _, dup := out[int32(n)]; dup {
+			return nil, fmt.Errorf("broker: controller.quorum.voters names node %d twice", n)
+		}
+		out[int32(n)] = hp
+	}
+	return out, nil
 }

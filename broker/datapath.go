@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tributary/tributary"
 )
 
 // dataPath holds the state of the produce/fetch path: producer id
@@ -38,7 +40,12 @@ type waiter struct {
 // initDataPath is called by New after the topics are loaded.
 func (b *Broker) initDataPath() error {
 	b.data.watch.byPart = make(map[*partition]map[*waiter]struct{})
-	return b.data.pids.init(b.cfg.LogDirs[0])
+	b.data.pids.init(func() (int64, int32, error) {
+		ctx, cancel := b.adminCtx(10000)
+		defer cancel()
+		return b.ctrl.AllocateProducerIDs(ctx, b.cfg.NodeID, b.brokerEpoch.Load())
+	})
+	return nil
 }
 
 // closeDataPath is called by Close after the listener stops and before
@@ -98,29 +105,32 @@ func (b *Broker) notifyPartition(p *partition) {
 	d.watch.Unlock()
 }
 
-// waitHighWatermark parks until p's high watermark reaches target, the
-// timeout passes or the broker closes; it reports whether the target was
-// reached. With a single replica the high watermark follows the log end
-// offset, so an acks=all produce returns on the first check; replication
-// moves the watermark later and calls notifyPartition.
-func (b *Broker) waitHighWatermark(p *partition, target int64, timeout time.Duration) bool {
-	if p.log.HighWatermark() >= target {
-		return true
+// waitAcked parks an acks=all produce until the replica manager says the
+// high watermark covers end (the ISR has the batch), the ISR shrank below
+// minISR after the append (NOT_ENOUGH_REPLICAS_AFTER_APPEND), leadership
+// moved (NOT_LEADER_OR_FOLLOWER), the timeout passed (REQUEST_TIMED_OUT)
+// or the broker closes. The replica manager's HighWatermarkMoved wakes it.
+func (b *Broker) waitAcked(p *partition, end int64, minISR int, timeout time.Duration) error {
+	if done, err := p.rep.AckedAfterAppend(end, minISR); done || err != nil {
+		return err
 	}
 	w := b.newWaiter([]*partition{p})
 	defer b.unwatch(w)
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
-		if p.log.HighWatermark() >= target {
-			return true
+		if done, err := p.rep.AckedAfterAppend(end, minISR); done || err != nil {
+			return err
 		}
 		select {
 		case <-w.ch:
 		case <-t.C:
-			return p.log.HighWatermark() >= target
+			if done, err := p.rep.AckedAfterAppend(end, minISR); done || err != nil {
+				return err
+			}
+			return tributary.ErrRequestTimedOut
 		case <-b.closing:
-			return false
+			return errorf(tributary.ErrRequestTimedOut, "broker is shutting down")
 		}
 	}
 }

@@ -208,10 +208,15 @@ func (gc *groupCoordinator) topicAppeared() {
 	}
 	gc.topicKnown.Store(true)
 	for p := int32(0); p < gc.nparts; p++ {
-		if gc.state[p] == partAbsent {
-			gc.state[p] = partLoading
-			gc.toLoad = append(gc.toLoad, p)
+		if gc.state[p] != partAbsent {
+			continue
 		}
+		if _, err := gc.b.leaderPartition(offsetsTopic, p); err != nil {
+			gc.state[p] = partFollower // setOffsetsLeader loads it if it comes here
+			continue
+		}
+		gc.state[p] = partLoading
+		gc.toLoad = append(gc.toLoad, p)
 	}
 }
 
@@ -239,6 +244,15 @@ func (gc *groupCoordinator) partitionError(p int32) *tributary.Error {
 // every partition is led from the start, so only replication calls it.
 func (b *Broker) setOffsetsLeader(p int32, leader bool) error {
 	_, err := b.callGroups(nil, &groupCall{run: func(gc *groupCoordinator, _ time.Time, _ group.Ref) kmsg.Response {
+		if !gc.topicKnown.Load() {
+			return kmsg.NewPtrHeartbeatResponse() // topicAppeared will look
+		}
+		if b.ctrl != nil {
+			// Calls may arrive out of order: what counts is who leads
+			// now, not what the caller saw.
+			_, err := b.leaderPartition(offsetsTopic, p)
+			leader = err == nil
+		}
 		if p >= 0 && int(p) < len(gc.state) {
 			switch {
 			case leader && gc.state[p] != partLoaded && gc.state[p] != partLoading:
@@ -420,8 +434,12 @@ func (gc *groupCoordinator) appendRecords(recs []group.Record, poisoned map[int3
 	return failed
 }
 
+// offsetCommitTimeout bounds the wait for the ISR to hold a group's
+// records (Kafka's offsets.commit.timeout.ms default).
+const offsetCommitTimeout = 5 * time.Second
+
 func (gc *groupCoordinator) appendPartition(pi int32, recs []group.Record, now int64) error {
-	p, err := gc.b.lookupPartition(offsetsTopic, pi)
+	p, err := gc.b.leaderPartition(offsetsTopic, pi)
 	if err != nil {
 		return err
 	}
@@ -431,14 +449,16 @@ func (gc *groupCoordinator) appendPartition(pi int32, recs []group.Record, now i
 		}
 	}
 	data := encodeBatches(recs, now)
-	p.produceMu.Lock()
-	_, err = p.log.Append(data, p.leaderEpoch)
-	p.produceMu.Unlock()
+	// Offsets are written as Kafka writes them: acks=all, so a commit is
+	// answered only once the ISR holds it and a new coordinator on
+	// another broker loads it.
+	minISR := gc.b.minInsyncReplicas(p.topic)
+	res, err := p.rep.AppendAsLeader(data, -1, minISR)
 	if err != nil {
 		return err
 	}
 	gc.b.notifyPartition(p)
-	return nil
+	return gc.b.waitAcked(p, res.LastOffset+1, minISR, offsetCommitTimeout)
 }
 
 // encodeBatches encodes recs as uncompressed RecordBatch v2 batches
@@ -538,12 +558,15 @@ func (gc *groupCoordinator) load(pi int32) {
 // readPartition feeds every record of partition pi, from the log start to
 // the high watermark, to Load.
 func (gc *groupCoordinator) readPartition(pi int32) error {
-	p, err := gc.b.lookupPartition(offsetsTopic, pi)
+	p, err := gc.b.leaderPartition(offsetsTopic, pi)
 	if err != nil {
 		return err
 	}
 	l := p.log
-	end := l.HighWatermark()
+	// The leader's whole log: what is above the high watermark was
+	// written by the previous leader and will be kept (a leader never
+	// truncates), so its commits count.
+	end := l.LogEndOffset()
 	off := l.LogStartOffset()
 	var buf []byte
 	dec := batch.GetBuffer()

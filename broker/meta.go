@@ -17,14 +17,14 @@ import (
 // On-disk layout of the first log dir:
 //
 //	meta.properties            node.id, cluster.id, version (as Kafka writes it)
-//	__cluster_metadata.json    topics (name, id, partition count, config
-//	                           overrides, leader epochs) and dynamic broker
-//	                           configs; replaced atomically on every change
+//	__cluster_metadata-0/      the controller quorum's Raft log (raft.db)
+//	                           and snapshots of the metadata image
 //	<topic>-<partition>/       one storage.Log per partition
 //
-// The metadata file is the source of truth: a partition directory it does
-// not name is a leftover of an interrupted create or delete, ignored at
-// start and removed before a topic of that name is created again.
+// Since the controller quorum (metadata_sync.go) the metadata lives in
+// __cluster_metadata-0/ (the Raft log and snapshots); a metadata file left
+// by an older single-node broker is migrated into the quorum's first
+// image and renamed to __cluster_metadata.json.migrated.
 const (
 	metaPropertiesFile = "meta.properties"
 	metadataFile       = "__cluster_metadata.json"
@@ -45,51 +45,6 @@ type metaTopic struct {
 	Partitions   int32             `json:"partitions"`
 	LeaderEpochs []int32           `json:"leader_epochs,omitempty"`
 	Configs      map[string]string `json:"configs,omitempty"`
-}
-
-// snapshotLocked builds the metadata file contents from the current
-// state. b.mu must be held (read is enough).
-func (b *Broker) snapshotLocked() *metaFile {
-	m := &metaFile{
-		Version:        1,
-		NodeConfigs:    cloneMap(b.mu.dynNode),
-		ClusterConfigs: cloneMap(b.mu.dynCluster),
-	}
-	for _, t := range b.mu.topics {
-		m.Topics = append(m.Topics, metaTopicOf(t))
-	}
-	sort.Slice(m.Topics, func(i, j int) bool { return m.Topics[i].Name < m.Topics[j].Name })
-	return m
-}
-
-func metaTopicOf(t *topic) metaTopic {
-	mt := metaTopic{
-		Name:       t.name,
-		ID:         uuidString(t.id),
-		Internal:   t.internal,
-		Partitions: int32(len(t.partitions)),
-		Configs:    cloneMap(t.configs),
-	}
-	for _, p := range t.partitions {
-		mt.LeaderEpochs = append(mt.LeaderEpochs, p.leaderEpoch)
-	}
-	return mt
-}
-
-// saveMeta writes the metadata file as the current state changed by
-// mutate. The caller holds adminMu (so no other change races) but not mu.
-func (b *Broker) saveMeta(mutate func(m *metaFile)) error {
-	b.mu.RLock()
-	m := b.snapshotLocked()
-	b.mu.RUnlock()
-	if mutate != nil {
-		mutate(m)
-	}
-	data, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(b.dir, metadataFile), append(data, '\n'))
 }
 
 // writeFileAtomic replaces path with data so that a crash leaves either
@@ -137,12 +92,9 @@ func (b *Broker) loadMetaProperties() error {
 	if errors.Is(err, os.ErrNotExist) {
 		b.clusterID = b.cfg.ClusterID
 		if b.clusterID == "" {
-			b.clusterID = uuidString(newUUID())
+			b.clusterID = clusterIDFor(b.cfg.ControllerQuorumVoters)
 		}
-		var buf bytes.Buffer
-		fmt.Fprintf(&buf, "#\n#%s\n", time.Now().UTC().Format(time.UnixDate))
-		fmt.Fprintf(&buf, "cluster.id=%s\ndirectory.id=%s\nnode.id=%d\nversion=1\n", b.clusterID, uuidString(newUUID()), b.cfg.NodeID)
-		return writeFileAtomic(path, buf.Bytes())
+		return b.writeMetaProperties()
 	}
 	if err != nil {
 		return err
@@ -156,6 +108,7 @@ func (b *Broker) loadMetaProperties() error {
 		return fmt.Errorf("broker: %s has node.id=%s but the configuration says %d", path, id, b.cfg.NodeID)
 	}
 	b.clusterID = props["cluster.id"]
+	b.directoryID = props["directory.id"]
 	if b.clusterID == "" {
 		return fmt.Errorf("broker: %s has no cluster.id", path)
 	}
@@ -165,8 +118,20 @@ func (b *Broker) loadMetaProperties() error {
 	return nil
 }
 
-// load prepares the log dir and opens every partition of every topic in
-// the metadata file.
+// writeMetaProperties writes meta.properties as Kafka does.
+func (b *Broker) writeMetaProperties() error {
+	if b.directoryID == "" {
+		b.directoryID = uuidString(newUUID())
+	}
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "#\n#%s\n", time.Now().UTC().Format(time.UnixDate))
+	fmt.Fprintf(&buf, "cluster.id=%s\ndirectory.id=%s\nnode.id=%d\nversion=1\n", b.clusterID, b.directoryID, b.cfg.NodeID)
+	return writeFileAtomic(filepath.Join(b.dir, metaPropertiesFile), buf.Bytes())
+}
+
+// load prepares the log dir: it creates it, takes its lock and reads (or
+// writes) meta.properties. Topics come from the controller quorum
+// (metadata_sync.go).
 func (b *Broker) load() error {
 	if err := os.MkdirAll(b.dir, 0o755); err != nil {
 		return fmt.Errorf("broker: log dir: %w", err)
@@ -174,64 +139,27 @@ func (b *Broker) load() error {
 	if err := lockDir(b); err != nil {
 		return err
 	}
-	if err := b.loadMetaProperties(); err != nil {
-		return err
-	}
-	data, err := os.ReadFile(filepath.Join(b.dir, metadataFile))
+	return b.loadMetaProperties()
+}
+
+// readLegacyMeta reads the metadata file of a single-node broker from
+// before the controller quorum, or returns nil when there is none.
+func readLegacyMeta(dir string) (*metaFile, error) {
+	data, err := os.ReadFile(filepath.Join(dir, metadataFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("broker: %w", err)
+		return nil, fmt.Errorf("broker: %w", err)
 	}
 	var m metaFile
 	if err := json.Unmarshal(data, &m); err != nil {
-		return fmt.Errorf("broker: %s: %w", metadataFile, err)
+		return nil, fmt.Errorf("broker: %s: %w", metadataFile, err)
 	}
 	if m.Version != 1 {
-		return fmt.Errorf("broker: %s: unknown version %d", metadataFile, m.Version)
+		return nil, fmt.Errorf("broker: %s: unknown version %d", metadataFile, m.Version)
 	}
-	b.mu.dynNode = nonNilMap(m.NodeConfigs)
-	b.mu.dynCluster = nonNilMap(m.ClusterConfigs)
-	eff, err := b.effectiveConfig(b.mu.dynCluster, b.mu.dynNode)
-	if err != nil {
-		return fmt.Errorf("broker: %s: dynamic broker configs: %w", metadataFile, err)
-	}
-	b.mu.eff = eff
-
-	known := map[string]bool{}
-	for _, mt := range m.Topics {
-		id, err := parseUUID(mt.ID)
-		if err != nil || mt.Partitions < 0 || mt.Name == "" {
-			return fmt.Errorf("broker: %s: bad topic entry %q", metadataFile, mt.Name)
-		}
-		t := &topic{name: mt.Name, id: id, internal: mt.Internal, configs: nonNilMap(mt.Configs)}
-		b.mu.topics[t.name] = t
-		b.mu.byID[id] = t
-		cfg := b.storageConfigLocked(t)
-		for i := int32(0); i < mt.Partitions; i++ {
-			p := &partition{topic: t, index: i}
-			if int(i) < len(mt.LeaderEpochs) {
-				p.leaderEpoch = mt.LeaderEpochs[i]
-			}
-			dir := b.partitionDir(t.name, i)
-			known[filepath.Base(dir)] = true
-			p.log, err = b.openLog(dir, cfg)
-			if err != nil {
-				return fmt.Errorf("broker: open %s: %w", dir, err)
-			}
-			t.partitions = append(t.partitions, p)
-		}
-	}
-	if entries, err := os.ReadDir(b.dir); err == nil {
-		for _, e := range entries {
-			if e.IsDir() && !known[e.Name()] && strings.Contains(e.Name(), "-") {
-				b.logger.Warn("ignoring partition directory of no known topic", "dir", filepath.Join(b.dir, e.Name()))
-			}
-		}
-	}
-	b.logger.Info("loaded topics", "topics", len(m.Topics), "dir", b.dir)
-	return nil
+	return &m, nil
 }
 
 func (b *Broker) partitionDir(topicName string, index int32) string {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tributary/tributary"
+	"github.com/tributary/tributary/broker/controller"
 	"github.com/tributary/tributary/broker/storage"
 )
 
@@ -113,9 +114,6 @@ func (b *Broker) checkNewTopicLocked(spec *topicSpec) error {
 	if spec.rf < 1 {
 		return errorf(tributary.ErrInvalidReplicationFactor, "replication factor must be larger than 0")
 	}
-	if spec.rf > 1 {
-		return errorf(tributary.ErrInvalidReplicationFactor, "unable to replicate the partition %d time(s): the target replication factor of %d cannot be reached because only 1 broker(s) are registered", spec.rf, spec.rf)
-	}
 	for _, k := range sortedKeys(spec.configs) {
 		v := spec.configs[k]
 		if err := validateTopicConfig(k, &v); err != nil {
@@ -139,129 +137,87 @@ func (b *Broker) createTopic(name string, partitions int32, rf int16, configs ma
 	return err
 }
 
-// createTopicSpec validates and (unless validateOnly) creates the topic:
-// it opens every partition log, persists the metadata file and only then
-// makes the topic visible.
+// createTopicSpec validates and (unless validateOnly) creates the topic
+// through the controller, and returns it once this broker's registry
+// shows it. Placement (which brokers hold each partition) is the
+// controller's.
 func (b *Broker) createTopicSpec(spec *topicSpec, validateOnly bool) (*topic, error) {
-	b.adminMu.Lock()
-	defer b.adminMu.Unlock()
+	return b.createTopicAssigned(spec, nil, validateOnly, 0)
+}
+
+// createTopicAssigned is createTopicSpec with an optional manual
+// assignment (one replica list per partition) and the request's timeout.
+func (b *Broker) createTopicAssigned(spec *topicSpec, assignment [][]int32, validateOnly bool, timeoutMs int32) (*topic, error) {
 	select {
 	case <-b.closing:
 		return nil, errorf(tributary.ErrBrokerNotAvailable, "broker is shutting down")
 	default:
 	}
-
 	b.mu.RLock()
 	err := b.checkNewTopicLocked(spec)
 	b.mu.RUnlock()
 	if err != nil {
 		return nil, err
 	}
-	t := &topic{name: spec.name, internal: spec.internal, configs: spec.configs}
+	ctx, cancel := b.adminCtx(timeoutMs)
+	defer cancel()
+	cs := controller.TopicSpec{
+		Name:              spec.name,
+		Partitions:        spec.partitions,
+		ReplicationFactor: spec.rf,
+		Assignment:        assignment,
+		Configs:           spec.configs,
+		Internal:          spec.internal,
+		ValidateOnly:      validateOnly,
+	}
+	if len(assignment) > 0 {
+		cs.Partitions, cs.ReplicationFactor = int32(len(assignment)), int16(len(assignment[0]))
+	}
+	res := b.ctrl.CreateTopics(ctx, []controller.TopicSpec{cs})
+	if res[0].Err != nil {
+		return nil, res[0].Err
+	}
 	if validateOnly {
-		for i := int32(0); i < spec.partitions; i++ {
+		t := &topic{name: spec.name, internal: spec.internal, configs: spec.configs}
+		for i := int32(0); i < res[0].Partitions; i++ {
 			t.partitions = append(t.partitions, &partition{topic: t, index: i})
 		}
 		return t, nil
 	}
-	for {
-		t.id = newUUID()
-		if b.lookupTopicID(t.id) == nil {
-			break
-		}
+	if err := b.afterChange(ctx); err != nil {
+		return nil, errorf(tributary.ErrRequestTimedOut, "topic %s was created but this broker has not caught up yet: %v", spec.name, err)
 	}
-	b.mu.RLock()
-	cfg := b.storageConfigLocked(t)
-	b.mu.RUnlock()
-	for i := int32(0); i < spec.partitions; i++ {
-		p, err := b.newPartition(t, i, cfg)
-		if err != nil {
-			b.discard(t.partitions)
-			return nil, err
-		}
-		t.partitions = append(t.partitions, p)
+	t := b.lookupTopicID(res[0].ID)
+	if t == nil {
+		return nil, errorf(tributary.ErrUnknownTopicOrPartition, "topic %s was deleted right after its creation", spec.name)
 	}
-	if err := b.saveMeta(func(m *metaFile) { m.Topics = append(m.Topics, metaTopicOf(t)) }); err != nil {
-		b.discard(t.partitions)
-		return nil, errorf(tributary.ErrKafkaStorageError, "persisting metadata: %v", err)
-	}
-	b.mu.Lock()
-	b.mu.topics[t.name] = t
-	b.mu.byID[t.id] = t
-	b.mu.Unlock()
-	b.logger.Info("created topic", "topic", t.name, "id", uuidString(t.id), "partitions", len(t.partitions), "configs", t.configs)
 	return t, nil
-}
-
-// newPartition opens a fresh log for partition i of t. A directory left
-// by an interrupted delete is removed first so old records never
-// reappear under a new topic.
-func (b *Broker) newPartition(t *topic, i int32, cfg storage.Config) (*partition, error) {
-	dir := b.partitionDir(t.name, i)
-	if _, err := os.Stat(dir); err == nil {
-		b.logger.Warn("removing stale partition directory", "dir", dir)
-		if err := os.RemoveAll(dir); err != nil {
-			return nil, errorf(tributary.ErrKafkaStorageError, "removing stale %s: %v", dir, err)
-		}
-	}
-	l, err := b.openLog(dir, cfg)
-	if err != nil {
-		return nil, errorf(tributary.ErrKafkaStorageError, "opening %s: %v", dir, err)
-	}
-	return &partition{topic: t, index: i, log: l}, nil
 }
 
 func (b *Broker) openLog(dir string, cfg storage.Config) (*storage.Log, error) {
 	return storage.Open(dir, cfg, storage.Options{Logger: b.logger.With("log", filepath.Base(dir))})
 }
 
-// discard deletes the logs of partitions that were never published.
-func (b *Broker) discard(ps []*partition) {
-	for _, p := range ps {
-		if p.log != nil {
-			if err := p.log.Delete(); err != nil {
-				b.logger.Warn("deleting partition log", "dir", p.log.Dir(), "err", err)
-			}
-		}
-	}
-}
-
-// deleteTopic removes the topic from the registry, persists that, and
-// deletes its partition directories.
+// deleteTopic deletes the topic through the controller; every broker
+// hosting a replica removes its log when it sees the change.
 func (b *Broker) deleteTopic(t *topic) error {
-	b.adminMu.Lock()
-	defer b.adminMu.Unlock()
 	if t.internal {
 		return errorf(tributary.ErrInvalidRequest, "deleting internal topic %s is not allowed", t.name)
 	}
-	b.mu.Lock()
-	if b.mu.topics[t.name] != t {
-		b.mu.Unlock()
-		return errorf(tributary.ErrUnknownTopicOrPartition, "topic %s does not exist", t.name)
+	ctx, cancel := b.adminCtx(0)
+	defer cancel()
+	errs := b.ctrl.DeleteTopics(ctx, [][16]byte{t.id})
+	if errs[0] != nil {
+		return errs[0]
 	}
-	delete(b.mu.topics, t.name)
-	delete(b.mu.byID, t.id)
-	b.mu.Unlock()
-	if err := b.saveMeta(nil); err != nil {
-		b.mu.Lock()
-		b.mu.topics[t.name] = t
-		b.mu.byID[t.id] = t
-		b.mu.Unlock()
-		return errorf(tributary.ErrKafkaStorageError, "persisting metadata: %v", err)
-	}
-	b.discard(t.partitions)
-	b.logger.Info("deleted topic", "topic", t.name, "id", uuidString(t.id))
-	return nil
+	return b.afterChange(ctx)
 }
 
-// addPartitions grows t to count partitions.
-func (b *Broker) addPartitions(t *topic, count int32, validateOnly bool) error {
-	b.adminMu.Lock()
-	defer b.adminMu.Unlock()
+// addPartitions grows t to count partitions through the controller.
+func (b *Broker) addPartitions(t *topic, count int32, assignment [][]int32, validateOnly bool) error {
 	b.mu.RLock()
 	cur := int32(len(t.partitions))
 	live := b.mu.topics[t.name] == t
-	cfg := b.storageConfigLocked(t)
 	b.mu.RUnlock()
 	switch {
 	case !live:
@@ -273,38 +229,15 @@ func (b *Broker) addPartitions(t *topic, count int32, validateOnly bool) error {
 	case count > maxPartitionsPerTopic:
 		return errorf(tributary.ErrInvalidPartitions, "number of partitions %d is above this broker's limit of %d", count, maxPartitionsPerTopic)
 	}
+	ctx, cancel := b.adminCtx(0)
+	defer cancel()
+	if err := b.ctrl.CreatePartitions(ctx, t.name, count, assignment, validateOnly); err != nil {
+		return err
+	}
 	if validateOnly {
 		return nil
 	}
-	var added []*partition
-	for i := cur; i < count; i++ {
-		p, err := b.newPartition(t, i, cfg)
-		if err != nil {
-			b.discard(added)
-			return err
-		}
-		added = append(added, p)
-	}
-	all := append(append([]*partition(nil), t.partitions...), added...)
-	err := b.saveMeta(func(m *metaFile) {
-		for i := range m.Topics {
-			if m.Topics[i].Name == t.name {
-				m.Topics[i].Partitions = count
-				for range added {
-					m.Topics[i].LeaderEpochs = append(m.Topics[i].LeaderEpochs, 0)
-				}
-			}
-		}
-	})
-	if err != nil {
-		b.discard(added)
-		return errorf(tributary.ErrKafkaStorageError, "persisting metadata: %v", err)
-	}
-	b.mu.Lock()
-	t.partitions = all
-	b.mu.Unlock()
-	b.logger.Info("added partitions", "topic", t.name, "from", cur, "to", count)
-	return nil
+	return b.afterChange(ctx)
 }
 
 // retentionLoop enforces retention on every log each

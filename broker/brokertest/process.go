@@ -98,12 +98,29 @@ const listeningPrefix = "tributary broker listening on "
 // output goes to t.Log.
 func StartProcess(t testing.TB, dir string, overrides ...string) *Process {
 	t.Helper()
+	return startProcess(t, dir, nil, append([]string{"listeners=PLAINTEXT://127.0.0.1:0"}, overrides...))
+}
+
+// startProcess runs `tributary broker` with log.dirs=dir and the
+// overrides; files are handed to the child as fds 3, 4, ... (listening
+// sockets, named in TRIBUTARY_LISTEN_FDS by the caller's overrides).
+func startProcess(t testing.TB, dir string, files []*os.File, overrides []string) *Process {
+	t.Helper()
 	bin := buildBinary(t)
-	args := []string{"broker", "--override", "log.dirs=" + dir, "--override", "listeners=PLAINTEXT://127.0.0.1:0"}
+	args := []string{"broker", "--override", "log.dirs=" + dir}
+	var env []string
 	for _, o := range overrides {
+		if v, ok := strings.CutPrefix(o, "env:"); ok {
+			env = append(env, v)
+			continue
+		}
 		args = append(args, "--override", o)
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.ExtraFiles = files
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -160,11 +177,20 @@ func StartProcess(t testing.TB, dir string, overrides ...string) *Process {
 	case p.addr = <-addrCh:
 	case <-p.exited:
 		t.Fatalf("brokertest: broker process exited before listening: %v", p.waitErr)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("brokertest: broker process did not listen within 30s")
+	case <-time.After(60 * time.Second):
+		t.Fatalf("brokertest: broker process did not listen within 60s")
 	}
 	return p
 }
+
+// Pause stops the process with SIGSTOP: to the rest of the cluster it is
+// a node cut off the network (its sessions expire, its partitions move),
+// and when Resume continues it, it finds itself behind, as a partitioned
+// broker does once the network heals.
+func (p *Process) Pause() error { return p.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused process.
+func (p *Process) Resume() error { return p.cmd.Process.Signal(syscall.SIGCONT) }
 
 var build struct {
 	sync.Mutex

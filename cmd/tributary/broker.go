@@ -6,8 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -31,6 +34,7 @@ func runBroker(args []string) int {
 	var overrides stringList
 	fs.Var(&overrides, "override", "key=value broker property, applied after --config (repeatable)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	nodes := fs.Int("nodes", 1, "run a cluster of this many nodes in one process (development): client ports 9092, 9094, ..., controller ports one above each, data in <log.dirs>/node-N")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -57,26 +61,131 @@ func runBroker(args []string) int {
 		fmt.Fprintln(os.Stderr, "tributary broker:", err)
 		return 1
 	}
-	b, err := broker.New(cfg)
-	if err != nil {
+	if err := inheritListeners(&cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "tributary broker:", err)
 		return 1
+	}
+	cfgs := []broker.Config{cfg}
+	if *nodes > 1 {
+		if cfgs, err = clusterConfigs(cfg, *nodes); err != nil {
+			fmt.Fprintln(os.Stderr, "tributary broker:", err)
+			return 2
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go func() {
-		select {
-		case <-b.Ready():
-			// Tests and scripts wait for this exact line to learn the port.
-			fmt.Fprintf(os.Stderr, "tributary broker listening on %s\n", b.Addr())
-		case <-ctx.Done():
+	brokers := make([]*broker.Broker, 0, len(cfgs))
+	for _, c := range cfgs {
+		b, err := broker.New(c)
+		if err != nil {
+			for _, o := range brokers {
+				o.Close()
+			}
+			fmt.Fprintln(os.Stderr, "tributary broker:", err)
+			return 1
 		}
-	}()
-	if err := b.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "tributary broker:", err)
-		return 1
+		brokers = append(brokers, b)
 	}
-	return 0
+	errs := make(chan error, len(brokers))
+	for _, b := range brokers {
+		go func() {
+			select {
+			case <-b.Ready():
+				// Tests and scripts wait for this exact line to learn the port.
+				fmt.Fprintf(os.Stderr, "tributary broker listening on %s\n", b.Addr())
+			case <-ctx.Done():
+			}
+		}()
+		go func() { errs <- b.Run(ctx) }()
+	}
+	code := 0
+	for range brokers {
+		if err := <-errs; err != nil {
+			fmt.Fprintln(os.Stderr, "tributary broker:", err)
+			code = 1
+			stop() // one node failing stops the development cluster
+		}
+	}
+	return code
+}
+
+// clusterConfigs derives the configurations of an n-node development
+// cluster from one: node ids 1..n, client ports from the first PLAINTEXT
+// listener's port in steps of 2, each controller listener one above its
+// client port, log dirs <log.dirs>/node-N.
+func clusterConfigs(base broker.Config, n int) ([]broker.Config, error) {
+	host, port := "127.0.0.1", 9092
+	for _, l := range strings.Split(base.Listeners, ",") {
+		name, hp, ok := strings.Cut(strings.TrimSpace(l), "://")
+		if !ok || !strings.EqualFold(name, "PLAINTEXT") {
+			continue
+		}
+		h, p, err := net.SplitHostPort(hp)
+		if err != nil {
+			return nil, fmt.Errorf("listeners: %v", err)
+		}
+		host = h
+		if port, err = strconv.Atoi(p); err != nil || port == 0 {
+			return nil, fmt.Errorf("--nodes needs a fixed PLAINTEXT port, not %q", p)
+		}
+		break
+	}
+	var voters []string
+	for i := 1; i <= n; i++ {
+		voters = append(voters, fmt.Sprintf("%d@%s", i, net.JoinHostPort(host, strconv.Itoa(port+2*(i-1)+1))))
+	}
+	out := make([]broker.Config, 0, n)
+	for i := 1; i <= n; i++ {
+		c := base
+		c.NodeID = int32(i)
+		cp := port + 2*(i-1)
+		c.Listeners = fmt.Sprintf("PLAINTEXT://%s,CONTROLLER://%s", net.JoinHostPort(host, strconv.Itoa(cp)), net.JoinHostPort(host, strconv.Itoa(cp+1)))
+		c.AdvertisedListeners = ""
+		c.ControllerQuorumVoters = strings.Join(voters, ",")
+		c.LogDirs = []string{filepath.Join(base.LogDirs[0], fmt.Sprintf("node-%d", i))}
+		if c.OffsetsTopicReplicationFactor == 1 {
+			c.OffsetsTopicReplicationFactor = int16(min(n, 3))
+		}
+		if base.Logger != nil {
+			c.Logger = base.Logger.With("node", i)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// inheritListeners takes sockets a parent process opened for this broker
+// (TRIBUTARY_LISTEN_FDS=PLAINTEXT:3,CONTROLLER:4): tests bind the ports
+// themselves, so a cluster's addresses are known before its processes
+// start and stay the same when one is killed and started again.
+func inheritListeners(cfg *broker.Config) error {
+	spec := os.Getenv("TRIBUTARY_LISTEN_FDS")
+	if spec == "" {
+		return nil
+	}
+	for _, part := range strings.Split(spec, ",") {
+		name, fdStr, ok := strings.Cut(part, ":")
+		fd, err := strconv.Atoi(fdStr)
+		if !ok || err != nil || fd < 3 {
+			return fmt.Errorf("TRIBUTARY_LISTEN_FDS: bad entry %q", part)
+		}
+		f := os.NewFile(uintptr(fd), name)
+		ln, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("TRIBUTARY_LISTEN_FDS: fd %d: %v", fd, err)
+		}
+		switch strings.ToUpper(name) {
+		case "PLAINTEXT":
+			cfg.Listener = ln
+		case "CONTROLLER":
+			cfg.ControllerListener = ln
+		default:
+			ln.Close()
+			return fmt.Errorf("TRIBUTARY_LISTEN_FDS: unknown listener %q", name)
+		}
+	}
+	return nil
 }
 
 // loadBrokerConfig is the built-in defaults, then the properties file (if
