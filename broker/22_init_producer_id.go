@@ -26,7 +26,6 @@ package broker
 // request; v4 flexible; v5 (KIP-890) no change for us.
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"os"

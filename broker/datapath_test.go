@@ -1,14 +1,11 @@
 package broker
 
 import (
-	"os"
-	"path/filepath"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/tributary/tributary/broker/storage"
-	"github.com/tributary/tributary/internal/batch/batchtest"
 )
 
 // TestWaitersAreBoundedAndWoken pins the fetch-wakeup bookkeeping: a
@@ -58,80 +55,48 @@ func TestWaitersAreBoundedAndWoken(t *testing.T) {
 	require.Zero(t, b.data.nwatch.Load())
 }
 
-// TestProducerIDBlocksSurviveRestart pins the id allocation: ids are
-// unique, the persisted block end always covers every id handed out, and
-// a restarted allocator starts past it.
-func TestProducerIDBlocksSurviveRestart(t *testing.T) {
-	dir := t.TempDir()
+// TestProducerIDAllocatorTakesControllerBlocks pins the id allocation:
+// ids come from the blocks the controller hands out, a new block is asked
+// for only when one runs out, ids are never repeated, and a failed block
+// allocation fails the request instead of reusing ids.
+func TestProducerIDAllocatorTakesControllerBlocks(t *testing.T) {
+	var next int64
+	calls := 0
+	var fail error
 	var a pidAllocator
-	require.NoError(t, a.init(dir))
+	a.init(func() (int64, int32, error) {
+		calls++
+		if fail != nil {
+			return 0, 0, fail
+		}
+		first := next
+		next += 1000
+		return first, 1000, nil
+	})
 	seen := map[int64]bool{}
 	var last int64
-	for range pidBlockSize + 500 {
+	for range 1500 {
 		id, err := a.allocate()
 		require.NoError(t, err)
 		require.False(t, seen[id], "id %d handed out twice", id)
 		seen[id] = true
 		last = id
 	}
-	var b pidAllocator // the broker restarted (or crashed) on the same dir
-	require.NoError(t, b.init(dir))
-	id, err := b.allocate()
-	require.NoError(t, err)
-	require.Greater(t, id, last)
-	require.Equal(t, int64(2*pidBlockSize), id, "restart skips the rest of the persisted block")
+	require.Equal(t, 2, calls, "one block per 1000 ids")
+	require.EqualValues(t, 1499, last)
 
 	// KIP-360 bump: only for the epoch last issued.
-	e, ok := b.bump(id, 0)
+	e, ok := a.bump(last, 0)
 	require.True(t, ok)
 	require.Equal(t, int16(1), e)
-	_, ok = b.bump(id, 0)
+	_, ok = a.bump(last, 0)
 	require.False(t, ok, "a stale epoch is not bumped")
-	_, ok = b.bump(last, 0)
-	require.False(t, ok, "ids from before the restart are unknown")
 
-	require.NoError(t, os.WriteFile(filepath.Join(dir, pidBlockFile), []byte("garbage"), 0o644))
-	var c pidAllocator
-	require.Error(t, c.init(dir), "a corrupt block file must not silently restart ids at 0")
-}
-
-// TestAcksAllParksOnHighWatermark pins the structure replication will
-// use: an acks=all produce parks until the high watermark covers its
-// batch, wakes when it moves (notifyPartition), and gives up at the
-// request timeout or broker shutdown.
-func TestAcksAllParksOnHighWatermark(t *testing.T) {
-	l, err := storage.Open(t.TempDir(), storage.Config{
-		SegmentBytes: 1 << 20, SegmentMs: 1 << 40, RetentionMs: -1, RetentionBytes: -1,
-		IndexIntervalBytes: 4096, SegmentIndexBytes: 1 << 20, FlushMessages: 1 << 62, FlushMs: 1 << 62,
-		MaxMessageBytes: 1 << 20, ProducerIDExpirationMs: 1 << 40,
-	}, storage.Options{})
-	require.NoError(t, err)
-	defer l.Close()
-	b := &Broker{closing: make(chan struct{})}
-	b.data.watch.byPart = make(map[*partition]map[*waiter]struct{})
-	p := &partition{log: l}
-
-	res, err := l.Append(batchtest.Build(batchtest.NonIdempotent(time.Now().UnixMilli()), batchtest.Values(3, 10)...), 0)
-	require.NoError(t, err)
-	target := res.LastOffset + 1
-	require.True(t, b.waitHighWatermark(p, target, time.Second), "one replica: covered at once")
-
-	l.SetHighWatermark(0) // a follower has not caught up
-	start := time.Now()
-	require.False(t, b.waitHighWatermark(p, target, 100*time.Millisecond))
-	require.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond)
-
-	go func() {
-		time.Sleep(50 * time.Millisecond)
-		l.SetHighWatermark(target)
-		b.notifyPartition(p)
-	}()
-	start = time.Now()
-	require.True(t, b.waitHighWatermark(p, target, 5*time.Second))
-	require.Less(t, time.Since(start), 2*time.Second, "woken by the watermark move, not the timeout")
-
-	l.SetHighWatermark(0)
-	time.AfterFunc(50*time.Millisecond, func() { close(b.closing) })
-	require.False(t, b.waitHighWatermark(p, target, 5*time.Second), "shutdown ends the wait")
-	require.Empty(t, b.data.watch.byPart)
+	for range 500 {
+		_, err := a.allocate()
+		require.NoError(t, err)
+	}
+	fail = errors.New("no quorum")
+	_, err := a.allocate()
+	require.ErrorIs(t, err, fail, "an exhausted block with no controller fails, never reuses")
 }

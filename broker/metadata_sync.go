@@ -102,6 +102,7 @@ func (b *Broker) openController() error {
 		FetchResponseMaxBytes:           b.cfg.ReplicaFetchResponseMaxBytes,
 		FetchBackoff:                    time.Duration(b.cfg.ReplicaFetchBackoffMs) * time.Millisecond,
 		HighWatermarkCheckpointInterval: time.Duration(b.cfg.ReplicaHighWatermarkCheckpointMs) * time.Millisecond,
+		ISRCheckInterval:                max(time.Duration(b.cfg.ReplicaLagTimeMaxMs)*time.Millisecond/2, 50*time.Millisecond),
 		Transport:                       peerTransport{b},
 		AlterPartition:                  b.alterPartition,
 		HighWatermarkMoved:              b.replicaMoved,
@@ -531,7 +532,7 @@ func (b *Broker) alterPartition(ctx context.Context, req replica.AlterPartitionR
 		BrokerEpoch:    b.brokerEpoch.Load(),
 		LeaderEpoch:    req.LeaderEpoch,
 		PartitionEpoch: req.PartitionEpoch,
-		NewISR:         req.NewISR,
+		NewISR:         req.ISR,
 	})
 	if err != nil {
 		return replica.State{}, err
@@ -642,4 +643,12 @@ func splitHostPort(hp string) (string, int32) {
 	}
 	n, _ := strconv.Atoi(p)
 	return h, int32(n)
+}
+
+func (t peerTransport) ListOffsets(ctx context.Context, leader int32, req *kmsg.ListOffsetsRequest) (*kmsg.ListOffsetsResponse, error) {
+	resp, err := t.b.peers.request(ctx, leader, laneOther, req)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*kmsg.ListOffsetsResponse), nil
 }

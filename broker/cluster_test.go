@@ -1,0 +1,447 @@
+package broker_test
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"encoding/base64"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/broker"
+	"github.com/tributary/tributary/broker/brokertest"
+)
+
+// clusterClient is a kgo client over every node of c.
+func clusterClient(t testing.TB, addrs []string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addrs...), kgo.RetryTimeout(30 * time.Second), kgo.RecordPartitioner(kgo.ManualPartitioner())}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// describe returns the topic's partitions as the cluster reports them.
+// Metadata reaches brokers a moment after the controller commits it, so
+// a broker that does not know the topic yet is asked again.
+func describe(t testing.TB, adm *kadm.Client, topic string) kadm.PartitionDetails {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		td, err := adm.ListTopics(ctx, topic)
+		require.NoError(t, err)
+		if err := td[topic].Err; err != nil {
+			if errors.Is(err, kerr.UnknownTopicOrPartition) && ctx.Err() == nil {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			require.NoError(t, err)
+		}
+		return td[topic].Partitions
+	}
+}
+
+// produceSeq produces n records "p<partition>-<i>" to each partition with
+// acks=all and returns how many were acknowledged per partition.
+func produceSeq(t testing.TB, cl *kgo.Client, topic string, partitions int32, from, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var recs []*kgo.Record
+	for p := int32(0); p < partitions; p++ {
+		for i := from; i < from+n; i++ {
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: []byte(fmt.Sprintf("p%d-%d", p, i))})
+		}
+	}
+	require.NoError(t, cl.ProduceSync(ctx, recs...).FirstErr())
+}
+
+// readAll reads every record of topic from the start, up to want records
+// per partition, and checks each partition holds exactly 0..want-1 in
+// order.
+func readAll(t testing.TB, addrs []string, topic string, partitions int32, want int) {
+	t.Helper()
+	cl := clusterClient(t, addrs, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DefaultProduceTopic(topic))
+	got := map[int32][]string{}
+	total := 0
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for total < int(partitions)*want {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records before the deadline", total, int(partitions)*want)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Logf("fetch error: %v", err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			got[r.Partition] = append(got[r.Partition], string(r.Value))
+			total++
+		})
+	}
+	for p := int32(0); p < partitions; p++ {
+		if len(got[p]) != want {
+			counts := map[int32]int{}
+			for q, vs := range got {
+				counts[q] = len(vs)
+			}
+			t.Fatalf("partition %d: %d records, want %d (all partitions: %v)", p, len(got[p]), want, counts)
+		}
+		for i, v := range got[p] {
+			require.Equal(t, fmt.Sprintf("p%d-%d", p, i), v, "partition %d offset %d", p, i)
+		}
+	}
+}
+
+func leaderCounts(pd kadm.PartitionDetails) map[int32]int {
+	m := map[int32]int{}
+	for _, p := range pd {
+		m[p.Leader]++
+	}
+	return m
+}
+
+func fullISR(pd kadm.PartitionDetails, rf int) bool {
+	for _, p := range pd {
+		if len(p.ISR) != rf || p.Leader < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Three nodes replicate a topic with RF 3: replicas land on distinct
+// brokers with leaders spread one per broker, acks=all writes survive the
+// leader being stopped, the stopped node catches up and rejoins the ISR,
+// and every record is read back once, in order.
+func TestClusterReplicatesAndFailsOver(t *testing.T) {
+	c := brokertest.StartCluster(t, 3)
+	cl := clusterClient(t, c.Addrs())
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, "replicated")
+	require.NoError(t, err)
+
+	pd := describe(t, adm, "replicated")
+	require.Len(t, pd, 3)
+	for _, p := range pd {
+		require.Len(t, p.Replicas, 3)
+		r := slices.Clone(p.Replicas)
+		slices.Sort(r)
+		require.Equal(t, []int32{1, 2, 3}, r, "replicas on distinct brokers")
+	}
+	require.Equal(t, map[int32]int{1: 1, 2: 1, 3: 1}, leaderCounts(pd), "one leader per broker")
+
+	produceSeq(t, cl, "replicated", 3, 0, 500)
+
+	victim := c.Node(pd[0].Leader)
+	victim.Kill(t)
+	waitFor(t, 20*time.Second, "a new leader for partition 0", func() bool {
+		pd := describe(t, adm, "replicated")
+		return pd[0].Leader >= 0 && pd[0].Leader != victim.ID
+	})
+	produceSeq(t, cl, "replicated", 3, 500, 500)
+
+	victim.Restart(t)
+	waitFor(t, 30*time.Second, "the restarted node back in every ISR", func() bool {
+		return fullISR(describe(t, adm, "replicated"), 3)
+	})
+	readAll(t, c.Addrs(), "replicated", 3, 1000)
+}
+
+// With min.insync.replicas equal to the replication factor, losing one
+// replica makes acks=all writes fail with NOT_ENOUGH_REPLICAS, never a
+// silent success; they succeed again once the replica is back.
+func TestClusterNotEnoughReplicas(t *testing.T) {
+	c := brokertest.StartCluster(t, 3)
+	cl := clusterClient(t, c.Addrs(), kgo.RecordDeliveryTimeout(3*time.Second), kgo.RecordRetries(2))
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("3")}, "strict")
+	require.NoError(t, err)
+	produceSeq(t, cl, "strict", 1, 0, 10)
+
+	pd := describe(t, adm, "strict")
+	var follower *brokertest.Node
+	for _, id := range pd[0].Replicas {
+		if id != pd[0].Leader {
+			follower = c.Node(id)
+			break
+		}
+	}
+	follower.Kill(t)
+	waitFor(t, 30*time.Second, "the ISR to shrink", func() bool { return len(describe(t, adm, "strict")[0].ISR) == 2 })
+
+	err = cl.ProduceSync(ctx, &kgo.Record{Topic: "strict", Value: []byte("refused")}).FirstErr()
+	require.Error(t, err)
+	require.True(t, errors.Is(err, kerr.NotEnoughReplicas) || errors.Is(err, kerr.NotEnoughReplicasAfterAppend) || errors.Is(err, kgo.ErrRecordTimeout),
+		"want NOT_ENOUGH_REPLICAS, got %v", err)
+
+	follower.Restart(t)
+	waitFor(t, 30*time.Second, "the ISR to grow back", func() bool { return len(describe(t, adm, "strict")[0].ISR) == 3 })
+	produceSeq(t, cl, "strict", 1, 10, 10)
+	readAll(t, c.Addrs(), "strict", 1, 20)
+}
+
+// Stopping the active controller elects another voter, and topics can
+// still be created and used.
+func TestClusterControllerFailover(t *testing.T) {
+	c := brokertest.StartCluster(t, 3)
+	old := c.WaitController(t)
+	old.Kill(t)
+	var now *brokertest.Node
+	waitFor(t, 20*time.Second, "a new controller", func() bool {
+		now = c.Controller()
+		return now != nil && now != old
+	})
+	var addrs []string
+	for _, nd := range c.Nodes {
+		if nd != old {
+			addrs = append(addrs, nd.Addr())
+		}
+	}
+	cl := clusterClient(t, addrs)
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := adm.CreateTopic(ctx, 2, 2, nil, "after-failover")
+	require.NoError(t, err)
+	produceSeq(t, cl, "after-failover", 2, 0, 100)
+	readAll(t, addrs, "after-failover", 2, 100)
+}
+
+// After restarts leave leadership skewed (a bounced broker leads nothing
+// when it comes back), a preferred election spreads it back over the
+// preferred (first) replicas.
+func TestClusterPreferredElection(t *testing.T) {
+	c := brokertest.StartCluster(t, 3, func(cfg *broker.Config) { cfg.AutoLeaderRebalanceEnable = false })
+	cl := clusterClient(t, c.Addrs())
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, err := adm.CreateTopic(ctx, 6, 3, nil, "skewed")
+	require.NoError(t, err)
+	produceSeq(t, cl, "skewed", 6, 0, 50)
+
+	// Bounce nodes 1 and 2: each time, their leaderships move away.
+	for _, id := range []int32{1, 2} {
+		nd := c.Node(id)
+		nd.Kill(t)
+		waitFor(t, 20*time.Second, "leaders off the stopped node", func() bool { return leaderCounts(describe(t, adm, "skewed"))[id] == 0 })
+		nd.Restart(t)
+		waitFor(t, 30*time.Second, "full ISRs", func() bool { return fullISR(describe(t, adm, "skewed"), 3) })
+	}
+	skew := leaderCounts(describe(t, adm, "skewed"))
+	require.Zero(t, skew[2], "the last node bounced leads nothing: %v", skew)
+	require.False(t, maps2(skew, map[int32]int{1: 2, 2: 2, 3: 2}), "leadership is skewed: %v", skew)
+
+	_, err = adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, nil)
+	require.NoError(t, err)
+	waitFor(t, 20*time.Second, "an even spread", func() bool {
+		return maps2(leaderCounts(describe(t, adm, "skewed")), map[int32]int{1: 2, 2: 2, 3: 2})
+	})
+	for _, p := range describe(t, adm, "skewed") {
+		require.Equal(t, p.Replicas[0], p.Leader, "partition %d led by its preferred replica", p.Partition)
+	}
+	readAll(t, c.Addrs(), "skewed", 6, 50)
+}
+
+func maps2(a, b map[int32]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// A reassignment moves a replica to another broker while records are
+// produced: the new replica catches up, the old one is dropped, and
+// nothing is lost.
+func TestClusterReassignmentUnderLoad(t *testing.T) {
+	c := brokertest.StartCluster(t, 3)
+	cl := clusterClient(t, c.Addrs())
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "moving", -1, -1
+	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+	ra.Partition, ra.Replicas = 0, []int32{1, 2}
+	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 30000
+	cresp, err := req.RequestWith(ctx, cl)
+	require.NoError(t, err)
+	require.Zero(t, cresp.Topics[0].ErrorCode, "create with a manual assignment")
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var produced int
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				produced = i
+				return
+			default:
+			}
+			if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "moving", Partition: 0, Value: []byte(fmt.Sprintf("p0-%d", i))}).FirstErr(); err != nil {
+				t.Errorf("produce %d: %v", i, err)
+				produced = i
+				return
+			}
+		}
+	}()
+	waitFor(t, 10*time.Second, "some records", func() bool {
+		o, err := adm.ListEndOffsets(ctx, "moving")
+		return err == nil && o["moving"][0].Offset > 200
+	})
+	var areq kadm.AlterPartitionAssignmentsReq
+	areq.Assign("moving", 0, []int32{3, 2})
+	res, err := adm.AlterPartitionAssignments(ctx, areq)
+	require.NoError(t, err)
+	require.NoError(t, res["moving"][0].Err)
+	waitFor(t, 30*time.Second, "the reassignment to complete", func() bool {
+		p := describe(t, adm, "moving")[0]
+		r := slices.Clone(p.Replicas)
+		slices.Sort(r)
+		return slices.Equal(r, []int32{2, 3}) && len(p.ISR) == 2
+	})
+	close(stop)
+	wg.Wait()
+	lr, err := adm.ListPartitionReassignments(ctx, nil)
+	require.NoError(t, err)
+	require.Empty(t, lr, "no reassignment left in progress")
+	readAll(t, c.Addrs(), "moving", 1, produced)
+}
+
+// A data directory written by the single-node broker from before the
+// controller quorum (testdata/legacy-single-node.tar.gz: topics orders
+// with 3 partitions and 300 records in partition 2, events with 50 records
+// and cleanup.policy=compact, and group billing's committed offset 120 on
+// orders-2) opens with every topic, record and committed offset intact.
+func TestLegacySingleNodeDirectoryMigrates(t *testing.T) {
+	dir := t.TempDir()
+	untarGz(t, filepath.Join("testdata", "legacy-single-node.tar.gz"), dir)
+	data := filepath.Join(dir, "data")
+	b := brokertest.Start(t, func(cfg *broker.Config) {
+		cfg.LogDirs = []string{data}
+		cfg.OffsetsTopicNumPartitions = 3
+	})
+	cl := clusterClient(t, []string{b.Addr()})
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	td, err := adm.ListTopics(ctx, "orders", "events")
+	require.NoError(t, err)
+	require.Len(t, td["orders"].Partitions, 3)
+	require.Len(t, td["events"].Partitions, 1)
+	wantID, err := base64.RawURLEncoding.DecodeString("yz3mXOL_TVi76Gz28yslsQ")
+	require.NoError(t, err)
+	gotID := td["events"].ID
+	require.Equal(t, wantID, gotID[:], "topic ids survive")
+	ends, err := adm.ListEndOffsets(ctx, "orders", "events")
+	require.NoError(t, err)
+	require.EqualValues(t, 300, ends["orders"][2].Offset)
+	require.EqualValues(t, 50, ends["events"][0].Offset)
+	rc, err := adm.DescribeTopicConfigs(ctx, "events")
+	require.NoError(t, err)
+	v, err := rc.On("events", nil)
+	require.NoError(t, err)
+	found := false
+	for _, c := range v.Configs {
+		if c.Key == "cleanup.policy" {
+			found = true
+			require.Equal(t, "compact", *c.Value)
+		}
+	}
+	require.True(t, found)
+	var offs kadm.OffsetResponses
+	waitFor(t, 20*time.Second, "the group's offsets", func() bool {
+		offs, err = adm.FetchOffsets(ctx, "billing")
+		return err == nil && offs.Error() == nil
+	})
+	o, ok := offs.Lookup("orders", 2)
+	require.True(t, ok)
+	require.EqualValues(t, 120, o.At)
+
+	// Records read back, and the topic takes new ones.
+	recs := consume(t, b.Addr(), "events", 50)
+	for i, r := range recs {
+		require.Equal(t, strconv.Itoa(i+1), string(r.Value))
+	}
+	require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Topic: "events", Value: []byte("51")}).FirstErr())
+	_, err = os.Stat(filepath.Join(data, "__cluster_metadata.json"))
+	require.ErrorIs(t, err, os.ErrNotExist, "the old metadata file is retired after the migration")
+
+	// And again after a restart, now from the quorum's own state.
+	b.Restart(t)
+	cl2 := clusterClient(t, []string{b.Addr()})
+	ends, err = kadm.NewClient(cl2).ListEndOffsets(ctx, "events")
+	require.NoError(t, err)
+	require.EqualValues(t, 51, ends["events"][0].Offset)
+}
+
+func untarGz(t testing.TB, src, dst string) {
+	t.Helper()
+	f, err := os.Open(src)
+	require.NoError(t, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return
+		}
+		require.NoError(t, err)
+		path := filepath.Join(dst, filepath.Clean(h.Name))
+		switch h.Typeflag {
+		case tar.TypeDir:
+			require.NoError(t, os.MkdirAll(path, 0o755))
+		case tar.TypeReg:
+			require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+			out, err := os.Create(path)
+			require.NoError(t, err)
+			_, err = io.Copy(out, tr)
+			require.NoError(t, err)
+			require.NoError(t, out.Close())
+		}
+	}
+}
