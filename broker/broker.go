@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tributary/tributary/broker/controller"
+	"github.com/tributary/tributary/broker/group"
 	"github.com/tributary/tributary/broker/replica"
 )
 
@@ -123,6 +124,13 @@ func New(cfg Config) (*Broker, error) {
 	if err := b.initDataPath(); err != nil {
 		b.closeLogs()
 		return nil, fmt.Errorf("broker: data path: %w", err)
+	}
+	// The coordinator itself starts in Run, once the offsets topic's
+	// partition count is known; a configuration it refuses must fail
+	// here.
+	if _, err := group.New(groupConfig(cfg, max(cfg.OffsetsTopicNumPartitions, 1))); err != nil {
+		b.closeLogs()
+		return nil, fmt.Errorf("broker: group coordinator: %w", err)
 	}
 	if err := b.openController(); err != nil {
 		b.closeLogs()

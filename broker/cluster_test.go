@@ -3,8 +3,8 @@ package broker_test
 import (
 	"archive/tar"
 	"compress/gzip"
-	"encoding/base64"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"

@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"context"
 	"encoding/binary"
 	"log/slog"
+	"net"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -106,11 +108,18 @@ func FuzzAdminHandlers(f *testing.F) {
 	cfg.LogDirs = []string{f.TempDir()}
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	cfg.AutoCreateTopicsEnable = false
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	cfg.Listener = ln
 	b, err := New(cfg)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { b.Close() })
+	go b.Run(context.Background())
+	<-b.Ready()
 	if err := b.createTopic("t", 3, 1, nil); err != nil {
 		f.Fatal(err)
 	}

@@ -243,11 +243,22 @@ func (gc *groupCoordinator) partitionError(p int32) *tributary.Error {
 // told NOT_COORDINATOR so they look up the new coordinator. On one node
 // every partition is led from the start, so only replication calls it.
 func (b *Broker) setOffsetsLeader(p int32, leader bool) error {
+	return b.moveOffsetsPartition(p, leader, false)
+}
+
+// syncOffsetsPartition makes the coordinator follow the current
+// leadership of partition p (the reconcile loop calls it on every role
+// change).
+func (b *Broker) syncOffsetsPartition(p int32) error {
+	return b.moveOffsetsPartition(p, false, true)
+}
+
+func (b *Broker) moveOffsetsPartition(p int32, leader, sync bool) error {
 	_, err := b.callGroups(nil, &groupCall{run: func(gc *groupCoordinator, _ time.Time, _ group.Ref) kmsg.Response {
-		if !gc.topicKnown.Load() {
-			return kmsg.NewPtrHeartbeatResponse() // topicAppeared will look
-		}
-		if b.ctrl != nil {
+		if sync {
+			if !gc.topicKnown.Load() {
+				return kmsg.NewPtrHeartbeatResponse() // topicAppeared will look
+			}
 			// Calls may arrive out of order: what counts is who leads
 			// now, not what the caller saw.
 			_, err := b.leaderPartition(offsetsTopic, p)

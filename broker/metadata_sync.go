@@ -165,7 +165,11 @@ func (b *Broker) waitServing(ctx context.Context) error {
 	for {
 		img := b.recon.img.Load()
 		if img != nil && img.Initialized && img.Alive(b.cfg.NodeID) && b.recon.registered {
-			return nil
+			// The registration of this incarnation (its address may
+			// have changed), not one left from before a restart.
+			if info := img.Broker(b.cfg.NodeID); info != nil && info.Epoch == b.brokerEpoch.Load() {
+				return nil
+			}
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -476,13 +480,12 @@ func (b *Broker) reconcile(prev, img *controller.Image) {
 // with its leadership. It must not wait for the coordinator loop, which
 // may itself wait for the registry.
 func (b *Broker) offsetsRoleChanged(p *partition) {
-	leader := p.rep != nil && p.rep.IsLeader()
 	if b.groups == nil {
 		return
 	}
 	b.tryGo(func() {
-		if err := b.setOffsetsLeader(p.index, leader); err != nil {
-			b.logger.Debug("moving group coordination", "partition", p.index, "leader", leader, "err", err)
+		if err := b.syncOffsetsPartition(p.index); err != nil {
+			b.logger.Debug("moving group coordination", "partition", p.index, "err", err)
 		}
 	})
 }
