@@ -41,3 +41,15 @@ func Message(err error) string {
 	}
 	return err.Error()
 }
+
+// kafkaErr rebuilds an *Error from a wire code and message.
+func kafkaErr(code int16, msg string) error {
+	if code == 0 {
+		return nil
+	}
+	ke, ok := tributary.ErrorForCode(code).(*tributary.Error)
+	if !ok {
+		ke = tributary.ErrUnknownServerError
+	}
+	return &Error{Err: ke, Message: msg}
+}

@@ -313,8 +313,17 @@ func applyTo(next *Image, offset uint64, r Record) {
 		}
 		next.Initialized = true
 		next.ClusterID = r.ClusterID
+		// The migrated partitions start without a leader: no broker is
+		// registered yet. A replica's first heartbeat elects it (with a
+		// new leader epoch), as after any restart.
 		for _, t := range r.Topics {
-			next.putTopic(cloneTopic(t))
+			c := cloneTopic(t)
+			for _, p := range c.Partitions {
+				if !next.Alive(p.Leader) {
+					p.Leader = -1
+				}
+			}
+			next.putTopic(c)
 		}
 		for k, v := range r.ClusterConfigs {
 			next.ClusterConfigs[k] = v
