@@ -489,7 +489,7 @@ func toTPErrs(m map[tributary.TopicPartition]error) []tpErr {
 }
 
 type electArgs struct {
-	Unclean bool                        `json:"unclean"`
+	Unclean bool                       `json:"unclean"`
 	TPs     []tributary.TopicPartition `json:"tps"`
 }
 
