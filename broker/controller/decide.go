@@ -117,13 +117,16 @@ func RegisterBrokerRecords(img *Image, b BrokerInfo) []Record {
 	return c.recs
 }
 
-// checkBroker validates a broker id and epoch.
+// checkBroker validates a broker id and epoch. Broker epochs are log
+// offsets, so never below 1: an epoch of 0 or -1 means "not given" and is
+// not checked (AlterPartition and AllocateProducerIds callers may leave it
+// out), except by a heartbeat, which must name its incarnation.
 func checkBroker(img *Image, id int32, epoch int64) (*BrokerInfo, error) {
 	b := img.Brokers[id]
 	if b == nil {
 		return nil, errorf(tributary.ErrBrokerIdNotRegistered, "Broker %d is not registered.", id)
 	}
-	if epoch >= 0 && b.Epoch != epoch {
+	if epoch > 0 && b.Epoch != epoch {
 		return nil, errorf(tributary.ErrStaleBrokerEpoch, "Expected broker epoch %d, but got broker epoch %d.", b.Epoch, epoch)
 	}
 	return b, nil
@@ -137,6 +140,9 @@ func HeartbeatRecords(img *Image, id int32, epoch int64) ([]Record, error) {
 	b, err := checkBroker(img, id, epoch)
 	if err != nil {
 		return nil, err
+	}
+	if b.Epoch != epoch {
+		return nil, errorf(tributary.ErrStaleBrokerEpoch, "Expected broker epoch %d, but got broker epoch %d.", b.Epoch, epoch)
 	}
 	if !b.Fenced {
 		return nil, nil
@@ -580,7 +586,7 @@ type AlterPartitionRequest struct {
 	TopicID   TopicID
 	Partition int32
 	LeaderID  int32
-	// BrokerEpoch of the asking leader; -1 skips the check.
+	// BrokerEpoch of the asking leader; 0 or -1 skips the check.
 	BrokerEpoch    int64
 	LeaderEpoch    int32
 	PartitionEpoch int32

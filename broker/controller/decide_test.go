@@ -347,6 +347,8 @@ func TestReRegistrationFencesOldIncarnation(t *testing.T) {
 	require.Equal(t, int32(2), h.part("t", 0).Leader)
 	_, err := HeartbeatRecords(h.img, 1, old)
 	require.ErrorIs(t, err, tributary.ErrStaleBrokerEpoch)
+	_, err = HeartbeatRecords(h.img, 1, 0)
+	require.ErrorIs(t, err, tributary.ErrStaleBrokerEpoch, "a heartbeat must name its incarnation")
 	_, err = HeartbeatRecords(h.img, 7, 1)
 	require.ErrorIs(t, err, tributary.ErrBrokerIdNotRegistered)
 	h.unfence(1)

@@ -20,21 +20,21 @@ import (
 
 // testCluster runs n voters in this process on loopback listeners.
 type testCluster struct {
-	t      *testing.T
+	t      testing.TB
 	voters map[int32]string
 	dirs   map[int32]string
 	nodes  map[int32]*Node
 	mod    func(*Config)
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("CONTROLLER_TEST_LOG") == "" {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func newTestCluster(t *testing.T, n int, mod func(*Config)) *testCluster {
+func newTestCluster(t testing.TB, n int, mod func(*Config)) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, voters: map[int32]string{}, dirs: map[int32]string{}, nodes: map[int32]*Node{}, mod: mod}
 	lns := map[int32]net.Listener{}
@@ -424,6 +424,33 @@ func TestHeartbeatFencing(t *testing.T) {
 	done()
 }
 
+// TestNewLeaderGivesFreshSessions: a broker silent for most of its session
+// timeout under the old leader is not fenced the moment a new leader takes
+// over; the new leader gives it a whole session timeout first.
+func TestNewLeaderGivesFreshSessions(t *testing.T) {
+	done := checkGoroutines(t)
+	const session = 2 * time.Second
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		cfg.SessionTimeout = session
+		cfg.HeartbeatInterval = 100 * time.Millisecond
+	})
+	leader := c.leader(15 * time.Second)
+	registerAndUnfence(t, leader, 7) // the heartbeat in here is the last one
+	// Silent for 1.5 s under the old leader (no fence yet), then the
+	// leader goes away; the election adds about a second of silence.
+	time.Sleep(1500 * time.Millisecond)
+	require.False(t, leader.Image().Brokers[7].Fenced)
+	closed := time.Now()
+	c.close(leader.cfg.NodeID)
+	n := c.leader(15 * time.Second)
+	require.Eventually(t, func() bool { return n.Image().Brokers[7].Fenced }, 15*time.Second, 10*time.Millisecond)
+	took := time.Since(closed)
+	t.Logf("fenced %v after the old leader closed", took.Round(time.Millisecond))
+	require.GreaterOrEqual(t, took, session, "the new leader must wait a whole session timeout")
+	c.closeAll()
+	done()
+}
+
 // TestOperationsAcrossForwarding runs the remaining operations from a
 // follower, so each is forwarded, decided on the leader and visible here.
 func TestOperationsAcrossForwarding(t *testing.T) {
@@ -512,10 +539,105 @@ func TestOperationsAcrossForwarding(t *testing.T) {
 	done()
 }
 
+// TestSnapshotRestart restarts a lone voter whose state is a snapshot plus
+// log entries written after it: the image comes back whole.
+func TestSnapshotRestart(t *testing.T) {
+	done := checkGoroutines(t)
+	c := newTestCluster(t, 1, func(cfg *Config) { cfg.SnapshotThreshold = 4 })
+	n := c.leader(10 * time.Second)
+	ctx := ctxT(t, 30*time.Second)
+	registerAndUnfence(t, n, 1)
+	for i := 0; i < 5; i++ {
+		res := n.CreateTopics(ctx, []TopicSpec{{Name: fmt.Sprint("before-", i), Partitions: 2, ReplicationFactor: 1}})
+		require.NoError(t, res[0].Err)
+	}
+	require.NoError(t, n.raft.Snapshot().Error())
+	for i := 0; i < 3; i++ {
+		res := n.CreateTopics(ctx, []TopicSpec{{Name: fmt.Sprint("after-", i), Partitions: 1, ReplicationFactor: 1}})
+		require.NoError(t, res[0].Err)
+	}
+	require.NoError(t, n.AlterConfigs(ctx, []ConfigChange{{Resource: ResourceTopic, Name: "before-0", Key: "retention.ms", Value: "7"}}))
+	before := n.Image()
+	c.close(1)
+	snaps, err := filepath.Glob(filepath.Join(c.dirs[1], "snapshots", "*", "state.bin"))
+	require.NoError(t, err)
+	require.NotEmpty(t, snaps)
+
+	c.open(1)
+	n = c.leader(10 * time.Second)
+	require.NoError(t, n.WaitApplied(ctx, before.Offset))
+	requireSameImage(t, before, n.Image())
+	c.closeAll()
+	done()
+}
+
+// TestAutoLeaderRebalance: after a restart leaves a broker without the
+// partitions it should lead, the active controller moves them back at the
+// next imbalance check.
+func TestAutoLeaderRebalance(t *testing.T) {
+	done := checkGoroutines(t)
+	c := newTestCluster(t, 1, func(cfg *Config) { cfg.ImbalanceCheckInterval = 200 * time.Millisecond })
+	n := c.leader(10 * time.Second)
+	ctx := ctxT(t, 30*time.Second)
+	for id := int32(1); id <= 3; id++ {
+		registerAndUnfence(t, n, id)
+	}
+	res := n.CreateTopics(ctx, []TopicSpec{{Name: "t", Assignment: [][]int32{{1, 2, 3}, {2, 3, 1}, {3, 1, 2}}}})
+	require.NoError(t, res[0].Err)
+	// Broker 1 restarts: it loses partition 0 and leaves every ISR.
+	registerAndUnfence(t, n, 1)
+	p := n.Image().Partition("t", 0)
+	require.Equal(t, int32(2), p.Leader)
+	// Its leader lets it back into the ISR once caught up.
+	_, err := n.AlterPartition(ctx, AlterPartitionRequest{TopicID: res[0].ID, Partition: 0, LeaderID: 2, BrokerEpoch: -1,
+		LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, NewISR: []int32{2, 3, 1}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return n.Image().Partition("t", 0).Leader == 1 }, 10*time.Second, 10*time.Millisecond,
+		"preferred leader restored by the auto rebalance")
+	require.InDelta(t, 0.0, Imbalance(n.Image())[1], 1e-9)
+	c.closeAll()
+	done()
+}
+
 func TestOpenRejectsBadConfig(t *testing.T) {
 	_, err := Open(Config{NodeID: 1, Voters: map[int32]string{2: "127.0.0.1:1"}, Dir: t.TempDir()})
 	require.Error(t, err)
 	require.True(t, strings.Contains(err.Error(), "controller.quorum.voters"))
 	_, err = Open(Config{NodeID: 1, Voters: map[int32]string{1: "127.0.0.1:0"}})
 	require.Error(t, err)
+}
+
+// BenchmarkOps measures one operation's round trip on a 3-voter quorum:
+// a heartbeat (no log entry) and a config change (one committed entry),
+// called on the leader and on a follower (forwarded).
+func BenchmarkOps(b *testing.B) {
+	c := newTestCluster(b, 3, nil)
+	leader := c.leader(15 * time.Second)
+	f := c.follower()
+	ctx := context.Background()
+	epoch, err := leader.RegisterBroker(ctx, BrokerInfo{ID: 1, Host: "h", Port: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		n    *Node
+	}{{"leader", leader}, {"follower", f}} {
+		b.Run("heartbeat/"+bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := bc.n.Heartbeat(ctx, 1, epoch); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("commit/"+bc.name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				i++
+				if err := bc.n.AlterConfigs(ctx, []ConfigChange{{Resource: ResourceBroker, Key: "k", Value: fmt.Sprint(i)}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
