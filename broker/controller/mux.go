@@ -37,16 +37,19 @@ const (
 	handshakeTimeout = 5 * time.Second
 )
 
+// track adds c to the connections Close closes; false (and c closed) when
+// the node is closing already.
 func (n *Node) track(c net.Conn) bool {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	select {
 	case <-n.closing:
-		c.Close()
+		n.mu.Unlock()
+		c.Close() // outside mu: a trackedConn's Close takes it
 		return false
 	default:
 	}
 	n.mu.conns[c] = struct{}{}
+	n.mu.Unlock()
 	return true
 }
 
@@ -147,7 +150,15 @@ func (s *streamLayer) Close() error {
 	return nil
 }
 
-func (s *streamLayer) Addr() net.Addr { return s.n.ln.Addr() }
+// Addr is the address the other voters know this one by
+// (controller.quorum.voters), which need not be the bound one (0.0.0.0,
+// a name): Raft compares it with its configuration.
+func (s *streamLayer) Addr() net.Addr { return voterAddr(s.n.cfg.Voters[s.n.cfg.NodeID]) }
+
+type voterAddr string
+
+func (voterAddr) Network() string  { return "tcp" }
+func (a voterAddr) String() string { return string(a) }
 
 func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	c, err := net.DialTimeout("tcp", string(addr), timeout)

@@ -260,10 +260,27 @@ func Open(cfg Config) (*Node, error) {
 }
 
 // Close stops the node: Raft, the listener, every connection and
-// goroutine it started. It does not wait for a leader handover; the
-// others elect a new leader after RaftHeartbeatTimeout.
-func (n *Node) Close() error {
+// goroutine it started. A leader first transfers leadership to another
+// voter; a node that dies without Close is replaced by an election after
+// RaftHeartbeatTimeout.
+func (n *Node) Close() error { return n.close(true) }
+
+// close stops the node; handover false is a crash as far as the other
+// voters can tell (tests use it).
+func (n *Node) close(handover bool) error {
 	n.closeOnce.Do(func() {
+		// A leader hands over first, so the quorum does not sit out an
+		// election timeout (KRaft's leader resigns the same way). It
+		// gives up after an election timeout if no voter can take over.
+		// The future is not waited on: Raft may never answer it if it
+		// changes state meanwhile; polling the state is bounded.
+		if handover && n.raft != nil && n.IsLeader() && len(n.cfg.Voters) > 1 {
+			n.raft.LeadershipTransfer()
+			deadline := time.Now().Add(2 * n.cfg.RaftElectionTimeout)
+			for n.IsLeader() && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
 		close(n.closing)
 		n.closeErr = n.cleanup()
 	})

@@ -85,6 +85,13 @@ func (c *testCluster) close(id int32) {
 	delete(c.nodes, id)
 }
 
+// kill stops node id without a leadership handover, as a crash would.
+func (c *testCluster) kill(id int32) {
+	c.t.Helper()
+	require.NoError(c.t, c.nodes[id].close(false))
+	delete(c.nodes, id)
+}
+
 func (c *testCluster) closeAll() {
 	for id, n := range c.nodes {
 		n.Close()
@@ -295,13 +302,13 @@ func TestThreeNodeQuorum(t *testing.T) {
 		require.GreaterOrEqual(t, v.LogEndOffset, int64(1), "voter %d answered", v.ID)
 	}
 
-	// Close the leader: another is elected within a few seconds and
-	// topic creation goes on.
+	// The leader dies: another is elected within a few seconds and topic
+	// creation goes on.
 	old := leader.cfg.NodeID
 	start := time.Now()
-	c.close(old)
+	c.kill(old)
 	leader = c.leader(10 * time.Second)
-	t.Logf("new leader %d elected %v after the old one closed", leader.cfg.NodeID, time.Since(start).Round(time.Millisecond))
+	t.Logf("new leader %d elected %v after the old one died", leader.cfg.NodeID, time.Since(start).Round(time.Millisecond))
 	require.NotEqual(t, old, leader.cfg.NodeID)
 	res = c.follower().CreateTopics(ctxT(t, 10*time.Second), []TopicSpec{{Name: "after-failover", Partitions: 1, ReplicationFactor: 1}})
 	require.NoError(t, res[0].Err)
@@ -441,12 +448,36 @@ func TestNewLeaderGivesFreshSessions(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	require.False(t, leader.Image().Brokers[7].Fenced)
 	closed := time.Now()
-	c.close(leader.cfg.NodeID)
+	c.kill(leader.cfg.NodeID)
 	n := c.leader(15 * time.Second)
 	require.Eventually(t, func() bool { return n.Image().Brokers[7].Fenced }, 15*time.Second, 10*time.Millisecond)
 	took := time.Since(closed)
 	t.Logf("fenced %v after the old leader closed", took.Round(time.Millisecond))
 	require.GreaterOrEqual(t, took, session, "the new leader must wait a whole session timeout")
+	c.closeAll()
+	done()
+}
+
+// TestCloseHandsOverLeadership: a leader that closes transfers
+// leadership, so the quorum has a new leader at once, not after an
+// election timeout.
+func TestCloseHandsOverLeadership(t *testing.T) {
+	done := checkGoroutines(t)
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		// Elections would take at least 3 s: a quicker new leader can
+		// only come from the handover.
+		cfg.RaftHeartbeatTimeout = 3 * time.Second
+		cfg.RaftElectionTimeout = 3 * time.Second
+	})
+	leader := c.leader(30 * time.Second)
+	start := time.Now()
+	c.close(leader.cfg.NodeID)
+	next := c.leader(30 * time.Second)
+	took := time.Since(start)
+	t.Logf("leader %d took over %v after leader %d closed", next.cfg.NodeID, took.Round(time.Millisecond), leader.cfg.NodeID)
+	require.Less(t, took, 3*time.Second)
+	res := next.CreateTopics(ctxT(t, 10*time.Second), []TopicSpec{{Name: "x", Partitions: 1, ReplicationFactor: 1, ValidateOnly: true}})
+	require.ErrorIs(t, res[0].Err, tributary.ErrInvalidReplicationFactor, "no brokers registered: the leader answers")
 	c.closeAll()
 	done()
 }
