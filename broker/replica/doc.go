@@ -1,0 +1,98 @@
+// Package replica is the broker's replica manager (Kafka's ReplicaManager
+// and Partition): for every partition this node hosts it holds the
+// leader or follower state, the in-sync replica set (ISR) and the high
+// watermark (HW), and it runs the follower fetchers that pull data from
+// other leaders. Network and controller are behind small interfaces
+// (Transport, Config.AlterPartition), so a whole cluster of Managers runs
+// in one test process over real storage.Logs.
+//
+// # API the broker codes against
+//
+//	m, err := replica.New(cfg)           // validates; starts the ISR/HW-checkpoint loop
+//	defer m.Close()                      // stops every fetcher and loop, waits for them
+//	p := m.Add(topic, topicID, index, log) // a hosted partition, no role yet
+//	m.Apply(p, st)                       // after every metadata change touching p (idempotent)
+//	m.Remove(p)                          // no longer hosted (the broker closes/deletes the log)
+//
+// Leader side, from the request handlers:
+//
+//	p.ValidateLeaderEpoch(currentLeaderEpoch) // NOT_LEADER_OR_FOLLOWER, FENCED_/UNKNOWN_LEADER_EPOCH (KIP-320); -1 skips the epoch check
+//	p.CheckProduce(acks, minISR)         // early check; AppendAsLeader repeats it atomically
+//	p.AppendAsLeader(batches, acks, minISR) // check + storage.Log.Append at the leader epoch + HW move, atomic
+//	                                     // with role changes (Kafka's leaderIsrUpdateLock)
+//	p.AckedAfterAppend(lastOffset+1, minISR) // acks=all: done once HW >= end; NOT_ENOUGH_REPLICAS_AFTER_APPEND
+//	                                     // when the ISR shrank below minISR; NOT_LEADER_OR_FOLLOWER when leadership moved
+//	p.FollowerFetch(replicaID, fetchOffset, currentLeaderEpoch, lastFetchedEpoch) (*EpochEndOffset, error)
+//	p.EndOffsetForEpoch(currentLeaderEpoch, epoch) (EpochEndOffset, error) // OffsetForLeaderEpoch (key 23)
+//	p.HighWatermark(), p.IsLeader(), p.LeaderEpoch(), p.ISR(), p.State()
+//
+// Config.HighWatermarkMoved(p) is called (without locks held) whenever the
+// HW of p moves or its role or ISR changes: the broker wakes the acks=all
+// produces and fetches parked on p, which re-check.
+//
+// # What the broker's Fetch handler does for a follower (ReplicaID >= 0)
+//
+//  1. div, err := p.FollowerFetch(req.ReplicaID, fp.FetchOffset,
+//     fp.CurrentLeaderEpoch, fp.LastFetchedEpoch). On err answer its code
+//     (NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH,
+//     OFFSET_OUT_OF_RANGE).
+//  2. div != nil (Fetch v12+, KIP-595 style divergence): answer no records
+//     and DivergingEpoch{Epoch: div.Epoch, EndOffset: div.EndOffset}.
+//  3. Otherwise read with p.Log().Read(fetchOffset, LogEndOffset, ...):
+//     followers read to the log end, not the HW, through the usual
+//     sendfile path; the long poll must wake on appends, not only on HW.
+//  4. Answer HighWatermark = p.HighWatermark() read after step 1 (the
+//     fetch may have moved it) and LogStartOffset = p.Log().LogStartOffset().
+//
+// OffsetForLeaderEpoch (key 23): for each partition,
+// p.EndOffsetForEpoch(CurrentLeaderEpoch, LeaderEpoch) and answer
+// LeaderEpoch/EndOffset (-1/-1 is UNDEFINED) or the error's code.
+//
+// # Replication protocol (Kafka's pull model)
+//
+// The leader appends at its leader epoch (stamped into every batch and
+// recorded in the log's leader-epoch-checkpoint when the epoch begins, at
+// its log end offset). Followers send Fetch v12 with ReplicaID = NodeID,
+// CurrentLeaderEpoch and LastFetchedEpoch; the fetch offset is the
+// follower's log end offset (LEO), which the leader records. The HW is the
+// smallest LEO over the ISR (the committed ISR plus a pending
+// AlterPartition's members, Kafka's "maximal ISR", KIP-497), never goes
+// backwards and never passes an ISR member. After a leader change the HW
+// does not move until every ISR follower fetched in the new epoch.
+//
+// A follower that caught up (LEO >= HW and >= the start offset of the
+// leader's epoch) is added to the ISR through Config.AlterPartition; one
+// not caught up to the leader's LEO for ReplicaLagTimeMax is removed. At
+// most one AlterPartition per partition is in flight; a rejected one
+// (a Kafka error) is retried only after the next Apply, an unreachable
+// controller on the next check.
+//
+// On becoming follower a partition first truncates any divergent tail
+// (KIP-101/279): OffsetForLeaderEpoch for its latest epoch, truncate to
+// min(leader's end offset, own end of that epoch), repeating while the
+// leader answers an older epoch the follower does not have, then fetches.
+// OFFSET_OUT_OF_RANGE truncates to the leader's end (when ahead) or
+// starts over at the leader's log start (when behind); epoch and
+// leadership errors back off until the next Apply or FetchBackoff. One
+// fetcher goroutine per leader broker serves every partition followed
+// from it (num.replica.fetchers = 1).
+//
+// # Locks
+//
+// Order: Partition.applyMu → Partition.roleMu → Partition.mu →
+// storage.Log's own lock; Partition.applyMu → Manager.mu → fetcher.mu.
+// roleMu is Kafka's leaderIsrUpdateLock: leader and follower appends and
+// truncations hold it shared, Apply exclusively, so no append lands
+// under a role it was not checked against. mu guards the small state
+// (ISR, follower LEOs, pending AlterPartition) and is never held across
+// I/O or a callback. Callbacks (AlterPartition, HighWatermarkMoved) and
+// Transport calls run with no lock held.
+//
+// # Goroutines
+//
+// The Manager owns: one loop (ISR shrink check every
+// ReplicaLagTimeMax/2, HW checkpoint every HighWatermarkCheckpointInterval),
+// one fetcher per leader being followed, and one goroutine per in-flight
+// AlterPartition. Close cancels and waits for all of them; Remove and
+// Apply stop a partition's fetching before they return.
+package replica
