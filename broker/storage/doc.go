@@ -38,6 +38,11 @@
 //	                                  everything below is fsynced; moved only
 //	                                  by Flush
 //	  log-start-offset-checkpoint     offset (int64) + CRC-32C (uint32)
+//	  leader-epoch-checkpoint         count (uint32) + count × {epoch int32,
+//	                                  start offset int64} + CRC-32C: the
+//	                                  leader epoch cache (epochs.go)
+//	  high-watermark-checkpoint       offset (int64) + CRC-32C: the HW of a
+//	                                  replicated log (hwcheckpoint.go)
 //	  clean-shutdown                  empty marker written by Close, removed
 //	                                  by Open
 //	  *.deleted                       segments awaiting file.delete.delay.ms
@@ -71,8 +76,12 @@
 // # Choices that differ from Kafka
 //
 //   - The high watermark follows the log end on every append until
-//     SetHighWatermark is first called (single replica); Open starts it at
-//     the log end.
+//     SetHighWatermark (or AppendAsFollower) is first called (single
+//     replica); Open starts it at the log end unless a
+//     high-watermark-checkpoint exists.
+//   - The HW checkpoint is one file per partition, not Kafka's one
+//     replication-offset-checkpoint per log directory (hwcheckpoint.go
+//     says why).
 //   - Replayed producers count as active from Open, not from their batch
 //     timestamps, so old timestamps cannot expire a producer mid-retry.
 //   - EnforceRetention rolls an idle active segment after segment.ms by the
