@@ -137,7 +137,8 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendResult, error) {
 // The log never shrinks below its log start offset: offset is raised to
 // it, and if the batch holding the log start would have to go, the log
 // restarts empty at offset (TruncateFullyAndStartAt). Offsets at or past
-// the log end change nothing.
+// the log end change nothing but the epoch cache: epochs starting at or
+// after offset are dropped.
 func (l *Log) TruncateTo(offset int64) error {
 	if offset < 0 {
 		return errNegativeOffset
@@ -152,6 +153,13 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	offset = max(offset, l.logStart)
 	if offset >= l.logEndLocked() {
+		// Nothing to cut, but an epoch that began at the log end
+		// without a batch (a leader that appended nothing) still
+		// goes: a follower truncating there must stop claiming it,
+		// or its next OffsetForLeaderEpoch asks the same again.
+		if err := l.truncateEpochsFromEndLocked(offset); err != nil {
+			return l.fail(err)
+		}
 		return nil
 	}
 	si := l.segmentFor(offset)

@@ -282,6 +282,12 @@ func TestTruncateToAcrossSegments(t *testing.T) {
 	require.NoError(t, l.TruncateTo(8))
 	require.NoError(t, l.TruncateTo(100))
 	require.EqualValues(t, 8, l.LogEndOffset())
+	// ... except for an epoch that began at the end without a batch.
+	require.NoError(t, l.AssignEpochStartOffset(4, 8))
+	require.NoError(t, l.TruncateTo(100))
+	require.Equal(t, []EpochEntry{{4, 8}}, l.Epochs()[1:])
+	require.NoError(t, l.TruncateTo(8))
+	require.Equal(t, []EpochEntry{{0, 0}}, l.Epochs())
 
 	// New data after the cut, then a crash: recovery sees exactly it.
 	appendEpoch(t, l, c, 5, "y", 3)

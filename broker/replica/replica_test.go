@@ -1,0 +1,363 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tributary/tributary"
+)
+
+func TestConfigValidation(t *testing.T) {
+	_, err := New(DefaultConfig(1))
+	require.Error(t, err, "Transport and AlterPartition are required")
+	cfg := DefaultConfig(1)
+	cfg.Transport = &transport{}
+	cfg.AlterPartition = func(context.Context, AlterPartitionRequest) (State, error) { return State{}, nil }
+	cfg.FetchBackoff = 0
+	_, err = New(cfg)
+	require.Error(t, err, "zero durations are refused, not defaulted")
+	cfg.FetchBackoff = time.Second
+	m, err := New(cfg)
+	require.NoError(t, err)
+	m.Close()
+	m.Close() // idempotent
+}
+
+// Appends on the leader reach both followers; the HW is the smallest log
+// end over the ISR, and acks=all completes only once every ISR follower
+// has the records.
+func TestReplicationHWAndAcksAll(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	leader := c.node(1)
+
+	var end int64
+	for i := range 5 {
+		r, err := c.produce(1, fmt.Sprintf("a%d", i), 10, -1, 2)
+		require.NoError(t, err)
+		end = r.LastOffset + 1
+	}
+	eventually(t, "HW covers the first appends", func() bool { return leader.p.HighWatermark() == end })
+	done, err := leader.p.AckedAfterAppend(end, 2)
+	require.True(t, done)
+	require.NoError(t, err)
+	c.requireIdentical(1)
+
+	// Node 3 stops fetching: node 2 gets the new records, the HW stays
+	// at node 3's log end, and acks=all waits.
+	c.setCut(3, true)
+	time.Sleep(30 * time.Millisecond) // let an in-flight fetch of node 3 finish
+	n3 := c.node(3).log.LogEndOffset()
+	r, err := c.produce(1, "b", 7, -1, 2)
+	require.NoError(t, err)
+	end = r.LastOffset + 1
+	eventually(t, "node 2 has the records", func() bool { return c.node(2).log.LogEndOffset() == end })
+	for range 3 { // several fetch rounds of node 2 later, still not committed
+		before := c.fetchCount(2)
+		eventually(t, "node 2 fetches again", func() bool { return c.fetchCount(2) > before })
+		done, err := leader.p.AckedAfterAppend(end, 2)
+		require.False(t, done)
+		require.NoError(t, err)
+		require.Equal(t, n3, leader.p.HighWatermark(), "the HW never passes an ISR member")
+		require.LessOrEqual(t, c.node(2).log.HighWatermark(), n3, "followers learn only the leader's HW")
+	}
+
+	c.setCut(3, false)
+	eventually(t, "acks=all completes", func() bool {
+		done, err := leader.p.AckedAfterAppend(end, 2)
+		require.NoError(t, err)
+		return done
+	})
+	require.GreaterOrEqual(t, c.node(3).log.LogEndOffset(), end, "committed only with node 3 holding it")
+	require.GreaterOrEqual(t, c.node(2).log.LogEndOffset(), end)
+	eventually(t, "followers learn the HW", func() bool {
+		return c.node(2).log.HighWatermark() == end && c.node(3).log.HighWatermark() == end
+	})
+	c.requireIdentical(1)
+	require.Equal(t, []int32{1, 2, 3}, leader.p.ISR())
+}
+
+// A follower that stops fetching leaves the ISR after
+// replica.lag.time.max.ms; restarted, it catches up and comes back.
+func TestISRShrinkAndExpand(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	leader := c.node(1)
+	r, err := c.produce(1, "a", 5, -1, 3)
+	require.NoError(t, err)
+	eventually(t, "committed", func() bool { return leader.p.HighWatermark() == r.LastOffset+1 })
+
+	// Node 3 dies. Until the lag time passes it stays in the ISR, and
+	// acks=all with min.insync.replicas=3 waits.
+	n3dir := c.stop(3).dir
+	r, err = c.produce(1, "b", 5, -1, 3)
+	require.NoError(t, err)
+	end := r.LastOffset + 1
+	c.clk.Add(9 * time.Second)
+	time.Sleep(20 * time.Millisecond) // several ISR checks
+	require.Equal(t, []int32{1, 2, 3}, c.state().ISR)
+	done, _ := leader.p.AckedAfterAppend(end, 3)
+	require.False(t, done)
+
+	c.clk.Add(2 * time.Second)
+	eventually(t, "ISR shrinks", func() bool { return slices.Equal(leader.p.ISR(), []int32{1, 2}) })
+	require.Equal(t, []int32{1, 2}, c.state().ISR, "through the controller")
+	// The shrink moved the HW (node 2 has everything) and the parked
+	// acks=all produce learns the ISR is now too small.
+	eventually(t, "HW moves without node 3", func() bool { return leader.p.HighWatermark() == end })
+	done, err = leader.p.AckedAfterAppend(end, 3)
+	require.True(t, done)
+	require.ErrorIs(t, err, tributary.ErrNotEnoughReplicasAfterAppend)
+	done, err = leader.p.AckedAfterAppend(end, 2)
+	require.True(t, done)
+	require.NoError(t, err)
+
+	// min.insync.replicas: acks=all is refused below it, acks=1 is not.
+	_, err = c.produce(1, "c", 1, -1, 3)
+	require.ErrorIs(t, err, tributary.ErrNotEnoughReplicas)
+	require.ErrorIs(t, leader.p.CheckProduce(-1, 3), tributary.ErrNotEnoughReplicas)
+	require.NoError(t, leader.p.CheckProduce(1, 3))
+	r, err = c.produce(1, "d", 4, 1, 3)
+	require.NoError(t, err)
+	end = r.LastOffset + 1
+
+	// Node 3 comes back, catches up and rejoins the ISR.
+	hwBefore := leader.p.HighWatermark()
+	nd := c.start(3, n3dir)
+	nd.m.Apply(nd.p, c.state())
+	eventually(t, "ISR expands", func() bool { return slices.Equal(leader.p.ISR(), []int32{1, 2, 3}) })
+	require.GreaterOrEqual(t, leader.p.HighWatermark(), hwBefore, "the HW never goes backwards")
+	c.requireIdentical(1)
+	eventually(t, "all committed", func() bool { return leader.p.HighWatermark() == end })
+	_, err = c.produce(1, "e", 1, -1, 3)
+	require.NoError(t, err)
+}
+
+// The old leader wrote records nobody replicated; after a new leader
+// takes over and it rejoins as follower, OffsetForLeaderEpoch truncation
+// makes every log identical and nothing below the old HW is lost.
+func TestLeaderChangeTruncatesDivergentTail(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	var want []string
+	for i := range 4 {
+		tag := fmt.Sprintf("c%d", i)
+		r, err := c.produce(1, tag, 3, -1, 2)
+		require.NoError(t, err)
+		for j := range 3 {
+			want = append(want, fmt.Sprintf("%s-%d", tag, j))
+		}
+		end := r.LastOffset + 1
+		eventually(t, "committed", func() bool { done, _ := c.node(1).p.AckedAfterAppend(end, 2); return done })
+	}
+	committed := c.node(1).p.HighWatermark()
+	require.EqualValues(t, 12, committed)
+	c.requireIdentical(1)
+
+	// Node 1 is cut off and keeps taking acks=1 writes no one sees.
+	c.setCut(1, true)
+	time.Sleep(30 * time.Millisecond)
+	for i := range 3 {
+		_, err := c.produce(1, fmt.Sprintf("lost%d", i), 2, 1, 1)
+		require.NoError(t, err)
+	}
+	require.EqualValues(t, 18, c.node(1).log.LogEndOffset())
+
+	// The controller moves leadership to node 2 with the ISR it has.
+	c.elect(2, 2, 3)
+	require.True(t, c.node(2).p.IsLeader())
+	r, err := c.produce(2, "new", 2, -1, 2)
+	require.NoError(t, err)
+	want = append(want, "new-0", "new-1")
+	end := r.LastOffset + 1
+	eventually(t, "new leader commits", func() bool { done, _ := c.node(2).p.AckedAfterAppend(end, 2); return done })
+
+	// Node 1 heals and learns the new state.
+	c.setCut(1, false)
+	require.ErrorIs(t, c.node(1).p.CheckProduce(1, 1), nil, "still thinks it leads until told")
+	c.propagate()
+	require.False(t, c.node(1).p.IsLeader())
+	require.ErrorIs(t, c.node(1).p.CheckProduce(1, 1), tributary.ErrNotLeaderOrFollower)
+	c.requireIdentical(2)
+	require.Equal(t, want, values(t, rawLog(t, c.node(1).log)), "the unreplicated tail is gone, everything committed stays")
+	eventually(t, "node 1 rejoins the ISR", func() bool { return slices.Equal(c.node(2).p.ISR(), []int32{1, 2, 3}) })
+	require.GreaterOrEqual(t, c.node(2).p.HighWatermark(), committed)
+}
+
+// Two failovers in a row (KAFKA-6361, KIP-279): the follower holds an
+// epoch the new leader never saw, so the truncation needs two rounds.
+func TestFastDoubleFailover(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	_, err := c.produce(1, "base", 4, -1, 2)
+	require.NoError(t, err)
+	c.requireIdentical(1)
+
+	// Epoch 1: node 2 leads with node 1 cut off, writes 2 records that
+	// reach nobody (node 3 cut too), then is cut off itself.
+	c.setCut(1, true)
+	c.setCut(3, true)
+	c.elect(2, 2)
+	_, err = c.produce(2, "e1", 2, 1, 1)
+	require.NoError(t, err)
+	c.setCut(2, true)
+	// Epoch 2: node 3 leads (unclean, its ISR of one) and writes 3.
+	c.setCut(3, false)
+	c.elect(3, 3)
+	_, err = c.produce(3, "e2", 3, 1, 1)
+	require.NoError(t, err)
+	// Everyone heals: nodes 1 and 2 follow node 3.
+	c.setCut(1, false)
+	c.setCut(2, false)
+	c.propagate()
+	c.requireIdentical(3)
+	require.Equal(t, []string{"base-0", "base-1", "base-2", "base-3", "e2-0", "e2-1", "e2-2"},
+		values(t, rawLog(t, c.node(2).log)))
+}
+
+// A follower whose log ends below the leader's log start starts over at
+// it; one whose log start is mid-batch on the leader restarts at the
+// batch.
+func TestFollowerOutOfRange(t *testing.T) {
+	c := newCluster(t, 2, nil)
+	r, err := c.produce(1, "a", 5, -1, 1) // 0..4
+	require.NoError(t, err)
+	c.requireIdentical(1)
+	dir2 := c.stop(2).dir
+
+	// Node 2 gone: the leader goes on, the ISR shrinks (a follower at
+	// the leader's log end counts as caught up however long it is
+	// silent, as in Kafka, so the shrink needs the new records first),
+	// and the leader deletes records below 12, inside batch 10..14.
+	for i := range 3 {
+		r, err = c.produce(1, fmt.Sprintf("b%d", i), 5, 1, 1) // 5..19
+		require.NoError(t, err)
+	}
+	c.clk.Add(11 * time.Second)
+	eventually(t, "ISR shrinks", func() bool { return slices.Equal(c.node(1).p.ISR(), []int32{1}) })
+	require.EqualValues(t, 20, c.node(1).p.HighWatermark())
+	require.NoError(t, c.node(1).log.DeleteRecordsBefore(12))
+
+	nd := c.start(2, dir2)
+	nd.m.Apply(nd.p, c.state())
+	eventually(t, "node 2 catches up", func() bool { return nd.log.LogEndOffset() == 20 })
+	raw := rawLog(t, nd.log)
+	require.Equal(t, []string{"b1-0", "b1-1", "b1-2", "b1-3", "b1-4", "b2-0", "b2-1", "b2-2", "b2-3", "b2-4"}, values(t, raw))
+	eventually(t, "node 2 follows the leader's log start", func() bool { return nd.log.LogStartOffset() == 12 })
+	eventually(t, "ISR expands", func() bool { return slices.Equal(c.node(1).p.ISR(), []int32{1, 2}) })
+	_ = r
+}
+
+// KIP-320 and leadership checks on the leader side.
+func TestLeaderEpochValidation(t *testing.T) {
+	c := newCluster(t, 2, nil)
+	c.elect(1, 1, 2) // epoch 1
+	p := c.node(1).p
+	require.NoError(t, p.ValidateLeaderEpoch(-1))
+	require.NoError(t, p.ValidateLeaderEpoch(1))
+	require.ErrorIs(t, p.ValidateLeaderEpoch(0), tributary.ErrFencedLeaderEpoch)
+	require.ErrorIs(t, p.ValidateLeaderEpoch(2), tributary.ErrUnknownLeaderEpoch)
+	require.ErrorIs(t, c.node(2).p.ValidateLeaderEpoch(1), tributary.ErrNotLeaderOrFollower)
+	_, err := p.FollowerFetch(2, 0, 0, -1)
+	require.ErrorIs(t, err, tributary.ErrFencedLeaderEpoch)
+	_, err = p.FollowerFetch(7, 0, 1, -1)
+	require.ErrorIs(t, err, tributary.ErrNotLeaderOrFollower, "not a replica")
+	_, err = p.FollowerFetch(2, 99, 1, -1)
+	require.ErrorIs(t, err, tributary.ErrOffsetOutOfRange)
+	_, err = c.node(2).p.EndOffsetForEpoch(1, 0)
+	require.ErrorIs(t, err, tributary.ErrNotLeaderOrFollower)
+
+	_, err = c.produce(1, "x", 3, -1, 1) // 0..2 in epoch 1
+	require.NoError(t, err)
+	eo, err := p.EndOffsetForEpoch(1, 1)
+	require.NoError(t, err)
+	require.Equal(t, EpochEndOffset{Epoch: 1, EndOffset: 3}, eo)
+
+	// A follower whose last fetched epoch is not the leader's at its
+	// offset is told where it diverges, and nothing is recorded.
+	c.elect(1, 1, 2) // epoch 2 starts at 3
+	div, err := p.FollowerFetch(2, 3, 2, 1)
+	require.NoError(t, err)
+	require.Nil(t, div, "epoch 1 ends at 3 here too")
+	div, err = p.FollowerFetch(2, 3, 2, 0) // epoch 0 has no batches; its end is epoch 1's start
+	require.NoError(t, err)
+	require.NotNil(t, div)
+	_, err = c.produce(1, "y", 2, -1, 1)
+	require.NoError(t, err)
+	div, err = p.FollowerFetch(2, 5, 2, 1)
+	require.NoError(t, err)
+	require.Equal(t, &EpochEndOffset{Epoch: 1, EndOffset: 3}, div, "epoch 1 ended at 3 on the leader")
+}
+
+// A refused AlterPartition is not repeated until the next metadata
+// update; an in-flight one is never doubled.
+func TestAlterPartitionRefusedWaitsForApply(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	leader := c.node(1)
+	c.stop(3)
+	_, err := c.produce(1, "a", 1, 1, 1)
+	require.NoError(t, err)
+	// The controller moved on (a partition epoch the leader has not
+	// seen): the shrink is refused with INVALID_UPDATE_VERSION.
+	c.mu.Lock()
+	c.st.PartitionEpoch += 5
+	c.mu.Unlock()
+	c.clk.Add(11 * time.Second)
+	eventually(t, "an AlterPartition is sent", func() bool { c.mu.Lock(); defer c.mu.Unlock(); return len(c.alters) > 0 })
+	time.Sleep(50 * time.Millisecond) // many ISR checks
+	c.mu.Lock()
+	n := len(c.alters)
+	c.mu.Unlock()
+	require.Equal(t, 1, n, "refused once, not retried before an Apply")
+	require.Equal(t, []int32{1, 2, 3}, leader.p.ISR())
+
+	c.propagate() // the metadata update
+	eventually(t, "ISR shrinks after the update", func() bool { return slices.Equal(leader.p.ISR(), []int32{1, 2}) })
+}
+
+// Partitions stop cleanly: after Remove no fetch touches the log, and
+// Close leaves no goroutine behind (the race detector and Cleanup catch
+// stragglers writing to closed logs).
+func TestRemoveStopsFetching(t *testing.T) {
+	c := newCluster(t, 2, nil)
+	_, err := c.produce(1, "a", 3, -1, 1)
+	require.NoError(t, err)
+	c.requireIdentical(1)
+	nd := c.node(2)
+	nd.m.Remove(nd.p)
+	before := c.fetchCount(2)
+	_, err = c.produce(1, "b", 3, 1, 1)
+	require.NoError(t, err)
+	time.Sleep(50 * time.Millisecond)
+	require.Equal(t, before, c.fetchCount(2))
+	require.EqualValues(t, 3, nd.log.LogEndOffset())
+	nd.m.mu.Lock()
+	require.Empty(t, nd.m.mu.fetchers)
+	nd.m.mu.Unlock()
+}
+
+// A restarted follower keeps its HW from the checkpoint instead of
+// exposing its whole log, and its epochs from the epoch cache.
+func TestRestartKeepsHWAndEpochs(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.elect(1, 1, 2, 3)
+	r, err := c.produce(1, "a", 4, -1, 3)
+	require.NoError(t, err)
+	c.requireIdentical(1)
+	eventually(t, "node 2 knows the HW", func() bool { return c.node(2).log.HighWatermark() == r.LastOffset+1 })
+	// Node 3 is cut; node 2 gets more records, uncommitted.
+	c.setCut(3, true)
+	time.Sleep(30 * time.Millisecond)
+	_, err = c.produce(1, "b", 4, 1, 1)
+	require.NoError(t, err)
+	eventually(t, "node 2 has them", func() bool { return c.node(2).log.LogEndOffset() == 8 })
+	nd := c.stop(2)
+	nd = c.start(2, nd.dir)
+	require.EqualValues(t, 8, nd.log.LogEndOffset())
+	require.EqualValues(t, 4, nd.log.HighWatermark(), "not the log end: 4..7 are uncommitted")
+	require.Equal(t, c.node(1).log.Epochs(), nd.log.Epochs())
+	nd.m.Apply(nd.p, c.state())
+	c.setCut(3, false)
+	c.requireIdentical(1)
+}
