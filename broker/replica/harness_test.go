@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -50,11 +51,13 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type node struct {
-	id  int32
-	dir string
-	log *storage.Log
-	m   *Manager
-	p   *Partition
+	id    int32
+	dir   string
+	m     *Manager
+	logs  []*storage.Log // by partition index
+	parts []*Partition
+	log   *storage.Log // partition 0's
+	p     *Partition
 }
 
 type cluster struct {
@@ -63,12 +66,13 @@ type cluster struct {
 	cfg func(id int32) Config
 
 	mu     sync.Mutex
-	st     State
+	sts    []State // by partition index
 	nodes  map[int32]*node
 	cut    map[int32]bool // nodes cut off from every other (and the controller)
 	alters []AlterPartitionRequest
 
 	fetches sync.Map // node id -> *atomic.Int64: fetches served from that follower
+	ofle    sync.Map // node id -> *atomic.Int64: OffsetForLeaderEpoch requests served
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -81,6 +85,12 @@ func testLogger(t *testing.T) *slog.Logger {
 // newCluster starts n nodes (ids 1..n) hosting partition 0 of topicName,
 // led by node 1 with every node in the ISR.
 func newCluster(t *testing.T, n int, tweak func(*Config)) *cluster {
+	return newClusterParts(t, n, []int32{1}, tweak)
+}
+
+// newClusterParts starts n nodes hosting len(leaders) partitions of
+// topicName on every node, partition i led by leaders[i].
+func newClusterParts(t *testing.T, n int, leaders []int32, tweak func(*Config)) *cluster {
 	c := &cluster{
 		t:     t,
 		clk:   &clock{t: time.UnixMilli(1_700_000_000_000)},
@@ -109,7 +119,9 @@ func newCluster(t *testing.T, n int, tweak func(*Config)) *cluster {
 	for i := 1; i <= n; i++ {
 		replicas = append(replicas, int32(i))
 	}
-	c.st = State{Leader: 1, LeaderEpoch: 0, PartitionEpoch: 0, Replicas: replicas, ISR: slices.Clone(replicas)}
+	for _, l := range leaders {
+		c.sts = append(c.sts, State{Leader: l, Replicas: replicas, ISR: slices.Clone(replicas)})
+	}
 	for _, id := range replicas {
 		c.start(id, t.TempDir())
 	}
@@ -122,16 +134,20 @@ func newCluster(t *testing.T, n int, tweak func(*Config)) *cluster {
 	return c
 }
 
-// start opens node id's log in dir and a Manager hosting it (no role
-// until the next propagate).
+// start opens node id's logs under dir and a Manager hosting them (no
+// role until the next propagate).
 func (c *cluster) start(id int32, dir string) *node {
 	c.t.Helper()
-	l, err := storage.Open(dir, storage.DefaultConfig(), storage.Options{})
-	require.NoError(c.t, err)
 	m, err := New(c.cfg(id))
 	require.NoError(c.t, err)
-	nd := &node{id: id, dir: dir, log: l, m: m}
-	nd.p = m.Add(topicName, [16]byte{1}, 0, l)
+	nd := &node{id: id, dir: dir, m: m}
+	for i := range c.sts {
+		l, err := storage.Open(filepath.Join(dir, fmt.Sprintf("%s-%d", topicName, i)), storage.DefaultConfig(), storage.Options{})
+		require.NoError(c.t, err)
+		nd.logs = append(nd.logs, l)
+		nd.parts = append(nd.parts, m.Add(topicName, [16]byte{1}, int32(i), l))
+	}
+	nd.log, nd.p = nd.logs[0], nd.parts[0]
 	c.mu.Lock()
 	c.nodes[id] = nd
 	c.mu.Unlock()
@@ -146,7 +162,9 @@ func (c *cluster) stop(id int32) *node {
 	c.mu.Unlock()
 	if nd != nil {
 		nd.m.Close()
-		require.NoError(c.t, nd.log.Close())
+		for _, l := range nd.logs {
+			require.NoError(c.t, l.Close())
+		}
 	}
 	return nd
 }
@@ -154,10 +172,7 @@ func (c *cluster) stop(id int32) *node {
 func (c *cluster) restart(id int32) *node {
 	nd := c.stop(id)
 	nd = c.start(id, nd.dir)
-	c.mu.Lock()
-	st := c.st.clone()
-	c.mu.Unlock()
-	nd.m.Apply(nd.p, st)
+	c.propagate()
 	return nd
 }
 
@@ -178,17 +193,23 @@ func (c *cluster) nodeList() []*node {
 	return out
 }
 
-func (c *cluster) state() State {
+// state is partition 0's committed state.
+func (c *cluster) state() State { return c.stateOf(0) }
+
+func (c *cluster) stateOf(i int) State {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.st.clone()
+	return c.sts[i].clone()
 }
 
 // propagate applies the controller's state on every reachable node, as
 // the metadata log would.
 func (c *cluster) propagate() {
 	c.mu.Lock()
-	st := c.st.clone()
+	var sts []State
+	for _, st := range c.sts {
+		sts = append(sts, st.clone())
+	}
 	var targets []*node
 	for id, nd := range c.nodes {
 		if !c.cut[id] {
@@ -197,18 +218,23 @@ func (c *cluster) propagate() {
 	}
 	c.mu.Unlock()
 	for _, nd := range targets {
-		nd.m.Apply(nd.p, st)
+		for i, st := range sts {
+			nd.m.Apply(nd.parts[i], st)
+		}
 	}
 }
 
-// elect makes leader the leader of a new epoch with isr, as the
-// controller does on failover.
-func (c *cluster) elect(leader int32, isr ...int32) {
+// elect makes leader the leader of partition 0 in a new epoch with isr,
+// as the controller does on failover.
+func (c *cluster) elect(leader int32, isr ...int32) { c.electPart(0, leader, isr...) }
+
+func (c *cluster) electPart(i int, leader int32, isr ...int32) {
 	c.mu.Lock()
-	c.st.Leader = leader
-	c.st.LeaderEpoch++
-	c.st.PartitionEpoch++
-	c.st.ISR = slices.Clone(isr)
+	st := &c.sts[i]
+	st.Leader = leader
+	st.LeaderEpoch++
+	st.PartitionEpoch++
+	st.ISR = slices.Clone(isr)
 	c.mu.Unlock()
 	c.propagate()
 }
@@ -234,25 +260,34 @@ func (c *cluster) alterPartition(from int32, req AlterPartitionRequest) (State, 
 		return State{}, errors.New("controller unreachable")
 	}
 	c.alters = append(c.alters, req)
+	if req.Topic != topicName || req.Partition < 0 || int(req.Partition) >= len(c.sts) {
+		c.mu.Unlock()
+		return State{}, tributary.ErrUnknownTopicOrPartition
+	}
+	cur := &c.sts[req.Partition]
 	switch {
-	case req.LeaderEpoch != c.st.LeaderEpoch || req.Leader != c.st.Leader:
+	case req.LeaderEpoch != cur.LeaderEpoch || req.Leader != cur.Leader:
 		c.mu.Unlock()
 		return State{}, tributary.ErrFencedLeaderEpoch
-	case req.PartitionEpoch != c.st.PartitionEpoch:
+	case req.PartitionEpoch != cur.PartitionEpoch:
 		c.mu.Unlock()
 		return State{}, tributary.ErrInvalidUpdateVersion
 	}
-	c.st.ISR = slices.Clone(req.ISR)
-	c.st.PartitionEpoch++
-	st := c.st.clone()
+	cur.ISR = slices.Clone(req.ISR)
+	cur.PartitionEpoch++
+	st := cur.clone()
 	c.mu.Unlock()
 	c.propagate()
 	return st, nil
 }
 
-func (c *cluster) fetchCount(id int32) int64 {
-	v, _ := c.fetches.LoadOrStore(id, new(atomic.Int64))
-	return v.(*atomic.Int64).Load()
+func (c *cluster) fetchCount(id int32) int64 { return counter(&c.fetches, id).Load() }
+
+func (c *cluster) ofleCount(id int32) int64 { return counter(&c.ofle, id).Load() }
+
+func counter(m *sync.Map, id int32) *atomic.Int64 {
+	v, _ := m.LoadOrStore(id, new(atomic.Int64))
+	return v.(*atomic.Int64)
 }
 
 // transport routes a follower's requests to the leader node, answering
@@ -266,18 +301,17 @@ var errUnreachable = errors.New("test transport: node unreachable")
 
 func (tr *transport) leaderPartition(leader int32, topic string, index int32) *Partition {
 	nd := tr.c.node(leader)
-	if nd == nil || topic != topicName || index != 0 {
+	if nd == nil || topic != topicName || index < 0 || int(index) >= len(nd.parts) {
 		return nil
 	}
-	return nd.p
+	return nd.parts[index]
 }
 
 func (tr *transport) Fetch(ctx context.Context, leader int32, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
 	if !tr.c.reachable(tr.from, leader) {
 		return nil, wait(ctx, errUnreachable)
 	}
-	v, _ := tr.c.fetches.LoadOrStore(tr.from, new(atomic.Int64))
-	v.(*atomic.Int64).Add(1)
+	counter(&tr.c.fetches, tr.from).Add(1)
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	for {
 		resp, bytes := tr.fetchOnce(leader, req)
@@ -338,6 +372,7 @@ func (tr *transport) OffsetForLeaderEpoch(ctx context.Context, leader int32, req
 	if !tr.c.reachable(tr.from, leader) {
 		return nil, wait(ctx, errUnreachable)
 	}
+	counter(&tr.c.ofle, tr.from).Add(1)
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
 	for _, rt := range req.Topics {
 		t := kmsg.NewOffsetForLeaderEpochResponseTopic()
@@ -402,14 +437,19 @@ func wait(ctx context.Context, err error) error {
 	}
 }
 
-// produce appends n records tagged tag on node id as leader.
+// produce appends n records tagged tag to partition 0 on node id as
+// leader.
 func (c *cluster) produce(id int32, tag string, n int, acks int16, minISR int) (storage.AppendResult, error) {
+	return c.producePart(id, 0, tag, n, acks, minISR)
+}
+
+func (c *cluster) producePart(id int32, i int, tag string, n int, acks int16, minISR int) (storage.AppendResult, error) {
 	nd := c.node(id)
 	recs := make([]batchtest.Rec, n)
 	for i := range recs {
 		recs[i] = batchtest.Rec{Value: fmt.Appendf(nil, "%s-%d", tag, i)}
 	}
-	return nd.p.AppendAsLeader(batchtest.Build(batchtest.NonIdempotent(c.clk.Now().UnixMilli()), recs...), acks, minISR)
+	return nd.parts[i].AppendAsLeader(batchtest.Build(batchtest.NonIdempotent(c.clk.Now().UnixMilli()), recs...), acks, minISR)
 }
 
 // rawLog is every byte of l from its log start to its end.
@@ -474,23 +514,25 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// requireIdentical waits until every node's log equals the leader's byte
-// for byte, with the same epochs.
-func (c *cluster) requireIdentical(leader int32) {
+// requireIdentical waits until every node's log of partition 0 equals
+// the leader's byte for byte, with the same epochs.
+func (c *cluster) requireIdentical(leader int32) { c.requireIdenticalPart(0, leader) }
+
+func (c *cluster) requireIdenticalPart(i int, leader int32) {
 	c.t.Helper()
 	eventually(c.t, "identical logs", func() bool {
-		want := c.node(leader).log.LogEndOffset()
+		want := c.node(leader).logs[i].LogEndOffset()
 		for _, nd := range c.nodeList() {
-			if nd.log.LogEndOffset() != want {
+			if nd.logs[i].LogEndOffset() != want {
 				return false
 			}
 		}
 		return true
 	})
-	ref := c.node(leader)
-	raw := rawLog(c.t, ref.log)
+	ref := c.node(leader).logs[i]
+	raw := rawLog(c.t, ref)
 	for _, nd := range c.nodeList() {
-		require.Equal(c.t, raw, rawLog(c.t, nd.log), "node %d differs from leader %d", nd.id, leader)
-		require.Equal(c.t, ref.log.Epochs(), nd.log.Epochs(), "node %d epochs", nd.id)
+		require.Equal(c.t, raw, rawLog(c.t, nd.logs[i]), "partition %d: node %d differs from leader %d", i, nd.id, leader)
+		require.Equal(c.t, ref.Epochs(), nd.logs[i].Epochs(), "partition %d: node %d epochs", i, nd.id)
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/tributary/tributary"
+	"github.com/tributary/tributary/broker/storage"
 )
 
 func TestConfigValidation(t *testing.T) {
@@ -187,32 +189,46 @@ func TestLeaderChangeTruncatesDivergentTail(t *testing.T) {
 }
 
 // Two failovers in a row (KAFKA-6361, KIP-279): the follower holds an
-// epoch the new leader never saw, so the truncation needs two rounds.
+// epoch the leader never saw, and the leader answers with an epoch the
+// follower never saw, so truncation takes two OffsetForLeaderEpoch rounds.
 func TestFastDoubleFailover(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	_, err := c.produce(1, "base", 4, -1, 2)
+	_, err := c.produce(1, "base", 4, -1, 2) // 0..3, epoch 0
 	require.NoError(t, err)
 	c.requireIdentical(1)
 
-	// Epoch 1: node 2 leads with node 1 cut off, writes 2 records that
-	// reach nobody (node 3 cut too), then is cut off itself.
+	// Epoch 1: node 3 leads alone and writes 4..5.
 	c.setCut(1, true)
-	c.setCut(3, true)
-	c.elect(2, 2)
-	_, err = c.produce(2, "e1", 2, 1, 1)
-	require.NoError(t, err)
 	c.setCut(2, true)
-	// Epoch 2: node 3 leads (unclean, its ISR of one) and writes 3.
+	c.elect(3, 3)
+	_, err = c.produce(3, "e1", 2, 1, 1)
+	require.NoError(t, err)
+	// Epoch 2: node 2 leads alone and writes 4..5 too.
+	c.setCut(3, true)
+	c.setCut(2, false)
+	c.elect(2, 2)
+	_, err = c.produce(2, "e2", 2, 1, 1)
+	require.NoError(t, err)
+	// Epoch 3: node 3 leads again and writes 6..8.
+	c.setCut(2, true)
 	c.setCut(3, false)
 	c.elect(3, 3)
-	_, err = c.produce(3, "e2", 3, 1, 1)
+	_, err = c.produce(3, "e3", 3, 1, 1)
 	require.NoError(t, err)
-	// Everyone heals: nodes 1 and 2 follow node 3.
+	require.Equal(t, []storage.EpochEntry{{Epoch: 0, StartOffset: 0}, {Epoch: 2, StartOffset: 4}}, c.node(2).log.Epochs())
+	require.Equal(t, []storage.EpochEntry{{Epoch: 0, StartOffset: 0}, {Epoch: 1, StartOffset: 4}, {Epoch: 3, StartOffset: 6}},
+		c.node(3).log.Epochs())
+
+	// Everyone heals and follows node 3. Node 2 asks for epoch 2; node
+	// 3 answers epoch 1 ending at 6; node 2 has no epoch 1, so it cuts
+	// where its epoch 0 ends (4) and asks again.
+	before := c.ofleCount(2)
 	c.setCut(1, false)
 	c.setCut(2, false)
 	c.propagate()
 	c.requireIdentical(3)
-	require.Equal(t, []string{"base-0", "base-1", "base-2", "base-3", "e2-0", "e2-1", "e2-2"},
+	require.GreaterOrEqual(t, c.ofleCount(2)-before, int64(2), "two rounds")
+	require.Equal(t, []string{"base-0", "base-1", "base-2", "base-3", "e1-0", "e1-1", "e3-0", "e3-1", "e3-2"},
 		values(t, rawLog(t, c.node(2).log)))
 }
 
@@ -301,7 +317,7 @@ func TestAlterPartitionRefusedWaitsForApply(t *testing.T) {
 	// The controller moved on (a partition epoch the leader has not
 	// seen): the shrink is refused with INVALID_UPDATE_VERSION.
 	c.mu.Lock()
-	c.st.PartitionEpoch += 5
+	c.sts[0].PartitionEpoch += 5
 	c.mu.Unlock()
 	c.clk.Add(11 * time.Second)
 	eventually(t, "an AlterPartition is sent", func() bool { c.mu.Lock(); defer c.mu.Unlock(); return len(c.alters) > 0 })
@@ -360,4 +376,90 @@ func TestRestartKeepsHWAndEpochs(t *testing.T) {
 	nd.m.Apply(nd.p, c.state())
 	c.setCut(3, false)
 	c.requireIdentical(1)
+}
+
+// Two partitions led by different nodes, concurrent acks=all producers
+// on both, and a leader change in the middle: every acknowledged record
+// is on every replica exactly once, in order.
+func TestConcurrentProduceAcrossLeaders(t *testing.T) {
+	c := newClusterParts(t, 3, []int32{1, 2}, nil)
+	type acked struct {
+		part int
+		tag  string
+	}
+	var mu sync.Mutex
+	var acks []acked
+	produce := func(part int, worker int, stop <-chan struct{}) {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			st := c.stateOf(part)
+			tag := fmt.Sprintf("p%d-w%d-%d", part, worker, i)
+			nd := c.node(st.Leader)
+			if nd == nil {
+				continue
+			}
+			r, err := c.producePart(st.Leader, part, tag, 3, -1, 2)
+			if err != nil {
+				time.Sleep(time.Millisecond) // not leader any more, or ISR too small
+				continue
+			}
+			end := r.LastOffset + 1
+			p := nd.parts[part]
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				done, err := p.AckedAfterAppend(end, 2)
+				if done {
+					if err == nil {
+						mu.Lock()
+						acks = append(acks, acked{part, tag})
+						mu.Unlock()
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					break // a timed-out produce is not acknowledged
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for part := range 2 {
+		for w := range 2 {
+			wg.Add(1)
+			go func() { defer wg.Done(); produce(part, w, stop) }()
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	c.electPart(0, 3, 1, 2, 3) // leadership of partition 0 moves
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	c.requireIdenticalPart(0, 3)
+	c.requireIdenticalPart(1, 2)
+	for part, leader := range []int32{3, 2} {
+		got := values(t, rawLog(t, c.node(leader).logs[part]))
+		seen := map[string]int{}
+		for _, v := range got {
+			seen[v]++
+		}
+		n := 0
+		for _, a := range acks {
+			if a.part != part {
+				continue
+			}
+			n++
+			for j := range 3 {
+				require.Equal(t, 1, seen[fmt.Sprintf("%s-%d", a.tag, j)], "acked record %s-%d", a.tag, j)
+			}
+		}
+		require.NotZero(t, n, "partition %d acknowledged nothing", part)
+		t.Logf("partition %d: %d acked batches, %d records stored", part, n, len(got))
+	}
 }
