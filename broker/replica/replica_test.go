@@ -346,7 +346,9 @@ func TestRemoveStopsFetching(t *testing.T) {
 	_, err = c.produce(1, "b", 3, 1, 1)
 	require.NoError(t, err)
 	time.Sleep(50 * time.Millisecond)
-	require.Equal(t, before, c.fetchCount(2))
+	// A request built before Remove may still go out (its answer is
+	// dropped), but the fetcher stops after it.
+	require.LessOrEqual(t, c.fetchCount(2), before+1)
 	require.EqualValues(t, 3, nd.log.LogEndOffset())
 	nd.m.mu.Lock()
 	require.Empty(t, nd.m.mu.fetchers)

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -459,3 +460,40 @@ func TestHighWatermarkCheckpoint(t *testing.T) {
 	defer l.Close()
 	require.EqualValues(t, 10, l.HighWatermark())
 }
+
+// A follower rolls its own segments (by its own segment.bytes) and
+// recovers what it replicated after a crash.
+func TestAppendAsFollowerRollsAndRecovers(t *testing.T) {
+	c := newClock()
+	leader := openT(t, t.TempDir(), testConfig(), c)
+	defer leader.Close()
+	for i := range 12 {
+		appendEpoch(t, leader, c, int32(i/5), fmt.Sprintf("r%d", i), 3)
+	}
+	raw := rawLog(t, leader)
+
+	dir := t.TempDir()
+	cfg := testConfig()
+	cfg.SegmentBytes = 400
+	f := openT(t, dir, cfg, c)
+	// Feed it the way fetches do: a few batches at a time.
+	for pos := 0; pos < len(raw); {
+		end := pos
+		for k := 0; k < 3 && end < len(raw); k++ {
+			end += int(batchSize(raw[end:]))
+		}
+		_, err := f.AppendAsFollower(append([]byte(nil), raw[pos:end]...))
+		require.NoError(t, err)
+		pos = end
+	}
+	require.Greater(t, len(f.segs), 2)
+	require.Equal(t, raw, rawLog(t, f))
+	require.Equal(t, leader.Epochs(), f.Epochs())
+	crash(f)
+	f = openT(t, dir, cfg, c)
+	defer f.Close()
+	require.Equal(t, raw, rawLog(t, f))
+	require.Equal(t, leader.Epochs(), f.Epochs())
+}
+
+func batchSize(b []byte) int64 { return int64(binary.BigEndian.Uint32(b[8:])) + 12 }
