@@ -48,6 +48,17 @@
 // p.EndOffsetForEpoch(CurrentLeaderEpoch, LeaderEpoch) and answer
 // LeaderEpoch/EndOffset (-1/-1 is UNDEFINED) or the error's code.
 //
+// ListOffsets (key 2) from a replica (ReplicaID >= 0, which the fetcher
+// sends after OFFSET_OUT_OF_RANGE): timestamp -2 answers the log start,
+// -1 should answer the log end as Kafka does for replicas (the HW is
+// safe too, it only costs a refetch); p.ValidateLeaderEpoch checks the
+// CurrentLeaderEpoch.
+//
+// The Transport the broker implements is three plain requests to a node
+// (a kgo client's Broker(id).Request serves all three). Requests are
+// Fetch v12 (topic names, LastFetchedEpoch), OffsetForLeaderEpoch v4
+// and ListOffsets v4.
+//
 // # Replication protocol (Kafka's pull model)
 //
 // The leader appends at its leader epoch (stamped into every batch and
@@ -80,7 +91,10 @@
 // # Locks
 //
 // Order: Partition.applyMu → Partition.roleMu → Partition.mu →
-// storage.Log's own lock; Partition.applyMu → Manager.mu → fetcher.mu.
+// storage.Log's own lock; Partition.applyMu → Manager.mu → fetcher.mu;
+// Partition.roleMu → fetcher.mu (a fetcher records a backoff while
+// holding the role it appended under). fetcher.mu is never held while
+// a Partition lock is taken.
 // roleMu is Kafka's leaderIsrUpdateLock: leader and follower appends and
 // truncations hold it shared, Apply exclusively, so no append lands
 // under a role it was not checked against. mu guards the small state
@@ -90,9 +104,24 @@
 //
 // # Goroutines
 //
-// The Manager owns: one loop (ISR shrink check every
-// ReplicaLagTimeMax/2, HW checkpoint every HighWatermarkCheckpointInterval),
+// The Manager owns: one loop (ISR shrink check every ISRCheckInterval,
+// by default ReplicaLagTimeMax/2 as in Kafka, and a HW checkpoint of
+// every log every HighWatermarkCheckpointInterval),
 // one fetcher per leader being followed, and one goroutine per in-flight
 // AlterPartition. Close cancels and waits for all of them; Remove and
-// Apply stop a partition's fetching before they return.
+// Apply stop a partition's fetching before they return: a request
+// already built may still go out, but its answer is dropped (the
+// partition's generation moved) and nothing touches the log after they
+// return, so the broker may close or delete it.
+//
+// # Differences from Kafka
+//
+//   - No fetch sessions (KIP-227): followers send full fetches; a few
+//     hundred partitions per leader cost little at this broker's scale.
+//   - The HW advances with an ISR below min.insync.replicas (Kafka before
+//     ELR, KIP-966); acks=all is refused there, acks=1 data becomes
+//     visible.
+//   - Leadership and fencing errors from a leader are retried after
+//     FetchBackoff rather than parking the partition until the next
+//     Apply; Apply still resets it at once.
 package replica
