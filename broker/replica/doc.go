@@ -54,10 +54,11 @@
 // safe too, it only costs a refetch); p.ValidateLeaderEpoch checks the
 // CurrentLeaderEpoch.
 //
-// The Transport the broker implements is three plain requests to a node
-// (a kgo client's Broker(id).Request serves all three). Requests are
-// Fetch v12 (topic names, LastFetchedEpoch), OffsetForLeaderEpoch v4
-// and ListOffsets v4.
+// The Transport the broker implements is three plain requests to a
+// node. The fetcher builds Fetch v12 (topic names and ids both set,
+// LastFetchedEpoch), OffsetForLeaderEpoch v4 and ListOffsets v4; a
+// transport that sends Fetch at v13+ still works (answers are matched by
+// topic id when the name is empty).
 //
 // # Replication protocol (Kafka's pull model)
 //

@@ -330,8 +330,10 @@ func (f *fetcher) fetch(parts []*followed) {
 	asked := make(map[tp]*followed, len(parts))
 	offsets := make(map[*followed]int64, len(parts))
 	topics := make(map[string]int)
+	byID := make(map[[16]byte]string)
 	for _, fp := range parts {
 		l := fp.p.log
+		byID[fp.p.topicID] = fp.p.topic
 		i, ok := topics[fp.p.topic]
 		if !ok {
 			t := kmsg.NewFetchRequestTopic()
@@ -366,13 +368,19 @@ func (f *fetcher) fetch(parts []*followed) {
 		return
 	}
 	for _, t := range resp.Topics {
+		name := t.Topic
+		if name == "" {
+			// Fetch v13+ (if a transport upgraded the version)
+			// names topics by id only.
+			name = byID[t.TopicID]
+		}
 		for i := range t.Partitions {
 			rp := &t.Partitions[i]
-			fp := asked[tp{t.Topic, rp.Partition}]
+			fp := asked[tp{name, rp.Partition}]
 			if fp == nil {
 				continue
 			}
-			delete(asked, tp{t.Topic, rp.Partition})
+			delete(asked, tp{name, rp.Partition})
 			f.fetched(fp, offsets[fp], rp)
 		}
 	}
