@@ -61,7 +61,7 @@ type node struct {
 }
 
 type cluster struct {
-	t   *testing.T
+	t   testing.TB
 	clk *clock
 	cfg func(id int32) Config
 
@@ -71,11 +71,13 @@ type cluster struct {
 	cut    map[int32]bool // nodes cut off from every other (and the controller)
 	alters []AlterPartitionRequest
 
+	changed chan struct{} // closed and replaced by notify: a log grew or a HW moved
+
 	fetches sync.Map // node id -> *atomic.Int64: fetches served from that follower
 	ofle    sync.Map // node id -> *atomic.Int64: OffsetForLeaderEpoch requests served
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("REPLICA_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
 	}
@@ -84,18 +86,19 @@ func testLogger(t *testing.T) *slog.Logger {
 
 // newCluster starts n nodes (ids 1..n) hosting partition 0 of topicName,
 // led by node 1 with every node in the ISR.
-func newCluster(t *testing.T, n int, tweak func(*Config)) *cluster {
+func newCluster(t testing.TB, n int, tweak func(*Config)) *cluster {
 	return newClusterParts(t, n, []int32{1}, tweak)
 }
 
 // newClusterParts starts n nodes hosting len(leaders) partitions of
 // topicName on every node, partition i led by leaders[i].
-func newClusterParts(t *testing.T, n int, leaders []int32, tweak func(*Config)) *cluster {
+func newClusterParts(t testing.TB, n int, leaders []int32, tweak func(*Config)) *cluster {
 	c := &cluster{
 		t:     t,
 		clk:   &clock{t: time.UnixMilli(1_700_000_000_000)},
-		nodes: make(map[int32]*node),
-		cut:   make(map[int32]bool),
+		nodes:   make(map[int32]*node),
+		cut:     make(map[int32]bool),
+		changed: make(chan struct{}),
 	}
 	c.cfg = func(id int32) Config {
 		cfg := DefaultConfig(id)
@@ -110,6 +113,7 @@ func newClusterParts(t *testing.T, n int, leaders []int32, tweak func(*Config)) 
 		cfg.AlterPartition = func(ctx context.Context, req AlterPartitionRequest) (State, error) {
 			return c.alterPartition(id, req)
 		}
+		cfg.HighWatermarkMoved = func(*Partition) { c.notify() }
 		if tweak != nil {
 			tweak(&cfg)
 		}
@@ -281,6 +285,22 @@ func (c *cluster) alterPartition(from int32, req AlterPartitionRequest) (State, 
 	return st, nil
 }
 
+// notify wakes every long-polling fetch and waiting producer, as the
+// broker's purgatory does on an append or a HW move.
+func (c *cluster) notify() {
+	c.mu.Lock()
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
+}
+
+// changes returns the channel the next notify closes.
+func (c *cluster) changes() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
+}
+
 func (c *cluster) fetchCount(id int32) int64 { return counter(&c.fetches, id).Load() }
 
 func (c *cluster) ofleCount(id int32) int64 { return counter(&c.ofle, id).Load() }
@@ -312,13 +332,21 @@ func (tr *transport) Fetch(ctx context.Context, leader int32, req *kmsg.FetchReq
 		return nil, wait(ctx, errUnreachable)
 	}
 	counter(&tr.c.fetches, tr.from).Add(1)
-	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	timeout := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	defer timeout.Stop()
 	for {
+		ch := tr.c.changes()
 		resp, bytes := tr.fetchOnce(leader, req)
-		if bytes > 0 || !time.Now().Before(deadline) || ctx.Err() != nil {
+		if bytes > 0 {
 			return resp, nil
 		}
-		time.Sleep(time.Millisecond)
+		select {
+		case <-ch: // the long poll: answer again once something changed
+		case <-timeout.C:
+			return resp, nil
+		case <-ctx.Done():
+			return resp, nil
+		}
 	}
 }
 
@@ -449,11 +477,15 @@ func (c *cluster) producePart(id int32, i int, tag string, n int, acks int16, mi
 	for i := range recs {
 		recs[i] = batchtest.Rec{Value: fmt.Appendf(nil, "%s-%d", tag, i)}
 	}
-	return nd.parts[i].AppendAsLeader(batchtest.Build(batchtest.NonIdempotent(c.clk.Now().UnixMilli()), recs...), acks, minISR)
+	r, err := nd.parts[i].AppendAsLeader(batchtest.Build(batchtest.NonIdempotent(c.clk.Now().UnixMilli()), recs...), acks, minISR)
+	if err == nil {
+		c.notify()
+	}
+	return r, err
 }
 
 // rawLog is every byte of l from its log start to its end.
-func rawLog(t *testing.T, l *storage.Log) []byte {
+func rawLog(t testing.TB, l *storage.Log) []byte {
 	t.Helper()
 	var out []byte
 	off, end := l.LogStartOffset(), l.LogEndOffset()
@@ -481,7 +513,7 @@ func rawLog(t *testing.T, l *storage.Log) []byte {
 }
 
 // values decodes every record value of raw log bytes with kmsg.
-func values(t *testing.T, raw []byte) []string {
+func values(t testing.TB, raw []byte) []string {
 	t.Helper()
 	var out []string
 	for len(raw) > 0 {
@@ -503,7 +535,7 @@ func values(t *testing.T, raw []byte) []string {
 
 // eventually waits for cond with a deadline generous enough for a loaded
 // machine.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
