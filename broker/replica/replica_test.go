@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -464,4 +465,69 @@ func TestConcurrentProduceAcrossLeaders(t *testing.T) {
 		require.NotZero(t, n, "partition %d acknowledged nothing", part)
 		t.Logf("partition %d: %d acked batches, %d records stored", part, n, len(got))
 	}
+}
+
+// A follower that has not heard of the leader's new epoch is fenced
+// (FENCED_LEADER_EPOCH) and one that heard of an epoch the leader has not
+// is told UNKNOWN_LEADER_EPOCH; both back off, fetch nothing, and
+// resume once the metadata reaches the lagging side.
+func TestEpochFencingBacksOff(t *testing.T) {
+	c := newCluster(t, 2, nil)
+	_, err := c.produce(1, "a", 2, -1, 2)
+	require.NoError(t, err)
+	c.requireIdentical(1)
+	n1, n2 := c.node(1), c.node(2)
+
+	// Epoch 1 reaches only the leader.
+	c.mu.Lock()
+	c.sts[0].LeaderEpoch++
+	c.sts[0].PartitionEpoch++
+	c.mu.Unlock()
+	n1.m.Apply(n1.p, c.state())
+	_, err = c.produce(1, "b", 2, 1, 1)
+	require.NoError(t, err)
+	before := c.fetchCount(2)
+	eventually(t, "node 2 keeps trying", func() bool { return c.fetchCount(2)+c.ofleCount(2) > before+2 })
+	require.EqualValues(t, 2, n2.log.LogEndOffset(), "a fenced follower gets nothing")
+	require.EqualValues(t, 2, n1.p.HighWatermark())
+	n2.m.Apply(n2.p, c.state())
+	c.requireIdentical(1)
+	eventually(t, "committed", func() bool { return n1.p.HighWatermark() == 4 })
+
+	// Epoch 2 reaches only the follower.
+	c.mu.Lock()
+	c.sts[0].LeaderEpoch++
+	c.sts[0].PartitionEpoch++
+	c.mu.Unlock()
+	n2.m.Apply(n2.p, c.state())
+	_, err = c.produce(1, "c", 2, 1, 1)
+	require.NoError(t, err)
+	before = c.fetchCount(2) + c.ofleCount(2)
+	eventually(t, "node 2 keeps trying", func() bool { return c.fetchCount(2)+c.ofleCount(2) > before+2 })
+	require.EqualValues(t, 4, n2.log.LogEndOffset(), "a leader behind the follower's epoch serves nothing")
+	n1.m.Apply(n1.p, c.state())
+	c.requireIdentical(1)
+}
+
+// Close and Remove leave no goroutine behind.
+func TestNoGoroutineLeak(t *testing.T) {
+	base := runtime.NumGoroutine()
+	c := newClusterParts(t, 3, []int32{1, 2, 3}, nil)
+	for i := range 3 {
+		_, err := c.producePart(int32(i+1), i, "x", 3, -1, 2)
+		require.NoError(t, err)
+	}
+	for i := range 3 {
+		c.requireIdenticalPart(i, int32(i+1))
+	}
+	c.stop(3) // followers of node 3 back off and retry
+	time.Sleep(20 * time.Millisecond)
+	nd := c.node(2)
+	for _, p := range nd.parts {
+		nd.m.Remove(p)
+	}
+	for _, nd := range c.nodeList() {
+		c.stop(nd.id)
+	}
+	eventually(t, "goroutines exit", func() bool { return runtime.NumGoroutine() <= base })
 }
