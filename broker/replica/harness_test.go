@@ -94,8 +94,8 @@ func newCluster(t testing.TB, n int, tweak func(*Config)) *cluster {
 // topicName on every node, partition i led by leaders[i].
 func newClusterParts(t testing.TB, n int, leaders []int32, tweak func(*Config)) *cluster {
 	c := &cluster{
-		t:     t,
-		clk:   &clock{t: time.UnixMilli(1_700_000_000_000)},
+		t:       t,
+		clk:     &clock{t: time.UnixMilli(1_700_000_000_000)},
 		nodes:   make(map[int32]*node),
 		cut:     make(map[int32]bool),
 		changed: make(chan struct{}),
