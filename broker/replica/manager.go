@@ -94,6 +94,11 @@ func (m *Manager) Add(topic string, topicID [16]byte, index int32, log *storage.
 // Remove stops replicating p (no more fetches or appends on its log once
 // it returns) and forgets it. The broker closes or deletes the log.
 func (m *Manager) Remove(p *Partition) {
+	m.remove(p)
+	m.hwMoved(p) // parked requests re-check and find no leader
+}
+
+func (m *Manager) remove(p *Partition) {
 	p.applyMu.Lock()
 	defer p.applyMu.Unlock()
 	p.roleMu.Lock()
@@ -108,7 +113,6 @@ func (m *Manager) Remove(p *Partition) {
 	m.unfollowLocked(p)
 	delete(m.mu.partitions, p)
 	m.mu.Unlock()
-	m.hwMoved(p)
 }
 
 // Apply brings p to the controller's state st. It is idempotent and
@@ -127,6 +131,14 @@ func (m *Manager) Remove(p *Partition) {
 // The same epoch with a new partition epoch only updates the ISR and
 // replicas (and lets a refused AlterPartition be tried again).
 func (m *Manager) Apply(p *Partition, st State) {
+	if m.apply(p, st) {
+		m.hwMoved(p)
+	}
+}
+
+// apply does Apply's work under applyMu and reports whether anything
+// changed, for the callback that runs after it with no lock held.
+func (m *Manager) apply(p *Partition, st State) bool {
 	p.applyMu.Lock()
 	defer p.applyMu.Unlock()
 	st = st.clone()
@@ -142,7 +154,7 @@ func (m *Manager) Apply(p *Partition, st State) {
 	p.mu.Lock()
 	if p.mu.removed {
 		p.mu.Unlock()
-		return
+		return false
 	}
 	cur := p.mu.st
 	if p.mu.hasState && (st.LeaderEpoch < cur.LeaderEpoch ||
@@ -150,7 +162,7 @@ func (m *Manager) Apply(p *Partition, st State) {
 		p.mu.Unlock()
 		m.cfg.Logger.Debug("ignoring stale partition state", "topic", p.topic, "partition", p.index,
 			"leader_epoch", st.LeaderEpoch, "partition_epoch", st.PartitionEpoch, "current", cur.LeaderEpoch)
-		return
+		return false
 	}
 	if p.mu.hasState && st.LeaderEpoch == cur.LeaderEpoch && st.Leader == cur.Leader && newRole == p.mu.role {
 		// Same leadership: ISR, replicas, reassignment changes.
@@ -164,8 +176,7 @@ func (m *Manager) Apply(p *Partition, st State) {
 			p.maybeIncrementHWLocked()
 		}
 		p.mu.Unlock()
-		m.hwMoved(p)
-		return
+		return true
 	}
 	p.mu.Unlock()
 
@@ -214,7 +225,7 @@ func (m *Manager) Apply(p *Partition, st State) {
 		m.followLocked(p, st.Leader, st.LeaderEpoch, gen)
 	}
 	m.mu.Unlock()
-	m.hwMoved(p)
+	return true
 }
 
 // followLocked adds p to the fetcher of leader, starting it if needed.
