@@ -20,6 +20,7 @@
 //	p.CheckProduce(acks, minISR)         // early check; AppendAsLeader repeats it atomically
 //	p.AppendAsLeader(batches, acks, minISR) // check + storage.Log.Append at the leader epoch + HW move, atomic
 //	                                     // with role changes (Kafka's leaderIsrUpdateLock)
+//	p.Appended()                         // HW move after an append made through p.Log() directly
 //	p.AckedAfterAppend(lastOffset+1, minISR) // acks=all: done once HW >= end; NOT_ENOUGH_REPLICAS_AFTER_APPEND
 //	                                     // when the ISR shrank below minISR; NOT_LEADER_OR_FOLLOWER when leadership moved
 //	p.FollowerFetch(replicaID, fetchOffset, currentLeaderEpoch, lastFetchedEpoch) (*EpochEndOffset, error)

@@ -185,6 +185,19 @@ func (p *Partition) appendAsLeader(batches []byte, acks int16, minISR int) (stor
 	return res, moved, nil
 }
 
+// Appended moves the HW after an append that did not go through
+// AppendAsLeader (a caller appending to Log() itself, holding its own
+// leadership check): with an ISR of this node alone it commits at once.
+// Prefer AppendAsLeader, which cannot race a role change.
+func (p *Partition) Appended() {
+	p.mu.Lock()
+	moved := p.maybeIncrementHWLocked()
+	p.mu.Unlock()
+	if moved {
+		p.m.hwMoved(p)
+	}
+}
+
 // AckedAfterAppend tells an acks=all produce whose batches end before
 // endOffset (last offset + 1) whether it can be answered: done once the
 // HW reached endOffset, with NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tributary/tributary"
 	"github.com/tributary/tributary/broker/storage"
+	"github.com/tributary/tributary/internal/batch/batchtest"
 )
 
 func TestConfigValidation(t *testing.T) {
@@ -530,4 +531,23 @@ func TestNoGoroutineLeak(t *testing.T) {
 		c.stop(nd.id)
 	}
 	eventually(t, "goroutines exit", func() bool { return runtime.NumGoroutine() <= base })
+}
+
+// A single replica commits on append: through AppendAsLeader, and
+// through Appended after an append made to the log directly.
+func TestSingleReplicaCommitsAtOnce(t *testing.T) {
+	c := newCluster(t, 1, nil)
+	nd := c.node(1)
+	r, err := c.produce(1, "a", 3, -1, 1)
+	require.NoError(t, err)
+	require.Equal(t, r.LastOffset+1, nd.p.HighWatermark())
+	done, err := nd.p.AckedAfterAppend(r.LastOffset+1, 1)
+	require.True(t, done)
+	require.NoError(t, err)
+
+	r, err = nd.log.Append(batchtest.Build(batchtest.NonIdempotent(0), batchtest.Values(2, 10)...), nd.p.LeaderEpoch())
+	require.NoError(t, err)
+	require.EqualValues(t, 3, nd.p.HighWatermark(), "replication owns the HW now")
+	nd.p.Appended()
+	require.Equal(t, r.LastOffset+1, nd.p.HighWatermark())
 }
