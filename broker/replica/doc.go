@@ -45,6 +45,11 @@
 //  4. Answer HighWatermark = p.HighWatermark() read after step 1 (the
 //     fetch may have moved it) and LogStartOffset = p.Log().LogStartOffset().
 //
+// Steps 1 and 3 are not atomic with a role change: a fetch validated
+// just before a new leader epoch may carry records of that epoch. That
+// is harmless (they are this leader's log, and the follower reconciles
+// when its own Apply arrives), so no lock spans the read.
+//
 // OffsetForLeaderEpoch (key 23): for each partition,
 // p.EndOffsetForEpoch(CurrentLeaderEpoch, LeaderEpoch) and answer
 // LeaderEpoch/EndOffset (-1/-1 is UNDEFINED) or the error's code.

@@ -478,16 +478,20 @@ func TestEpochFencingBacksOff(t *testing.T) {
 	require.NoError(t, err)
 	c.requireIdentical(1)
 	n1, n2 := c.node(1), c.node(2)
+	eventually(t, "committed", func() bool { return n1.p.HighWatermark() == 2 })
 
-	// Epoch 1 reaches only the leader.
+	// Epoch 1 reaches only the leader. (A fetch that passed the epoch
+	// check just before may still carry data; wait it out.)
 	c.mu.Lock()
 	c.sts[0].LeaderEpoch++
 	c.sts[0].PartitionEpoch++
 	c.mu.Unlock()
 	n1.m.Apply(n1.p, c.state())
+	before := c.fetchCount(2)
+	eventually(t, "node 2 is fenced", func() bool { return c.fetchCount(2) > before+1 })
 	_, err = c.produce(1, "b", 2, 1, 1)
 	require.NoError(t, err)
-	before := c.fetchCount(2)
+	before = c.fetchCount(2)
 	eventually(t, "node 2 keeps trying", func() bool { return c.fetchCount(2)+c.ofleCount(2) > before+2 })
 	require.EqualValues(t, 2, n2.log.LogEndOffset(), "a fenced follower gets nothing")
 	require.EqualValues(t, 2, n1.p.HighWatermark())
@@ -501,6 +505,8 @@ func TestEpochFencingBacksOff(t *testing.T) {
 	c.sts[0].PartitionEpoch++
 	c.mu.Unlock()
 	n2.m.Apply(n2.p, c.state())
+	before = c.ofleCount(2)
+	eventually(t, "node 2 is refused", func() bool { return c.ofleCount(2) > before+1 })
 	_, err = c.produce(1, "c", 2, 1, 1)
 	require.NoError(t, err)
 	before = c.fetchCount(2) + c.ofleCount(2)
