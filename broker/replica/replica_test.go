@@ -557,3 +557,39 @@ func TestSingleReplicaCommitsAtOnce(t *testing.T) {
 	nd.p.Appended()
 	require.Equal(t, r.LastOffset+1, nd.p.HighWatermark())
 }
+
+// A reassignment keeps the leader epoch and moves the partition epoch:
+// an added replica starts following, catches up and joins the ISR; a
+// removed one stops, and the HW no longer waits for it.
+func TestReassignmentAddsAndRemovesReplicas(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	set := func(replicas, isr, adding, removing []int32) {
+		c.mu.Lock()
+		st := &c.sts[0]
+		st.Replicas, st.ISR, st.Adding, st.Removing = replicas, isr, adding, removing
+		st.PartitionEpoch++
+		c.mu.Unlock()
+		c.propagate()
+	}
+	set([]int32{1, 2}, []int32{1, 2}, nil, nil) // node 3 is not a replica yet
+	leader, n2, n3 := c.node(1), c.node(2), c.node(3)
+	r, err := c.produce(1, "a", 5, -1, 2)
+	require.NoError(t, err)
+	eventually(t, "committed on 1,2", func() bool { return leader.p.HighWatermark() == r.LastOffset+1 })
+	require.EqualValues(t, 0, n3.log.LogEndOffset())
+
+	set([]int32{1, 2, 3}, []int32{1, 2}, []int32{3}, nil)
+	eventually(t, "node 3 joins the ISR", func() bool { return slices.Equal(leader.p.ISR(), []int32{1, 2, 3}) })
+	require.EqualValues(t, 0, leader.p.LeaderEpoch(), "no leader change")
+	c.requireIdentical(1)
+
+	set([]int32{1, 3}, []int32{1, 3}, nil, []int32{2})
+	require.False(t, n2.p.IsLeader())
+	before := c.fetchCount(2)
+	r, err = c.produce(1, "b", 5, -1, 2)
+	require.NoError(t, err)
+	eventually(t, "committed without node 2", func() bool { return leader.p.HighWatermark() == r.LastOffset+1 })
+	require.EqualValues(t, 5, n2.log.LogEndOffset(), "node 2 stopped replicating")
+	require.LessOrEqual(t, c.fetchCount(2), before+1)
+	require.EqualValues(t, 10, n3.log.LogEndOffset())
+}
