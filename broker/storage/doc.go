@@ -13,6 +13,12 @@
 // of batch headers, and returns a FileSlice for sendfile. Open
 // (recovery.go) rebuilds all of this after a clean or unclean shutdown.
 //
+// For replication (broker/replica drives these): epochs.go keeps the
+// leader epoch cache that answers OffsetForLeaderEpoch; follower.go
+// appends a leader's batches as they are (AppendAsFollower) and cuts a
+// divergent or out-of-range log (TruncateTo, TruncateFullyAndStartAt);
+// hwcheckpoint.go persists the high watermark of a replicated log.
+//
 // One mutex guards a Log. Files are written only under it; FileSlices are
 // read outside it, which is safe because segment bytes never change once
 // written and deleted segments stay open for file.delete.delay.ms.
