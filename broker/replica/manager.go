@@ -38,7 +38,8 @@ func New(cfg Config) (*Manager, error) {
 	return m, nil
 }
 
-// goTracked runs f on a goroutine Close waits for.
+// goTracked runs f on a goroutine Close waits for. Callers other than
+// New hold m.mu and have checked that the Manager is not closed.
 func (m *Manager) goTracked(f func()) {
 	m.wg.Add(1)
 	go func() {
@@ -260,10 +261,11 @@ func (m *Manager) hwMoved(p *Partition) {
 // sendAlter sends an AlterPartition on its own goroutine (the caller
 // marked it pending, so there is one per partition at a time).
 func (m *Manager) sendAlter(p *Partition, a alterReq) {
+	// The goroutine is counted under m.mu, where Close sets closed, so
+	// none is added once Close waits.
 	m.mu.Lock()
-	closed := m.mu.closed
-	m.mu.Unlock()
-	if closed {
+	defer m.mu.Unlock()
+	if m.mu.closed {
 		return
 	}
 	m.goTracked(func() {
