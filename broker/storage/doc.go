@@ -13,6 +13,12 @@
 // of batch headers, and returns a FileSlice for sendfile. Open
 // (recovery.go) rebuilds all of this after a clean or unclean shutdown.
 //
+// For replication (broker/replica drives these): epochs.go keeps the
+// leader epoch cache that answers OffsetForLeaderEpoch; follower.go
+// appends a leader's batches as they are (AppendAsFollower) and cuts a
+// divergent or out-of-range log (TruncateTo, TruncateFullyAndStartAt);
+// hwcheckpoint.go persists the high watermark of a replicated log.
+//
 // One mutex guards a Log. Files are written only under it; FileSlices are
 // read outside it, which is safe because segment bytes never change once
 // written and deleted segments stay open for file.delete.delay.ms.
@@ -38,6 +44,11 @@
 //	                                  everything below is fsynced; moved only
 //	                                  by Flush
 //	  log-start-offset-checkpoint     offset (int64) + CRC-32C (uint32)
+//	  leader-epoch-checkpoint         count (uint32) + count × {epoch int32,
+//	                                  start offset int64} + CRC-32C: the
+//	                                  leader epoch cache (epochs.go)
+//	  high-watermark-checkpoint       offset (int64) + CRC-32C: the HW of a
+//	                                  replicated log (hwcheckpoint.go)
 //	  clean-shutdown                  empty marker written by Close, removed
 //	                                  by Open
 //	  *.deleted                       segments awaiting file.delete.delay.ms
@@ -71,8 +82,12 @@
 // # Choices that differ from Kafka
 //
 //   - The high watermark follows the log end on every append until
-//     SetHighWatermark is first called (single replica); Open starts it at
-//     the log end.
+//     SetHighWatermark (or AppendAsFollower) is first called (single
+//     replica); Open starts it at the log end unless a
+//     high-watermark-checkpoint exists.
+//   - The HW checkpoint is one file per partition, not Kafka's one
+//     replication-offset-checkpoint per log directory (hwcheckpoint.go
+//     says why).
 //   - Replayed producers count as active from Open, not from their batch
 //     timestamps, so old timestamps cannot expire a producer mid-retry.
 //   - EnforceRetention rolls an idle active segment after segment.ms by the

@@ -127,6 +127,10 @@ type Log struct {
 	closed        bool
 	failed        error // set by a failed write: the log refuses further appends
 
+	// Replication (epochs.go, hwcheckpoint.go).
+	epochs         []EpochEntry // leader epoch cache, ascending
+	hwCheckpointed int64        // HW in the checkpoint file, -1 when none
+
 	sc      *scanner
 	readBuf []byte         // whole batches read for timestamp lookups and recovery
 	infos   []batch.Info   // per-batch scratch of one Append
@@ -183,6 +187,9 @@ func (l *Log) Close() error {
 		err = l.flushLocked()
 		if err == nil {
 			err = l.writeSnapshotLocked(true)
+		}
+		if err == nil {
+			err = l.checkpointHWLocked()
 		}
 		if err == nil {
 			err = writeFileAtomic(dirFile(l.dir, cleanShutdownFile), nil, true)
@@ -387,6 +394,11 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 		pos += size
 	}
 
+	// The epoch's entry reaches its file before the batches carrying
+	// it, so a crash can only leave the file ahead (Open trims it).
+	if err := l.noteBatchEpochLocked(leaderEpoch, leo); err != nil {
+		return AppendResult{}, l.fail(err)
+	}
 	act := l.active()
 	if _, err := act.f.WriteAt(batches, act.size); err != nil {
 		// The file may hold part of the write; refuse everything
@@ -860,6 +872,9 @@ func (l *Log) DeleteRecordsBefore(offset int64) error {
 	if err := writeCheckpoint(dirFile(l.dir, logStartFile), l.logStart, true); err != nil {
 		return l.fail(err)
 	}
+	if err := l.truncateEpochsFromStartLocked(l.logStart); err != nil {
+		return l.fail(err)
+	}
 	return l.deleteSegmentsLocked(func(s *segment) bool { return s.next <= l.logStart }, l.nowMs())
 }
 
@@ -942,6 +957,9 @@ func (l *Log) deleteSegmentsLocked(pred func(*segment) bool, now int64) error {
 	if l.segs[0].base > l.logStart {
 		l.logStart = l.segs[0].base
 		if err := writeCheckpoint(dirFile(l.dir, logStartFile), l.logStart, true); err != nil {
+			return l.fail(err)
+		}
+		if err := l.truncateEpochsFromStartLocked(l.logStart); err != nil {
 			return l.fail(err)
 		}
 	}

@@ -129,6 +129,11 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		l.closeSegs()
 		return nil, err
 	}
+	if err := l.loadEpochsLocked(recoverFrom); err != nil {
+		l.closeSegs()
+		return nil, err
+	}
+	l.loadHighWatermarkLocked()
 	return l, nil
 }
 

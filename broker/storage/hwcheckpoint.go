@@ -1,0 +1,58 @@
+package storage
+
+// High-watermark persistence for replicated partitions.
+//
+// Kafka keeps one replication-offset-checkpoint per log directory, listing
+// the HW of every partition in it. We keep one small checkpoint per
+// partition directory instead (offset + CRC-32C, like the other
+// checkpoints here): it lives and dies with the partition's directory
+// (DeleteTopics, reassignment), needs no lock or rewrite across
+// partitions, and a damaged file costs one partition its HW rather than
+// every partition of the disk. The price — one file write per changed
+// partition per interval instead of one per disk — is small at the
+// partition counts this broker serves.
+//
+// Why persist it at all: a restarted replica that started its HW at its
+// log end would let consumers (or, as a new leader, its followers) see
+// records that were never committed. The checkpoint may lag the true HW
+// by one interval; that only hides committed records until the leader's
+// next fetch response (follower) or HW move (leader) brings it forward.
+const highWatermarkFile = "high-watermark-checkpoint"
+
+// CheckpointHighWatermark persists the high watermark if replication set
+// it (SetHighWatermark or AppendAsFollower was used) and it changed since
+// the last checkpoint. The replica manager calls it every
+// replica.high.watermark.checkpoint.interval.ms; Close calls it too.
+func (l *Log) CheckpointHighWatermark() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return errClosed
+	}
+	return l.checkpointHWLocked()
+}
+
+func (l *Log) checkpointHWLocked() error {
+	if !l.hwSet || l.hw == l.hwCheckpointed {
+		return nil
+	}
+	if err := writeCheckpoint(dirFile(l.dir, highWatermarkFile), l.hw, true); err != nil {
+		return err
+	}
+	l.hwCheckpointed = l.hw
+	return nil
+}
+
+// loadHighWatermarkLocked restores the HW at Open from the checkpoint,
+// clamped to the recovered log; without a checkpoint the log is a single
+// replica's and the HW starts at (and follows) the log end.
+func (l *Log) loadHighWatermarkLocked() {
+	l.hwCheckpointed = -1
+	v, ok := readCheckpoint(dirFile(l.dir, highWatermarkFile))
+	if !ok {
+		return
+	}
+	l.hwSet = true
+	l.hwCheckpointed = v
+	l.hw = min(max(v, l.logStart), l.logEndLocked())
+}
