@@ -161,7 +161,9 @@ func (voterAddr) Network() string  { return "tcp" }
 func (a voterAddr) String() string { return string(a) }
 
 func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	c, err := net.DialTimeout("tcp", string(addr), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := s.n.dial(ctx, string(addr))
 	if err != nil {
 		return nil, err
 	}
@@ -270,8 +272,9 @@ func (n *Node) serveRPC(c *trackedConn) {
 // send dials addr and runs one request. A transport error (dial, write,
 // read) is returned as is; the caller decides whether to retry.
 func (n *Node) send(ctx context.Context, addr string, req *rpcRequest) (*rpcResponse, error) {
-	d := net.Dialer{Timeout: 2 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", addr)
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c, err := n.dial(dctx, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -301,4 +304,13 @@ func (n *Node) send(ctx context.Context, addr string, req *rpcRequest) (*rpcResp
 		return nil, err
 	}
 	return &resp, nil
+}
+
+// dial opens a connection to another voter through Config.Dial.
+func (n *Node) dial(ctx context.Context, addr string) (net.Conn, error) {
+	if n.cfg.Dial != nil {
+		return n.cfg.Dial(ctx, "tcp", addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
 }

@@ -32,6 +32,10 @@ type Config struct {
 	// 127.0.0.1:0 and put its address in Voters). The Node owns it and
 	// closes it on Close. nil: listen on Voters[NodeID].
 	Listener net.Listener
+	// Dial opens connections to other voters (Raft and forwarded
+	// operations); nil means a net.Dialer. Tests use it to cut a node
+	// off the network.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Dir holds the Raft log and stable store (raft.db) and the snapshots,
 	// e.g. <log.dir>/__cluster_metadata-0.
 	Dir string
