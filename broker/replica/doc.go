@@ -26,6 +26,7 @@
 //	p.FollowerFetch(replicaID, fetchOffset, currentLeaderEpoch, lastFetchedEpoch) (*EpochEndOffset, error)
 //	p.EndOffsetForEpoch(currentLeaderEpoch, epoch) (EpochEndOffset, error) // OffsetForLeaderEpoch (key 23)
 //	p.HighWatermark(), p.IsLeader(), p.LeaderEpoch(), p.ISR(), p.State()
+//	p.Followers()                        // leader: each follower's fetched LEO, caught-up time, ISR membership
 //
 // Config.HighWatermarkMoved(p) is called (without locks held) whenever the
 // HW of p moves or its role or ISR changes: the broker wakes the acks=all

@@ -586,6 +586,12 @@ func TestReassignmentAddsAndRemovesReplicas(t *testing.T) {
 
 	set([]int32{1, 3}, []int32{1, 3}, nil, []int32{2})
 	require.False(t, n2.p.IsLeader())
+	require.Nil(t, n2.p.Followers())
+	fs := leader.p.Followers()
+	require.Len(t, fs, 1, "node 2's state is forgotten")
+	require.Equal(t, int32(3), fs[0].ID)
+	require.True(t, fs[0].InISR)
+	require.EqualValues(t, 5, fs[0].LogEndOffset)
 	before := c.fetchCount(2)
 	r, err = c.produce(1, "b", 5, -1, 2)
 	require.NoError(t, err)
