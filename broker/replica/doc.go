@@ -8,6 +8,7 @@
 //
 // # API the broker codes against
 //
+//	cfg := replica.DefaultConfig(nodeID) // Kafka's replica.* defaults; set Transport, AlterPartition, HighWatermarkMoved
 //	m, err := replica.New(cfg)           // validates; starts the ISR/HW-checkpoint loop
 //	defer m.Close()                      // stops every fetcher and loop, waits for them
 //	p := m.Add(topic, topicID, index, log) // a hosted partition, no role yet
@@ -26,6 +27,7 @@
 //	p.FollowerFetch(replicaID, fetchOffset, currentLeaderEpoch, lastFetchedEpoch) (*EpochEndOffset, error)
 //	p.EndOffsetForEpoch(currentLeaderEpoch, epoch) (EpochEndOffset, error) // OffsetForLeaderEpoch (key 23)
 //	p.HighWatermark(), p.IsLeader(), p.LeaderEpoch(), p.ISR(), p.State()
+//	p.Followers()                        // leader: each follower's fetched LEO, caught-up time, ISR membership
 //
 // Config.HighWatermarkMoved(p) is called (without locks held) whenever the
 // HW of p moves or its role or ISR changes: the broker wakes the acks=all
@@ -44,6 +46,11 @@
 //     sendfile path; the long poll must wake on appends, not only on HW.
 //  4. Answer HighWatermark = p.HighWatermark() read after step 1 (the
 //     fetch may have moved it) and LogStartOffset = p.Log().LogStartOffset().
+//
+// FollowerFetch trusts replicaID: a client that claims to be a broker
+// would move the HW and the ISR (CVE-2018-1288). The broker must take
+// ReplicaID >= 0 only from other brokers (Kafka: ClusterAction on the
+// cluster) and treat anything else as a consumer fetch.
 //
 // Steps 1 and 3 are not atomic with a role change: a fetch validated
 // just before a new leader epoch may carry records of that epoch. That

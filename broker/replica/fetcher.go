@@ -418,6 +418,15 @@ func (f *fetcher) appendFetched(fp *followed, fetchOffset int64, rp *kmsg.FetchR
 		return false // the log changed since the request; refetch
 	}
 	recs := wholeBatches(rp.RecordBatches)
+	if len(recs) == 0 && len(rp.RecordBatches) > 0 {
+		// Not one whole batch: a leader always sends its first batch
+		// whole (KIP-74), so this answer is damaged. Back off rather
+		// than ask again at once.
+		f.m.cfg.Logger.Warn("fetch answer without a whole batch", "topic", fp.p.topic, "partition", fp.p.index,
+			"leader", f.leader, "offset", fetchOffset, "bytes", len(rp.RecordBatches))
+		f.backoff(fp)
+		return false
+	}
 	if len(recs) > 0 {
 		h, err := batch.ParseHeader(recs)
 		if err == nil && h.BaseOffset < fetchOffset && h.LastOffset() >= fetchOffset &&

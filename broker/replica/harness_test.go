@@ -72,6 +72,9 @@ type cluster struct {
 	alters []AlterPartitionRequest
 
 	changed chan struct{} // closed and replaced by notify: a log grew or a HW moved
+	// mangle, when set, may rewrite the records of a fetch answer to
+	// node id (a damaged network or a buggy leader).
+	mangle func(id int32, records []byte) []byte
 
 	fetches sync.Map // node id -> *atomic.Int64: fetches served from that follower
 	ofle    sync.Map // node id -> *atomic.Int64: OffsetForLeaderEpoch requests served
@@ -338,6 +341,17 @@ func (tr *transport) Fetch(ctx context.Context, leader int32, req *kmsg.FetchReq
 		ch := tr.c.changes()
 		resp, bytes := tr.fetchOnce(leader, req)
 		if bytes > 0 {
+			tr.c.mu.Lock()
+			mangle := tr.c.mangle
+			tr.c.mu.Unlock()
+			if mangle != nil {
+				for i := range resp.Topics {
+					for j := range resp.Topics[i].Partitions {
+						p := &resp.Topics[i].Partitions[j]
+						p.RecordBatches = mangle(tr.from, p.RecordBatches)
+					}
+				}
+			}
 			return resp, nil
 		}
 		select {

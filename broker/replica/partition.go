@@ -104,6 +104,32 @@ func (p *Partition) ISR() []int32 {
 	return slices.Clone(p.mu.st.ISR)
 }
 
+// ReplicaStatus is what a leader knows of one follower, for describe
+// and reassignment-progress answers and metrics.
+type ReplicaStatus struct {
+	ID           int32
+	LogEndOffset int64     // its last fetch offset in this epoch, -1 before its first fetch
+	LastCaughtUp time.Time // by Config.Now; zero if never in this epoch
+	InISR        bool
+}
+
+// Followers reports the followers' state when this node leads (nil
+// otherwise), in replica order.
+func (p *Partition) Followers() []ReplicaStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mu.role != roleLeader {
+		return nil
+	}
+	var out []ReplicaStatus
+	for _, id := range p.mu.st.Replicas {
+		if fs := p.mu.followers[id]; fs != nil {
+			out = append(out, ReplicaStatus{ID: id, LogEndOffset: fs.leo, LastCaughtUp: fs.lastCaughtUp, InISR: slices.Contains(p.mu.st.ISR, id)})
+		}
+	}
+	return out
+}
+
 // ValidateLeaderEpoch checks a request's CurrentLeaderEpoch (KIP-320)
 // and that this node leads: FENCED_LEADER_EPOCH when the requester's
 // epoch is older than ours, UNKNOWN_LEADER_EPOCH when newer (we have not

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -585,6 +586,12 @@ func TestReassignmentAddsAndRemovesReplicas(t *testing.T) {
 
 	set([]int32{1, 3}, []int32{1, 3}, nil, []int32{2})
 	require.False(t, n2.p.IsLeader())
+	require.Nil(t, n2.p.Followers())
+	fs := leader.p.Followers()
+	require.Len(t, fs, 1, "node 2's state is forgotten")
+	require.Equal(t, int32(3), fs[0].ID)
+	require.True(t, fs[0].InISR)
+	require.EqualValues(t, 5, fs[0].LogEndOffset)
 	before := c.fetchCount(2)
 	r, err = c.produce(1, "b", 5, -1, 2)
 	require.NoError(t, err)
@@ -592,4 +599,50 @@ func TestReassignmentAddsAndRemovesReplicas(t *testing.T) {
 	require.EqualValues(t, 5, n2.log.LogEndOffset(), "node 2 stopped replicating")
 	require.LessOrEqual(t, c.fetchCount(2), before+1)
 	require.EqualValues(t, 10, n3.log.LogEndOffset())
+}
+
+// Damaged fetch answers never reach a follower's log: a flipped byte
+// fails the CRC and the follower backs off; a batch cut short at the end
+// of an answer is left for the next fetch.
+func TestDamagedFetchAnswers(t *testing.T) {
+	c := newCluster(t, 2, nil)
+	_, err := c.produce(1, "a", 3, -1, 1)
+	require.NoError(t, err)
+	c.requireIdentical(1)
+	n2 := c.node(2)
+
+	var damaged atomic.Int64
+	c.mu.Lock()
+	c.mangle = func(id int32, b []byte) []byte {
+		if id != 2 || len(b) == 0 {
+			return b
+		}
+		damaged.Add(1)
+		b = append([]byte(nil), b...)
+		b[len(b)-1] ^= 0x55 // inside the last batch's records: CRC mismatch
+		return b
+	}
+	c.mu.Unlock()
+	_, err = c.produce(1, "b", 3, 1, 1)
+	require.NoError(t, err)
+	eventually(t, "damaged answers", func() bool { return damaged.Load() >= 3 })
+	require.EqualValues(t, 3, n2.log.LogEndOffset(), "nothing damaged is appended")
+
+	// Two batches per answer, the second cut short: the first is
+	// appended, the rest comes with the next fetch.
+	_, err = c.produce(1, "c", 3, 1, 1)
+	require.NoError(t, err)
+	c.mu.Lock()
+	c.mangle = func(id int32, b []byte) []byte {
+		if id != 2 || len(b) < 20 {
+			return b
+		}
+		return b[:len(b)-7]
+	}
+	c.mu.Unlock()
+	eventually(t, "all but the last batch", func() bool { return n2.log.LogEndOffset() >= 6 })
+	c.mu.Lock()
+	c.mangle = nil
+	c.mu.Unlock()
+	c.requireIdentical(1)
 }
