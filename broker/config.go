@@ -75,6 +75,12 @@ type Config struct {
 	ConnectionsMaxIdleMs  int64 // connections.max.idle.ms (600000): close a connection that sends nothing for this long
 	FetchMaxBytes         int32 // fetch.max.bytes (57671680)
 
+	// Connection and request-memory limits (connlimit.go, membudget.go).
+	MaxConnections               int32  // max.connections (Integer.MAX)
+	MaxConnectionsPerIp          int32  // max.connections.per.ip (Integer.MAX)
+	MaxConnectionsPerIpOverrides string // max.connections.per.ip.overrides ("host:count,...")
+	QueuedMaxRequestBytes        int64  // queued.max.request.bytes (104857600; Kafka's -1 = unbounded)
+
 	// Listener, when set, is used instead of opening Listeners: tests and
 	// embedders hand the broker a socket they opened (127.0.0.1:0).
 	Listener net.Listener
@@ -137,6 +143,9 @@ func DefaultConfig() Config {
 		SocketRequestMaxBytes:           104857600,
 		ConnectionsMaxIdleMs:            600000,
 		FetchMaxBytes:                   57671680,
+		MaxConnections:                  math.MaxInt32,
+		MaxConnectionsPerIp:             math.MaxInt32,
+		QueuedMaxRequestBytes:           defaultQueuedMaxRequestBytes,
 		ShutdownTimeout:                 10 * time.Second,
 	}
 }
@@ -250,6 +259,9 @@ func (c *Config) validate() error {
 		if err := p.spec.validate(p.get(c)); err != nil {
 			return fmt.Errorf("broker: %s: %w", p.name, err)
 		}
+	}
+	if c.MaxConnectionsPerIp == 0 && c.MaxConnectionsPerIpOverrides == "" {
+		return errors.New("broker: max.connections.per.ip is 0 but max.connections.per.ip.overrides is empty: no connection could be accepted")
 	}
 	if c.SocketRequestMaxBytes < 1024 {
 		return fmt.Errorf("broker: socket.request.max.bytes %d is too small", c.SocketRequestMaxBytes)
