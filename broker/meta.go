@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -23,8 +22,8 @@ import (
 //	<topic>-<partition>/       one storage.Log per partition
 //
 // The metadata file is the source of truth: a partition directory it does
-// not name is a leftover of an interrupted create or delete, ignored at
-// start and removed before a topic of that name is created again.
+// not name is a leftover of an interrupted create or delete, removed at
+// start (orphans.go).
 const (
 	metaPropertiesFile = "meta.properties"
 	metadataFile       = "__cluster_metadata.json"
@@ -89,7 +88,7 @@ func (b *Broker) saveMeta(mutate func(m *metaFile)) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(b.dir, metadataFile), append(data, '\n'))
+	return b.writeMetadata(append(data, '\n'))
 }
 
 // writeFileAtomic replaces path with data so that a crash leaves either
@@ -179,6 +178,9 @@ func (b *Broker) load() error {
 	}
 	data, err := os.ReadFile(filepath.Join(b.dir, metadataFile))
 	if errors.Is(err, os.ErrNotExist) {
+		// A first create killed before the metadata file existed.
+		b.removeOrphans(nil)
+		b.ensureMetadataReserve(0)
 		return nil
 	}
 	if err != nil {
@@ -223,13 +225,8 @@ func (b *Broker) load() error {
 			t.partitions = append(t.partitions, p)
 		}
 	}
-	if entries, err := os.ReadDir(b.dir); err == nil {
-		for _, e := range entries {
-			if e.IsDir() && !known[e.Name()] && strings.Contains(e.Name(), "-") {
-				b.logger.Warn("ignoring partition directory of no known topic", "dir", filepath.Join(b.dir, e.Name()))
-			}
-		}
-	}
+	b.removeOrphans(known)
+	b.ensureMetadataReserve(len(data))
 	b.logger.Info("loaded topics", "topics", len(m.Topics), "dir", b.dir)
 	return nil
 }

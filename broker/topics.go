@@ -206,6 +206,7 @@ func (b *Broker) newPartition(t *topic, i int32, cfg storage.Config) (*partition
 	}
 	l, err := b.openLog(dir, cfg)
 	if err != nil {
+		os.RemoveAll(dir) // what the failed open made (out of descriptors, full disk)
 		return nil, errorf(tributary.ErrKafkaStorageError, "opening %s: %v", dir, err)
 	}
 	return &partition{topic: t, index: i, log: l}, nil
@@ -249,7 +250,9 @@ func (b *Broker) deleteTopic(t *topic) error {
 		b.mu.Unlock()
 		return errorf(tributary.ErrKafkaStorageError, "persisting metadata: %v", err)
 	}
-	b.discard(t.partitions)
+	v, _ := b.topicConfigValue(t, "file.delete.delay.ms")
+	ms, _ := strconv.ParseInt(v, 10, 64)
+	b.retire(t.partitions, time.Duration(ms)*time.Millisecond)
 	b.logger.Info("deleted topic", "topic", t.name, "id", uuidString(t.id))
 	return nil
 }
