@@ -16,10 +16,13 @@ import (
 
 // A connection is three goroutines joined by bounded channels:
 //
-//	readLoop   reads a frame (size checked before any allocation), decodes
-//	           it, and queues it; it blocks when maxInflight requests or
-//	           maxInflightBytes of frames are queued, so a client cannot
-//	           make the broker buffer without bound.
+//	readLoop   reads a frame (size and API key checked before any
+//	           allocation), decodes it, and queues it; it blocks when
+//	           maxInflight requests or maxInflightBytes of frames are
+//	           queued, so a client cannot make the broker buffer without
+//	           bound, and before allocating a frame that does not fit the
+//	           broker-wide queued.max.request.bytes (membudget.go), so
+//	           many clients cannot either.
 //	handleLoop runs handlers in request order, one at a time, as Kafka
 //	           does: a pipelining idempotent producer needs its batches
 //	           appended in the order sent. Keys in concurrentKeys (Fetch)

@@ -177,6 +177,9 @@ func (b *Broker) createTopicSpec(spec *topicSpec, validateOnly bool) (*topic, er
 		p, err := b.newPartition(t, i, cfg)
 		if err != nil {
 			b.discard(t.partitions)
+			// What the failed open made (out of descriptors, full disk),
+			// once discard has given back the others' descriptors.
+			os.RemoveAll(b.partitionDir(t.name, i))
 			return nil, err
 		}
 		t.partitions = append(t.partitions, p)
@@ -206,7 +209,6 @@ func (b *Broker) newPartition(t *topic, i int32, cfg storage.Config) (*partition
 	}
 	l, err := b.openLog(dir, cfg)
 	if err != nil {
-		os.RemoveAll(dir) // what the failed open made (out of descriptors, full disk)
 		return nil, errorf(tributary.ErrKafkaStorageError, "opening %s: %v", dir, err)
 	}
 	return &partition{topic: t, index: i, log: l}, nil
@@ -284,6 +286,7 @@ func (b *Broker) addPartitions(t *topic, count int32, validateOnly bool) error {
 		p, err := b.newPartition(t, i, cfg)
 		if err != nil {
 			b.discard(added)
+			os.RemoveAll(b.partitionDir(t.name, i)) // as in createTopicSpec
 			return err
 		}
 		added = append(added, p)
