@@ -247,13 +247,14 @@ func TestKilledCreateDeleteLeavesNoOrphans(t *testing.T) {
 		var wg sync.WaitGroup
 		var phase atomic.Value
 		phase.Store("start")
+		grng := rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())) // the goroutine's own
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; ctx.Err() == nil; i++ {
 				name := fmt.Sprintf("r%d-t%d", round, i)
 				phase.Store("create")
-				if _, err := adm.CreateTopic(ctx, int32(1+rng.IntN(16)), 1, nil, name); err != nil {
+				if _, err := adm.CreateTopic(ctx, int32(1+grng.IntN(16)), 1, nil, name); err != nil {
 					return
 				}
 				phase.Store("delete")
