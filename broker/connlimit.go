@@ -142,8 +142,8 @@ func (b *Broker) admit(nc net.Conn) (ip string, ok bool) {
 		return ip, true
 	}
 	l.mu.Unlock()
+	l.refused.Add(1) // before the close, which the client may observe first
 	nc.Close()
-	l.refused.Add(1)
 	l.refuseLog.every = connLogEvery
 	if ok, n := l.refuseLog.allow(time.Now()); ok {
 		b.logger.Warn("refused connection", "remote", nc.RemoteAddr().String(), "limit", reason, "max", limit, "refused_total", l.refused.Load(), "suppressed", n)

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/broker"
@@ -134,7 +135,10 @@ func TestMaxConnectionsPerIP(t *testing.T) {
 		dialRaw(t, b.Addr()).expectClosed()
 	}
 	assert.EqualValues(t, 5, b.ConnStats().Refused)
-	assert.EqualValues(t, 1, refusedLines.Load(), "refusals are logged with rate limiting")
+	// 5 refusals within the 5 s interval: one line (two if the clock
+	// straddles it).
+	assert.LessOrEqual(t, refusedLines.Load(), int64(2), "refusals are logged with rate limiting")
+	assert.GreaterOrEqual(t, refusedLines.Load(), int64(1))
 	for _, c := range raws[:2] {
 		c.nc.Close()
 	}
@@ -181,4 +185,32 @@ func TestMaxConnections(t *testing.T) {
 		require.True(t, apiVersionsRoundTrip(dialRaw(t, b.Addr())))
 	}
 	assert.EqualValues(t, 0, b.ConnStats().Refused)
+}
+
+// queued.max.request.bytes: a request larger than the whole budget (but
+// within socket.request.max.bytes) is still served when it is alone, and
+// every reservation is given back once the responses are written.
+func TestRequestLargerThanBudgetServedAlone(t *testing.T) {
+	b := brokertest.Start(t, func(c *broker.Config) { c.QueuedMaxRequestBytes = 2 << 20 })
+	createTopic(t, b.Addr(), "big", 1, map[string]string{"max.message.bytes": "10485760"})
+	cl := newClient(t, b.Addr(), kgo.DefaultProduceTopic("big"), kgo.ProducerBatchMaxBytes(10<<20), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	value := make([]byte, 6<<20)
+	for i := range value {
+		value[i] = byte(i)
+	}
+	require.NoError(t, cl.ProduceSync(testCtx(t), &kgo.Record{Value: value}).FirstErr())
+	require.NoError(t, cl.ProduceSync(testCtx(t), &kgo.Record{Value: []byte("small")}).FirstErr())
+	got := consume(t, b.Addr(), "big", 2, kgo.FetchMaxBytes(20<<20), kgo.FetchMaxPartitionBytes(20<<20))
+	require.Len(t, got, 2)
+	assert.Equal(t, value, got[0].Value)
+	cl.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := b.ConnStats()
+		if st.QueuedBytes == 0 && st.QueuedWaiting == 0 {
+			break
+		}
+		require.False(t, time.Now().After(deadline), "request budget not given back: %+v", st)
+		time.Sleep(5 * time.Millisecond)
+	}
 }
