@@ -200,10 +200,20 @@ func TestRequestLargerThanBudgetServedAlone(t *testing.T) {
 	}
 	require.NoError(t, cl.ProduceSync(testCtx(t), &kgo.Record{Value: value}).FirstErr())
 	require.NoError(t, cl.ProduceSync(testCtx(t), &kgo.Record{Value: []byte("small")}).FirstErr())
-	got := consume(t, b.Addr(), "big", 2, kgo.FetchMaxBytes(20<<20), kgo.FetchMaxPartitionBytes(20<<20))
+	cl.Close()
+	// A consumer closed afterwards, so that no long-polling fetch holds
+	// budget when it is checked.
+	cons := newClient(t, b.Addr(), kgo.ConsumeTopics("big"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxBytes(20<<20), kgo.FetchMaxPartitionBytes(20<<20))
+	var got []*kgo.Record
+	for len(got) < 2 {
+		fs := cons.PollFetches(testCtx(t))
+		require.NoError(t, fs.Err0())
+		got = append(got, fs.Records()...)
+	}
 	require.Len(t, got, 2)
 	assert.Equal(t, value, got[0].Value)
-	cl.Close()
+	cons.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		st := b.ConnStats()
