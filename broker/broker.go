@@ -84,6 +84,9 @@ type Broker struct {
 		eff Config
 	}
 
+	connLimits connLimits // max.connections and friends, see connlimit.go
+	mem        memBudget  // queued.max.request.bytes, see membudget.go
+
 	connMu struct {
 		sync.Mutex
 		ln    net.Listener
@@ -116,6 +119,7 @@ func New(cfg Config) (*Broker, error) {
 	b.mu.dynCluster = map[string]string{}
 	b.mu.eff = cfg
 	b.connMu.conns = make(map[*clientConn]struct{})
+	b.mem.init(cfg.QueuedMaxRequestBytes, b.goTracked, b.closing)
 
 	if err := b.load(); err != nil {
 		b.closeLogs()
@@ -180,6 +184,8 @@ func (b *Broker) Run(ctx context.Context) error {
 		return fmt.Errorf("broker: joining the cluster: %w", err)
 	}
 	b.legacyMigrated()
+	b.removeOrphanDirs()
+	b.ensureMetadataReserve(0)
 	if err := b.initGroups(); err != nil {
 		b.Close()
 		return err
@@ -199,18 +205,18 @@ func (b *Broker) Run(ctx context.Context) error {
 				return b.Close()
 			default:
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Out of file descriptors and friends: back off as
-				// net/http does rather than spin.
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				b.logger.Warn("accept failed; retrying", "err", err, "delay", delay)
-				time.Sleep(delay)
-				continue
+			if errListenerClosed(err) {
+				b.logger.Error("listener closed; stopping", "err", err)
+				b.Close()
+				return err
 			}
-			b.logger.Error("accept failed; stopping", "err", err)
-			b.Close()
-			return err
+			// Out of descriptors (EMFILE, ENFILE), ECONNABORTED and the
+			// like: back off and retry, never stop (connlimit.go).
+			var ok bool
+			if delay, ok = b.acceptFailed(err, delay); !ok {
+				return b.Close()
+			}
+			continue
 		}
 		delay = 0
 		b.serveConn(nc)

@@ -8,12 +8,13 @@ import (
 
 // Request frames and encoded responses come from size-classed pools so a
 // busy connection reuses the same few buffers instead of allocating one
-// per request. Classes are powers of two from 4 KiB to 8 MiB; larger
-// buffers are allocated and left to the GC so that one huge request does
-// not pin its memory in a pool.
+// per request. Classes are powers of two from 4 KiB to 1 MiB
+// (smallFrameMax); larger buffers are allocated at their exact size and
+// left to the GC, so a burst of large requests does not stay pinned in a
+// pool after it ends (membudget.go gives that memory back to the OS).
 const (
 	minBufShift = 12
-	maxBufShift = 23
+	maxBufShift = 20
 )
 
 var bufPools [maxBufShift - minBufShift + 1]sync.Pool
@@ -59,35 +60,16 @@ func putBuf(bp *[]byte) {
 	bufPools[bits.Len(uint(c))-1-minBufShift].Put(bp)
 }
 
-// readRequestFrame reads a size-byte frame body from r. Frames up to 1 MiB are
-// read into one pooled buffer; larger ones grow as bytes arrive, so a
-// client that announces 100 MB and sends nothing makes the broker hold
-// 1 MiB, not 100 MB.
+// readRequestFrame reads a size-byte frame body from r into a buffer of
+// exactly that size, allocated once: the caller has reserved size bytes
+// of queued.max.request.bytes (membudget.go), so a client that announces
+// a large frame and stalls holds at most that reservation, and a large
+// frame never costs a doubling series of copies.
 func readRequestFrame(r io.Reader, size int) (*[]byte, error) {
-	const step = 1 << 20
-	if size <= step {
-		bp := getBuf(size)
-		if _, err := io.ReadFull(r, *bp); err != nil {
-			putBuf(bp)
-			return nil, err
-		}
-		return bp, nil
-	}
-	bp := getBuf(step)
-	read := 0
-	for read < size {
-		if read == len(*bp) {
-			nb := getBuf(min(2*read, size))
-			copy(*nb, (*bp)[:read])
-			putBuf(bp)
-			bp = nb
-		}
-		n, err := io.ReadFull(r, (*bp)[read:])
-		read += n
-		if err != nil {
-			putBuf(bp)
-			return nil, err
-		}
+	bp := getBuf(size)
+	if _, err := io.ReadFull(r, *bp); err != nil {
+		putBuf(bp)
+		return nil, err
 	}
 	return bp, nil
 }

@@ -94,6 +94,11 @@ type Config struct {
 	AutoLeaderRebalanceEnable          bool     // auto.leader.rebalance.enable (true)
 	LeaderImbalanceCheckIntervalSecs   int64    // leader.imbalance.check.interval.seconds (300)
 	LeaderImbalancePerBrokerPercentage int32    // leader.imbalance.per.broker.percentage (10)
+	// Connection and request-memory limits (connlimit.go, membudget.go).
+	MaxConnections               int32  // max.connections (Integer.MAX)
+	MaxConnectionsPerIp          int32  // max.connections.per.ip (Integer.MAX)
+	MaxConnectionsPerIpOverrides string // max.connections.per.ip.overrides ("host:count,...")
+	QueuedMaxRequestBytes        int64  // queued.max.request.bytes (104857600; Kafka's -1 = unbounded)
 
 	// Listener, when set, is used instead of opening Listeners: tests and
 	// embedders hand the broker a socket they opened (127.0.0.1:0).
@@ -165,6 +170,9 @@ func DefaultConfig() Config {
 		SocketRequestMaxBytes:           104857600,
 		ConnectionsMaxIdleMs:            600000,
 		FetchMaxBytes:                   57671680,
+		MaxConnections:                  math.MaxInt32,
+		MaxConnectionsPerIp:             math.MaxInt32,
+		QueuedMaxRequestBytes:           defaultQueuedMaxRequestBytes,
 		ShutdownTimeout:                 10 * time.Second,
 
 		ProcessRoles:                       []string{"broker", "controller"},
@@ -308,6 +316,9 @@ func (c *Config) validate() error {
 	}
 	if !containsFold(c.ProcessRoles, "broker") || !containsFold(c.ProcessRoles, "controller") {
 		return fmt.Errorf("broker: process.roles=%s: only combined nodes (broker,controller) are supported", strings.Join(c.ProcessRoles, ","))
+	}
+	if c.MaxConnectionsPerIp == 0 && c.MaxConnectionsPerIpOverrides == "" {
+		return errors.New("broker: max.connections.per.ip is 0 but max.connections.per.ip.overrides is empty: no connection could be accepted")
 	}
 	if c.SocketRequestMaxBytes < 1024 {
 		return fmt.Errorf("broker: socket.request.max.bytes %d is too small", c.SocketRequestMaxBytes)

@@ -17,14 +17,20 @@ import (
 // broker properties and the topic configs they default.
 type valueSpec struct {
 	typ      kmsg.ConfigType
-	min, max int64    // integer types; max 0 = the type's maximum
-	fmin     float64  // DOUBLE range [fmin, fmax]
-	fmax     float64  //
-	enum     []string // STRING: allowed values; LIST: allowed items
-	nonEmpty bool     // LIST must have at least one item
+	min, max int64              // integer types; max 0 = the type's maximum
+	fmin     float64            // DOUBLE range [fmin, fmax]
+	fmax     float64            //
+	enum     []string           // STRING: allowed values; LIST: allowed items
+	nonEmpty bool               // LIST must have at least one item
+	check    func(string) error // extra rule for structured strings
 }
 
 func (s valueSpec) validate(v string) error {
+	if s.check != nil {
+		if err := s.check(v); err != nil {
+			return err
+		}
+	}
 	switch s.typ {
 	case kmsg.ConfigTypeBoolean:
 		if !strings.EqualFold(v, "true") && !strings.EqualFold(v, "false") {
@@ -259,6 +265,12 @@ var brokerProps = []brokerProp{
 	{"leader.imbalance.check.interval.seconds", specLongGE1, false, "How often the leader imbalance is checked.", func(c *Config) any { return &c.LeaderImbalanceCheckIntervalSecs }},
 	{"leader.imbalance.per.broker.percentage", specIntGE0, false, "Imbalance (non-preferred leaders in percent) above which a rebalance runs.", func(c *Config) any { return &c.LeaderImbalancePerBrokerPercentage }},
 	{"fetch.max.bytes", valueSpec{typ: kmsg.ConfigTypeInt, min: 1024}, false, "Largest fetch response.", func(c *Config) any { return &c.FetchMaxBytes }},
+	{"max.connections", specIntGE0, true, "Most client connections the broker keeps open; a connection beyond it is closed at once (counted, logged at most every few seconds).", func(c *Config) any { return &c.MaxConnections }},
+	{"max.connections.per.ip", specIntGE0, true, "Most connections from one IP address; a connection beyond it is closed at once.", func(c *Config) any { return &c.MaxConnectionsPerIp }},
+	{"max.connections.per.ip.overrides", valueSpec{typ: kmsg.ConfigTypeString, check: checkConnOverrides}, true, "Per-IP or per-host exceptions to max.connections.per.ip, as `host:count,host:count`.", func(c *Config) any { return &c.MaxConnectionsPerIpOverrides }},
+	{"queued.max.request.bytes", specLongGEm1, false, "Broker-wide budget for the bytes of requests being read or queued; a connection whose next request does not fit waits without allocating. " +
+		"Kafka's default -1 (unbounded) lets a few stalled 100 MB requests take gigabytes, so Tributary defaults to 100 MiB, the size of one largest request (socket.request.max.bytes); " +
+		"a request larger than the budget is still served when no other large request is in memory, and an eighth of the budget stays free for requests up to 1 MiB so small clients are served meanwhile. -1 (or 0) restores Kafka's unbounded behaviour.", func(c *Config) any { return &c.QueuedMaxRequestBytes }},
 }
 
 var brokerPropsByName = func() map[string]brokerProp {

@@ -5,10 +5,15 @@
 //
 // # How a request flows
 //
-// server.go owns connections. Each has three goroutines joined by bounded
-// queues: the reader checks the 4-byte frame size against
-// socket.request.max.bytes before allocating anything, reads the frame
-// into a pooled buffer and decodes the header and body with kmsg
+// server.go owns connections. connlimit.go admits them (max.connections,
+// max.connections.per.ip[.overrides]: one over a limit is closed at once)
+// and keeps the accept loop alive through EMFILE and other accept errors
+// (back-off from 5 ms to 1 s, rate-limited logs). Each connection has three
+// goroutines joined by bounded queues: the reader checks the 4-byte frame
+// size against socket.request.max.bytes and the API key before
+// allocating anything, waits for room in the broker-wide
+// queued.max.request.bytes budget (membudget.go), reads the frame into a
+// buffer of its declared size (pooled up to 1 MiB) and decodes the header and body with kmsg
 // (decodeFrame); the handler goroutine calls the API's handler from the
 // table in handler.go, one request at a time in arrival order as Kafka
 // does (Fetch, which may long-poll, runs beside it); the writer encodes
@@ -30,7 +35,12 @@
 // ids, partition counts, leader epochs, config overrides) and the dynamic
 // broker configs in <log.dir>/__cluster_metadata.json, replaced
 // atomically (temporary file, fsync, rename, fsync of the directory) on
-// every change, next to Kafka's meta.properties (node.id, cluster.id).
+// every change, next to Kafka's meta.properties (node.id, cluster.id),
+// with a reserve file that is given up when the disk is full so that a
+// topic can still be deleted. orphans.go removes, at start, partition
+// directories the metadata does not name, and deletes a topic's data by
+// renaming it to <topic>-<n>.<id>-delete and removing it
+// file.delete.delay.ms later.
 // A flock on <log.dir>/.lock keeps a second broker off the same data.
 //
 // configs.go describes every broker property and topic config with
@@ -64,4 +74,6 @@
 // and the dynamic broker configs. connMu guards the listener and the
 // connection set; it is never held while taking another lock.
 // A clientConn's budget mutex only guards its in-flight counters.
+// connLimits.mu and memBudget.mu are leaves: admit reads Broker.mu
+// (RLock) before taking connLimits.mu, never while holding it.
 package broker

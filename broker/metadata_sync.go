@@ -459,9 +459,11 @@ func (b *Broker) reconcile(prev, img *controller.Image) {
 		if p.topic.name == offsetsTopic {
 			b.offsetsRoleChanged(&partition{topic: p.topic, index: p.index})
 		}
-		if err := p.log.Delete(); err != nil {
-			b.logger.Warn("deleting partition log", "dir", p.log.Dir(), "err", err)
-		}
+		// Renamed to <dir>.<id>-delete at once and removed after
+		// file.delete.delay.ms, as Kafka does (orphans.go).
+		v, _ := b.topicConfigValue(p.topic, "file.delete.delay.ms")
+		ms, _ := strconv.ParseInt(v, 10, 64)
+		b.retire([]*partition{p}, time.Duration(ms)*time.Millisecond)
 	}
 	if img.ClusterID != "" && img.ClusterID != b.clusterID {
 		b.adoptClusterID(img.ClusterID)
@@ -494,8 +496,13 @@ func (b *Broker) offsetsRoleChanged(p *partition) {
 // node holds a replica of and registers it with the replica manager.
 func (b *Broker) hostPartition(t *topic, idx int32, cfg storage.Config) (*partition, error) {
 	dir := b.partitionDir(t.name, idx)
+	_, statErr := os.Stat(dir)
 	l, err := b.openLog(dir, cfg)
 	if err != nil {
+		if os.IsNotExist(statErr) {
+			// What the failed open made (out of descriptors, full disk).
+			os.RemoveAll(dir)
+		}
 		return nil, err
 	}
 	p := &partition{topic: t, index: idx, log: l}
@@ -654,4 +661,18 @@ func (t peerTransport) ListOffsets(ctx context.Context, leader int32, req *kmsg.
 		return nil, err
 	}
 	return resp.(*kmsg.ListOffsetsResponse), nil
+}
+
+// removeOrphanDirs removes partition directories the metadata does not
+// give this node (orphans.go): Run calls it once the registry reflects
+// the metadata. adminMu keeps the reconcile loop from creating a
+// directory meanwhile.
+func (b *Broker) removeOrphanDirs() {
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	known := map[string]bool{}
+	for _, p := range b.allPartitions() {
+		known[filepath.Base(p.log.Dir())] = true
+	}
+	b.removeOrphans(known)
 }

@@ -16,10 +16,13 @@ import (
 
 // A connection is three goroutines joined by bounded channels:
 //
-//	readLoop   reads a frame (size checked before any allocation), decodes
-//	           it, and queues it; it blocks when maxInflight requests or
-//	           maxInflightBytes of frames are queued, so a client cannot
-//	           make the broker buffer without bound.
+//	readLoop   reads a frame (size and API key checked before any
+//	           allocation), decodes it, and queues it; it blocks when
+//	           maxInflight requests or maxInflightBytes of frames are
+//	           queued, so a client cannot make the broker buffer without
+//	           bound, and before allocating a frame that does not fit the
+//	           broker-wide queued.max.request.bytes (membudget.go), so
+//	           many clients cannot either.
 //	handleLoop runs handlers in request order, one at a time, as Kafka
 //	           does: a pipelining idempotent producer needs its batches
 //	           appended in the order sent. Keys in concurrentKeys (Fetch)
@@ -45,6 +48,7 @@ type clientConn struct {
 	b      *Broker
 	conn   net.Conn
 	remote string // remote address, for logs
+	ip     string // counted against max.connections.per.ip until kill
 
 	dead     chan struct{} // closed by kill
 	killOnce sync.Once
@@ -94,7 +98,12 @@ func (b *Broker) tryGo(f func()) bool {
 }
 
 func (b *Broker) serveConn(nc net.Conn) {
+	ip, ok := b.admit(nc)
+	if !ok {
+		return
+	}
 	c := &clientConn{
+		ip:       ip,
 		b:        b,
 		conn:     nc,
 		remote:   nc.RemoteAddr().String(),
@@ -108,6 +117,7 @@ func (b *Broker) serveConn(nc net.Conn) {
 	case <-b.closing:
 		b.connMu.Unlock()
 		nc.Close()
+		b.releaseConn(ip)
 		return
 	default:
 	}
@@ -137,6 +147,7 @@ func (c *clientConn) kill() {
 		c.b.connMu.Lock()
 		delete(c.b.connMu.conns, c)
 		c.b.connMu.Unlock()
+		c.b.releaseConn(c.ip)
 	})
 }
 
@@ -154,6 +165,13 @@ func (c *clientConn) acquire(size int) bool {
 	c.budget.n++
 	c.budget.bytes += size
 	return true
+}
+
+// releaseAll gives back both reservations of a frame: this connection's
+// and queued.max.request.bytes.
+func (c *clientConn) releaseAll(size int) {
+	c.release(size)
+	c.b.mem.release(int64(size))
 }
 
 func (c *clientConn) release(size int) {
@@ -184,12 +202,28 @@ func (c *clientConn) readLoop() {
 			c.kill()
 			return
 		}
+		// The request header must be in before any budget is reserved or
+		// memory allocated: an unknown API key closes the connection
+		// without making it wait for, or take, 100 MB.
+		if hdr, err := br.Peek(min(size, 2)); err != nil {
+			return
+		} else if len(hdr) == 2 {
+			if _, ok := apis[int16(binary.BigEndian.Uint16(hdr))]; !ok {
+				c.b.logger.Warn("closing connection: unknown api key", "remote", c.remote, "key", int16(binary.BigEndian.Uint16(hdr)))
+				c.kill()
+				return
+			}
+		}
 		if !c.acquire(size) {
+			return
+		}
+		if !c.b.mem.acquire(int64(size), c.dead) {
+			c.release(size)
 			return
 		}
 		bp, err := readRequestFrame(br, size)
 		if err != nil {
-			c.release(size)
+			c.releaseAll(size)
 			c.kill()
 			return
 		}
@@ -197,7 +231,7 @@ func (c *clientConn) readLoop() {
 		if err != nil {
 			c.b.logger.Warn("closing connection: bad request", "remote", c.remote, "err", err)
 			putBuf(bp)
-			c.release(size)
+			c.releaseAll(size)
 			c.kill()
 			return
 		}
@@ -264,7 +298,22 @@ func (c *clientConn) run(inf *inflight) {
 }
 
 func (c *clientConn) writeLoop() {
-	defer c.kill()
+	var cur *inflight // taken from writeCh, not yet released
+	defer func() {
+		c.kill()
+		// Requests still queued hold budget and their frames may be in
+		// use by a handler: wait for each, then give both back.
+		if cur != nil {
+			<-cur.done
+			putBuf(cur.buf)
+			c.releaseAll(cur.size)
+		}
+		for inf := range c.writeCh {
+			<-inf.done
+			putBuf(inf.buf)
+			c.releaseAll(inf.size)
+		}
+	}()
 	bw := bufio.NewWriterSize(c.conn, connBufSize)
 	for {
 		// Flush only when about to wait: back-to-back responses share
@@ -282,6 +331,7 @@ func (c *clientConn) writeLoop() {
 			bw.Flush()
 			return
 		}
+		cur = inf
 		select {
 		case <-inf.done:
 		default:
@@ -296,7 +346,8 @@ func (c *clientConn) writeLoop() {
 		}
 		err := c.writeResponse(bw, inf)
 		putBuf(inf.buf)
-		c.release(inf.size)
+		c.releaseAll(inf.size)
+		cur = nil
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				c.b.logger.Warn("closing connection", "remote", c.remote, "key", inf.req.key, "version", inf.req.version, "err", err)

@@ -196,24 +196,25 @@ func TestCloseStopsEveryGoroutine(t *testing.T) {
 	}
 }
 
-// A frame announced large but never sent costs about what arrived, not
-// what was announced (the buffer grows with the bytes).
-func TestReadFrameGrowsWithData(t *testing.T) {
+// A large frame is read into one buffer of its declared size: no
+// doubling series of buffers and copies (which cost twice the bytes
+// received). What a frame announced but never sent may cost is bounded by
+// queued.max.request.bytes instead (TestStalledLargeFramesBoundedRSS).
+func TestReadFrameAllocatesDeclaredSizeOnce(t *testing.T) {
+	const size = 40<<20 + 5
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	before := ms.TotalAlloc
-	r := io.LimitReader(zeroReader{}, 100)
-	if _, err := readRequestFrame(r, 100<<20); err == nil {
-		t.Fatal("short frame read without error")
+	bp, err := readRequestFrame(io.LimitReader(zeroReader{}, size), size)
+	if err != nil || len(*bp) != size {
+		t.Fatalf("large frame: %v", err)
 	}
 	runtime.ReadMemStats(&ms)
-	if grew := ms.TotalAlloc - before; grew > 4<<20 {
-		t.Fatalf("allocated %d bytes for a 100 MB frame of which 100 bytes arrived", grew)
+	if grew := ms.TotalAlloc - before; grew > size+1<<20 {
+		t.Fatalf("allocated %d bytes to read a %d-byte frame", grew, size)
 	}
-	// A complete large frame still reads whole.
-	bp, err := readRequestFrame(io.LimitReader(zeroReader{}, 3<<20+5), 3<<20+5)
-	if err != nil || len(*bp) != 3<<20+5 {
-		t.Fatalf("large frame: %v", err)
+	if _, err := readRequestFrame(io.LimitReader(zeroReader{}, 100), 4<<20); err == nil {
+		t.Fatal("short frame read without error")
 	}
 }
 

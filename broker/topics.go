@@ -205,9 +205,9 @@ func (b *Broker) deleteTopic(t *topic) error {
 	}
 	ctx, cancel := b.adminCtx(0)
 	defer cancel()
-	errs := b.ctrl.DeleteTopics(ctx, [][16]byte{t.id})
-	if errs[0] != nil {
-		return errs[0]
+	err := b.withMetadataReserve(func() error { return b.ctrl.DeleteTopics(ctx, [][16]byte{t.id})[0] })
+	if err != nil {
+		return err
 	}
 	return b.afterChange(ctx)
 }

@@ -69,12 +69,19 @@ func (p *Process) PeakRSS() (int64, error) {
 		return 0, errors.New("brokertest: no rusage for the exited process")
 	default:
 	}
+	return p.procStatus("VmHWM:")
+}
+
+// RSS is the process's current resident set size in bytes (VmRSS).
+func (p *Process) RSS() (int64, error) { return p.procStatus("VmRSS:") }
+
+func (p *Process) procStatus(field string) (int64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			f := strings.Fields(rest)
 			if len(f) < 1 {
 				break
@@ -86,7 +93,7 @@ func (p *Process) PeakRSS() (int64, error) {
 			return kb * 1024, nil
 		}
 	}
-	return 0, errors.New("brokertest: no VmHWM in /proc status")
+	return 0, fmt.Errorf("brokertest: no %s in /proc status", field)
 }
 
 const listeningPrefix = "tributary broker listening on "
@@ -98,13 +105,27 @@ const listeningPrefix = "tributary broker listening on "
 // output goes to t.Log.
 func StartProcess(t testing.TB, dir string, overrides ...string) *Process {
 	t.Helper()
-	return startProcess(t, dir, nil, append([]string{"listeners=PLAINTEXT://127.0.0.1:0"}, overrides...))
+	return startProcess(t, dir, nil, nil, append([]string{"listeners=PLAINTEXT://127.0.0.1:0"}, overrides...))
+}
+
+// StartProcessNoFile is StartProcess with the broker's RLIMIT_NOFILE (soft
+// and hard, so the Go runtime cannot raise it) set to nofile, through
+// util-linux prlimit(1); the test fails if prlimit is missing.
+func StartProcessNoFile(t testing.TB, dir string, nofile int, overrides ...string) *Process {
+	t.Helper()
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Fatalf("brokertest: prlimit(1) (util-linux) is needed to lower RLIMIT_NOFILE: %v", err)
+	}
+	return startProcess(t, dir, []string{prlimit, fmt.Sprintf("--nofile=%d:%d", nofile, nofile), "--"}, nil,
+		append([]string{"listeners=PLAINTEXT://127.0.0.1:0"}, overrides...))
 }
 
 // startProcess runs `tributary broker` with log.dirs=dir and the
-// overrides; files are handed to the child as fds 3, 4, ... (listening
-// sockets, named in TRIBUTARY_LISTEN_FDS by the caller's overrides).
-func startProcess(t testing.TB, dir string, files []*os.File, overrides []string) *Process {
+// overrides ("env:K=V" entries go to the environment instead), wrapped in
+// the wrap command if any; files are handed to the child as fds 3, 4, ...
+// (listening sockets, named in TRIBUTARY_LISTEN_FDS).
+func startProcess(t testing.TB, dir string, wrap []string, files []*os.File, overrides []string) *Process {
 	t.Helper()
 	bin := buildBinary(t)
 	args := []string{"broker", "--override", "log.dirs=" + dir}
@@ -115,6 +136,11 @@ func startProcess(t testing.TB, dir string, files []*os.File, overrides []string
 			continue
 		}
 		args = append(args, "--override", o)
+	}
+	if len(wrap) > 0 {
+		// prlimit execs the broker: the pid stays the broker's.
+		args = append(append(wrap[1:], bin), args...)
+		bin = wrap[0]
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.ExtraFiles = files

@@ -118,7 +118,7 @@ func (nd *ProcessNode) Start() {
 	}
 	defer kf.Close()
 	ov := append(append([]string(nil), nd.overrides...), "env:TRIBUTARY_LISTEN_FDS=PLAINTEXT:3,CONTROLLER:4")
-	p := startProcess(nd.t, nd.Dir, []*os.File{cf, kf}, ov)
+	p := startProcess(nd.t, nd.Dir, nil, []*os.File{cf, kf}, ov)
 	nd.mu.Lock()
 	nd.proc = p
 	nd.mu.Unlock()
