@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tributary/tributary/broker/brokertest"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -177,5 +178,79 @@ func BenchmarkProduceConsume1M(b *testing.B) {
 		fmt.Printf("produce/consume %d x 100 B: ours %.0f / %.0f rec/s, kfake %.0f / %.0f rec/s, ratio %.2f / %.2f, our peak RSS %.1f MB\n",
 			n, rate(ours.produce), rate(ours.consume), rate(theirs.produce), rate(theirs.consume),
 			rate(ours.produce)/rate(theirs.produce), rate(ours.consume)/rate(theirs.consume), rssMB)
+	}
+}
+
+// BenchmarkReplicationRF3 measures what synchronous replication costs:
+// the same acks=all workload (BenchmarkProduceConsume1M's, kgo with its
+// defaults) into a topic of replication factor 1 and one of replication
+// factor 3, with min.insync.replicas 2, on one cluster of three broker
+// processes, alternating twice and keeping each side's better round:
+//
+//	go test ./broker -run '^$' -bench ReplicationRF3 -benchtime 1x
+//
+// Kafka's own published figure for 3x synchronous replication is about
+// half the unreplicated throughput.
+func BenchmarkReplicationRF3(b *testing.B) {
+	n := *benchRecords
+	for range b.N {
+		c := brokertest.StartProcessCluster(b, 3)
+		addr := c.Nodes[0].Addr()
+		var rf1, rf3 throughput
+		best := func(acc *throughput, t throughput) {
+			if acc.produce == 0 || t.produce < acc.produce {
+				acc.produce = t.produce
+			}
+			if acc.consume == 0 || t.consume < acc.consume {
+				acc.consume = t.consume
+			}
+		}
+		for round := range 2 {
+			t1, t3 := fmt.Sprint("rf1-", round), fmt.Sprint("rf3-", round)
+			createTopicRF(b, addr, t1, 1, map[string]string{})
+			createTopicRF(b, addr, t3, 3, map[string]string{"min.insync.replicas": "2"})
+			best(&rf1, runProduceConsume(b, addr, t1, n))
+			best(&rf3, runProduceConsume(b, addr, t3, n))
+			b.Logf("round %d: RF1 %v / %v, RF3 %v / %v", round, rf1.produce, rf1.consume, rf3.produce, rf3.consume)
+		}
+		rate := func(d time.Duration) float64 { return float64(n) / d.Seconds() }
+		b.ReportMetric(rate(rf1.produce), "rf1-produce-rec/s")
+		b.ReportMetric(rate(rf3.produce), "rf3-produce-rec/s")
+		b.ReportMetric(rate(rf3.produce)/rate(rf1.produce), "rf3/rf1-produce")
+		b.ReportMetric(rate(rf1.consume), "rf1-consume-rec/s")
+		b.ReportMetric(rate(rf3.consume), "rf3-consume-rec/s")
+		fmt.Printf("acks=all %d x 100 B: RF1 %.0f rec/s, RF3 %.0f rec/s, ratio %.2f (consume %.0f / %.0f rec/s)\n",
+			n, rate(rf1.produce), rate(rf3.produce), rate(rf3.produce)/rate(rf1.produce), rate(rf1.consume), rate(rf3.consume))
+	}
+}
+
+// createTopicRF creates a one-partition topic with replication factor rf.
+func createTopicRF(t testing.TB, addr, name string, rf int16, configs map[string]string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	cfgs := map[string]*string{}
+	for k, v := range configs {
+		cfgs[k] = &v
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, rf, cfgs, name); err != nil {
+		t.Fatal(err)
+	}
+	// Until every broker knows the topic, a producer may be told it
+	// does not exist.
+	for {
+		md, err := kadm.NewClient(cl).Metadata(ctx, name)
+		if err == nil && md.Topics[name].Err == nil && len(md.Topics[name].Partitions) == 1 && md.Topics[name].Partitions[0].Leader >= 0 {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("topic %s not ready: %v", name, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

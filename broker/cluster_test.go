@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary/tributary/admin"
 	"github.com/tributary/tributary/broker"
 	"github.com/tributary/tributary/broker/brokertest"
 )
@@ -56,15 +57,18 @@ func describe(t testing.TB, adm *kadm.Client, topic string) kadm.PartitionDetail
 	defer cancel()
 	for {
 		td, err := adm.ListTopics(ctx, topic)
-		require.NoError(t, err)
-		if err := td[topic].Err; err != nil {
-			if errors.Is(err, kerr.UnknownTopicOrPartition) && ctx.Err() == nil {
-				time.Sleep(50 * time.Millisecond)
-				continue
-			}
+		if err == nil {
+			err = td[topic].Err
+		}
+		if err == nil {
+			return td[topic].Partitions
+		}
+		// A broker that does not know the topic yet, or a connection
+		// to a node that just came back: ask again.
+		if ctx.Err() != nil {
 			require.NoError(t, err)
 		}
-		return td[topic].Partitions
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -444,4 +448,66 @@ func untarGz(t testing.TB, src, dst string) {
 			require.NoError(t, out.Close())
 		}
 	}
+}
+
+// A leader cut off the network (Node.Partition) loses its partitions to
+// the others once its session expires; acks=all writes go on through the
+// new leader, and after Heal the old leader rejoins as a follower and the
+// log holds every acknowledged record once.
+func TestClusterNetworkPartition(t *testing.T) {
+	c := brokertest.StartCluster(t, 3)
+	cl := clusterClient(t, c.Addrs())
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, "cut")
+	require.NoError(t, err)
+	produceSeq(t, cl, "cut", 1, 0, 200)
+
+	old := c.Node(describe(t, adm, "cut")[0].Leader)
+	old.Partition()
+	var others []string
+	for _, nd := range c.Nodes {
+		if nd != old {
+			others = append(others, nd.Addr())
+		}
+	}
+	ocl := clusterClient(t, others)
+	oadm := kadm.NewClient(ocl)
+	waitFor(t, 30*time.Second, "a leader on the connected side", func() bool {
+		p := describe(t, oadm, "cut")[0]
+		return p.Leader >= 0 && p.Leader != old.ID
+	})
+	produceSeq(t, ocl, "cut", 1, 200, 200)
+
+	old.Heal()
+	waitFor(t, 30*time.Second, "the healed node back in the ISR", func() bool { return fullISR(describe(t, adm, "cut"), 3) })
+	readAll(t, c.Addrs(), "cut", 1, 400)
+}
+
+// The SDK's admin client describes the quorum: one leader, every voter
+// caught up to the committed offset.
+func TestClusterDescribeQuorumWithOurAdmin(t *testing.T) {
+	c := brokertest.StartCluster(t, 3)
+	a, err := admin.New(admin.SeedBrokers(c.Addrs()...))
+	require.NoError(t, err)
+	t.Cleanup(a.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var q admin.Quorum
+	waitFor(t, 20*time.Second, "every voter caught up", func() bool {
+		q, err = a.DescribeQuorum(ctx)
+		if err != nil || len(q.Voters) != 3 {
+			return false
+		}
+		for _, v := range q.Voters {
+			if v.Lag != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	require.Equal(t, c.WaitController(t).ID, q.LeaderID)
+	require.Positive(t, q.HighWatermark)
+	require.Positive(t, q.LeaderEpoch)
 }

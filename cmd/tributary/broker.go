@@ -125,10 +125,13 @@ func clusterConfigs(base broker.Config, n int) ([]broker.Config, error) {
 			return nil, fmt.Errorf("listeners: %v", err)
 		}
 		host = h
-		if port, err = strconv.Atoi(p); err != nil || port == 0 {
-			return nil, fmt.Errorf("--nodes needs a fixed PLAINTEXT port, not %q", p)
+		if port, err = strconv.Atoi(p); err != nil {
+			return nil, fmt.Errorf("listeners: bad port %q", p)
 		}
 		break
+	}
+	if port == 0 {
+		return ephemeralCluster(base, host, n)
 	}
 	var voters []string
 	for i := 1; i <= n; i++ {
@@ -219,4 +222,51 @@ func loadBrokerConfig(path string, overrides []string, logger *slog.Logger) (bro
 		return cfg, fmt.Errorf("--override: %w", err)
 	}
 	return cfg, nil
+}
+
+// ephemeralCluster is clusterConfigs for port 0: every listener is bound
+// now, on ports the kernel picks, so the quorum's addresses are known
+// before any node starts (scripts and CI read the "listening" lines).
+func ephemeralCluster(base broker.Config, host string, n int) ([]broker.Config, error) {
+	var voters []string
+	cls := make([]net.Listener, 0, n)
+	ctls := make([]net.Listener, 0, n)
+	closeAll := func() {
+		for _, l := range append(cls, ctls...) {
+			l.Close()
+		}
+	}
+	for i := 1; i <= n; i++ {
+		cl, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		cls = append(cls, cl)
+		ctl, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		ctls = append(ctls, ctl)
+		voters = append(voters, fmt.Sprintf("%d@%s", i, ctl.Addr()))
+	}
+	out := make([]broker.Config, 0, n)
+	for i := 1; i <= n; i++ {
+		c := base
+		c.NodeID = int32(i)
+		c.Listener, c.ControllerListener = cls[i-1], ctls[i-1]
+		c.Listeners = fmt.Sprintf("PLAINTEXT://%s,CONTROLLER://%s", cls[i-1].Addr(), ctls[i-1].Addr())
+		c.AdvertisedListeners = ""
+		c.ControllerQuorumVoters = strings.Join(voters, ",")
+		c.LogDirs = []string{filepath.Join(base.LogDirs[0], fmt.Sprintf("node-%d", i))}
+		if c.OffsetsTopicReplicationFactor == 1 {
+			c.OffsetsTopicReplicationFactor = int16(min(n, 3))
+		}
+		if base.Logger != nil {
+			c.Logger = base.Logger.With("node", i)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 var clusterCmd = &branch{
@@ -20,11 +21,28 @@ type brokerJSON struct {
 	Rack   string `json:"rack,omitempty"`
 }
 
+type voterJSON struct {
+	NodeID       int32 `json:"node_id"`
+	LogEndOffset int64 `json:"log_end_offset"`
+	Lag          int64 `json:"lag"`
+	LastFetchMs  int64 `json:"last_fetch_ms,omitempty"`
+}
+
+type quorumJSON struct {
+	LeaderID      int32       `json:"leader_id"`
+	LeaderEpoch   int32       `json:"leader_epoch"`
+	HighWatermark int64       `json:"high_watermark"`
+	Voters        []voterJSON `json:"voters"`
+}
+
 type clusterJSON struct {
 	ClusterID  string       `json:"cluster_id"`
 	Controller int32        `json:"controller"`
 	Brokers    []brokerJSON `json:"brokers"`
 	Topics     int          `json:"topics"`
+	// Quorum is the controller quorum, when the cluster answers
+	// DescribeQuorum (Tributary and KRaft clusters that expose it).
+	Quorum *quorumJSON `json:"quorum,omitempty"`
 }
 
 func clusterInfo(f *flagSet) func(context.Context, *tool, []string) error {
@@ -54,6 +72,17 @@ func clusterInfo(f *flagSet) func(context.Context, *tool, []string) error {
 				out.Topics++
 			}
 		}
+		if q, err := a.DescribeQuorum(ctx); err == nil {
+			qj := &quorumJSON{LeaderID: q.LeaderID, LeaderEpoch: q.LeaderEpoch, HighWatermark: q.HighWatermark, Voters: []voterJSON{}}
+			for _, v := range q.Voters {
+				vj := voterJSON{NodeID: v.NodeID, LogEndOffset: v.LogEndOffset, Lag: v.Lag}
+				if !v.LastFetch.IsZero() {
+					vj.LastFetchMs = v.LastFetch.UnixMilli()
+				}
+				qj.Voters = append(qj.Voters, vj)
+			}
+			out.Quorum = qj
+		}
 		if t.json() {
 			return writeJSON(t.stdout, out)
 		}
@@ -72,6 +101,26 @@ func clusterInfo(f *flagSet) func(context.Context, *tool, []string) error {
 				id += "*" // rpk marks the controller so
 			}
 			tb.row(id, b.Host, b.Port, b.Rack)
+		}
+		if err := tb.flush(); err != nil || out.Quorum == nil {
+			return err
+		}
+		fmt.Fprintln(t.stdout)
+		section(t.stdout, "quorum")
+		q := out.Quorum
+		tb = newTable(t.stdout)
+		tb.row("LEADER", q.LeaderID)
+		tb.row("EPOCH", q.LeaderEpoch)
+		tb.row("HIGH-WATERMARK", q.HighWatermark)
+		tb.flush()
+		fmt.Fprintln(t.stdout)
+		tb = newTable(t.stdout, "VOTER", "LOG-END-OFFSET", "LAG", "LAST-FETCH")
+		for _, v := range q.Voters {
+			last := "-"
+			if v.LastFetchMs > 0 {
+				last = time.UnixMilli(v.LastFetchMs).UTC().Format(time.RFC3339)
+			}
+			tb.row(v.NodeID, v.LogEndOffset, v.Lag, last)
 		}
 		return tb.flush()
 	}
