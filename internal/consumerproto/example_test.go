@@ -1,9 +1,9 @@
-package consumer_test
+package consumerproto_test
 
 import (
 	"fmt"
 
-	"github.com/tributary/tributary/consumer"
+	"github.com/tributary/tributary/internal/consumerproto"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -13,7 +13,7 @@ import (
 // partitions it should get are first revoked from their owners, and it
 // receives them in the follow-up rebalance.
 func Example() {
-	a := consumer.CooperativeSticky()
+	a := consumerproto.CooperativeSticky()
 	owned := map[string]map[string][]int32{
 		"member-a": {"orders": {0, 1, 2}},
 		"member-b": {"orders": {3, 4, 5}},
@@ -21,7 +21,7 @@ func Example() {
 	}
 	var join []kmsg.JoinGroupResponseMember
 	for _, id := range []string{"member-a", "member-b", "member-c"} {
-		sub := consumer.NewSubscription(a, []string{"orders"}, owned[id], 1, "")
+		sub := consumerproto.NewSubscription(a, []string{"orders"}, owned[id], 1, "")
 		m := kmsg.NewJoinGroupResponseMember()
 		m.MemberID = id
 		m.ProtocolMetadata = sub.AppendTo(nil)
@@ -29,7 +29,7 @@ func Example() {
 	}
 
 	// On the leader.
-	members, err := consumer.DecodeMembers(join)
+	members, err := consumerproto.DecodeMembers(join)
 	if err != nil {
 		panic(err)
 	}
@@ -37,7 +37,7 @@ func Example() {
 
 	// On each member, from its SyncGroup response.
 	for _, sa := range plan.SyncAssignments() {
-		got, err := consumer.DecodeAssignment(sa.MemberAssignment)
+		got, err := consumerproto.DecodeAssignment(sa.MemberAssignment)
 		if err != nil {
 			panic(err)
 		}
