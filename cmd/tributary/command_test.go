@@ -39,6 +39,30 @@ func TestFlagsMixWithArguments(t *testing.T) {
 	assert.True(t, e)
 	assert.Equal(t, "text", tl.format)
 
+	// An optional-value flag: bare, it means its implied value.
+	var end string
+	f = newFlagSet(l, tl)
+	f.Optional(&end, "e", "end", "END", "end", isEndValue, "", "exit-at-end")
+	for _, c := range []struct {
+		args []string
+		end  string
+		pos  []string
+	}{
+		{[]string{"t", "-e"}, "end", []string{"t"}},
+		{[]string{"-e", "t"}, "end", []string{"t"}},
+		{[]string{"-e", "7", "t"}, "7", []string{"t"}},
+		{[]string{"t", "--end", "@5"}, "@5", []string{"t"}},
+		{[]string{"t", "-e=9"}, "9", []string{"t"}},
+		{[]string{"t", "--exit-at-end"}, "end", []string{"t"}},
+		{[]string{"t", "--", "-e"}, "", []string{"t", "-e"}},
+	} {
+		end = ""
+		pos, err := f.parse(c.args)
+		require.NoError(t, err, "%q", c.args)
+		assert.Equal(t, c.end, end, "%q", c.args)
+		assert.Equal(t, c.pos, pos, "%q", c.args)
+	}
+
 	_, err = f.parse([]string{"--nope"})
 	var ue usageError
 	require.ErrorAs(t, err, &ue)
@@ -84,12 +108,13 @@ func TestParseStartAndSeekTo(t *testing.T) {
 		"0":     {at: 0, millis: -1},
 		"42":    {at: 42, millis: -1},
 		"@1700": {millis: 1700},
+		"-3":    {at: consumer.Latest, millis: -1, last: 3},
 	} {
 		got, err := parseStart(in)
 		require.NoError(t, err, in)
 		assert.Equal(t, want, got, in)
 	}
-	for _, bad := range []string{"", "-1", "@", "@x", "soon", "1.5"} {
+	for _, bad := range []string{"", "-0", "-x", "@", "@x", "soon", "1.5"} {
 		_, err := parseStart(bad)
 		assert.Error(t, err, bad)
 	}
