@@ -44,7 +44,9 @@ func TestConsumePartitionLastNAndEnd(t *testing.T) {
 
 	// -e OFFSET beyond the end waits for the records up to it.
 	done := make(chan string, 1)
-	go func() { done <- strings.Join(sortedLines(run(addr, "", "consume", "pe", "-p", "1", "-o", "3", "-e", "5").stdout), " ") }()
+	go func() {
+		done <- strings.Join(sortedLines(run(addr, "", "consume", "pe", "-p", "1", "-o", "3", "-e", "5").stdout), " ")
+	}()
 	ok(t, addr, "j\nk\nl\n", "produce", "pe", "-p", "1")
 	select {
 	case got := <-done:
