@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,19 +167,39 @@ func TestExplain(t *testing.T) {
 
 func TestProgressLine(t *testing.T) {
 	p := &progress{interval: 20 * time.Millisecond}
-	var buf strings.Builder
-	stop := p.run(context.Background(), &buf, "sent", true)
 	p.records.Add(500)
 	p.bytes.Add(50000)
 	p.latN.Add(2)
 	p.latSum.Add(3000)
 	p.latMax.Add(2000)
-	time.Sleep(150 * time.Millisecond)
+	var buf lockedBuffer
+	stop := p.run(context.Background(), &buf, "sent", true)
+	// Wait for three lines rather than for a while: on a loaded machine
+	// the ticker may not fire in any given interval.
+	require.Eventually(t, func() bool { return strings.Count(buf.String(), "\n") >= 3 }, 20*time.Second, 5*time.Millisecond)
 	stop()
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	require.NotEmpty(t, lines)
 	assert.Regexp(t, `^500 records sent, \d+\.\d records/s \(\d+\.\d\d MB/s\), 1\.5 ms avg latency, 2\.0 ms max latency\.$`, lines[0])
 	for _, l := range lines[1:] {
 		assert.Regexp(t, `^0 records sent, 0\.0 records/s \(0\.00 MB/s\)\.$`, l, "later lines cover only their own second")
 	}
+}
+
+// lockedBuffer is a strings.Builder safe to write from one goroutine
+// while another reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
