@@ -85,7 +85,9 @@ func TestBuiltinAssignorsInUserTerms(t *testing.T) {
 		{ID: "m1", Topics: []string{"t0", "t1"}, Generation: -1},
 		{ID: "m0", Topics: []string{"t0", "t1"}, Generation: -1},
 	}
-	tp := func(topic string, p int32) tributary.TopicPartition { return tributary.TopicPartition{Topic: topic, Partition: p} }
+	tp := func(topic string, p int32) tributary.TopicPartition {
+		return tributary.TopicPartition{Topic: topic, Partition: p}
+	}
 	plan := Range().Assign(members, map[string]int32{"t0": 3, "t1": 3})
 	require.Equal(t, map[string][]tributary.TopicPartition{
 		"m0": {tp("t0", 0), tp("t0", 1), tp("t1", 0), tp("t1", 1)},
