@@ -88,9 +88,9 @@
 // with the partitions this member gives up (commit there if you do not
 // auto-commit), [OnAssigned] with those it gains, and [OnLost] with those
 // taken away when its membership expired. The default assignors are
-// [Range] then [CooperativeSticky], as in Java 3.x; Assignors(
-// CooperativeSticky()) makes rebalances incremental, and a custom
-// [Assignor] can decide the plan.
+// [Range] then [CooperativeSticky], as in Java 3.x;
+// Assignors(CooperativeSticky()) makes rebalances incremental, and a
+// custom [Assignor] can decide the plan.
 //
 // # Errors
 //
