@@ -246,7 +246,7 @@ func consume(f *flagSet) func(context.Context, *tool, []string) error {
 	var count int
 	f.String(&group, "g", "group", "GROUP", "", "consume as a member of GROUP, committing what is printed (default: no group, every partition)")
 	f.List(&partitions, "p", "partition", "PARTITION", true, "consume only this partition (repeatable or comma-separated; not with -g)")
-	f.String(&offset, "o", "offset", "WHERE", "start", "where to start: start, end, an OFFSET, -N (the last N records) or @UNIX_MS (the first record at or after it), in every partition; with -g only start or end, where the group has no committed offset")
+	f.String(&offset, "o", "offset", "WHERE", "start", "where to start: start, end, an OFFSET, -N (the last N records: N offsets before the end) or @UNIX_MS (the first record at or after it), in every partition; with -g only start or end, where the group has no committed offset")
 	f.Optional(&end, "e", "end", "END", "end", isEndValue, "where to stop and exit, in every partition: end (the default for a bare -e: the end offsets when the command starts), an OFFSET (exclusive: -o 4 -e 8 prints 4 to 7) or @UNIX_MS (before the first record at or after it); default: never stop", "exit-at-end")
 	f.Int(&count, "n", "num", "COUNT", 0, "exit after COUNT records (0: no limit)")
 	f.String(&format, "f", "print-format", "FORMAT", `%v\n`, "how to print a record: %t topic, %p partition, %o offset, %k key, %v value, %h headers, %T timestamp (ms), \\n")
