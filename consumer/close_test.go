@@ -212,3 +212,36 @@ func consumerGoroutines() int {
 	}
 	return n
 }
+
+// TestCloseHonoursCtx: Close returns soon after its ctx ends even when
+// the coordinator never answers the final commit (kfake stalls every
+// OffsetCommit), and then refuses commits with ErrClosed.
+func TestCloseHonoursCtx(t *testing.T) {
+	forEachGroupBackend(t, func(t *testing.T, e *env) {
+		topic := e.topic(t, 2)
+		e.produce(t, nil, topic, 10)
+		release := make(chan struct{})
+		defer close(release)
+		if e.kf != nil {
+			e.kf.ControlKey(int16(kmsg.OffsetCommit), func(kmsg.Request) (kmsg.Response, error, bool) {
+				e.kf.KeepControl()
+				e.kf.SleepControl(func() { <-release })
+				return nil, nil, false
+			})
+		}
+		c := e.newConsumer(t, append(groupOpts(sanitize("g-"+t.Name()), topic), AutoCommitInterval(time.Hour))...)
+		pollN(t, c, 10, 20*time.Second)
+
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if e.kf == nil {
+			cancel() // our broker answers at once: end ctx before Close
+		}
+		start := time.Now()
+		err := c.Close(ctx)
+		took := time.Since(start)
+		require.Less(t, took, 8*time.Second, "Close ignored its ctx")
+		require.ErrorIs(t, err, ctx.Err(), "the final commit could not be made in time")
+		require.ErrorIs(t, c.Commit(testCtx(t)), ErrClosed)
+	})
+}
