@@ -12,7 +12,7 @@ import (
 
 	"github.com/tributary/tributary"
 	"github.com/tributary/tributary/client"
-	"github.com/tributary/tributary/consumer"
+	"github.com/tributary/tributary/internal/consumerproto"
 )
 
 // ListedGroup is one group as ListGroups shows it.
@@ -103,8 +103,8 @@ type GroupMember struct {
 	// Subscription and Assignment are decoded for groups of protocol type
 	// "consumer"; nil otherwise or if they could not be decoded (then
 	// DecodeErr says why).
-	Subscription *consumer.Subscription
-	Assignment   *consumer.Assignment
+	Subscription *consumerproto.Subscription
+	Assignment   *consumerproto.Assignment
 	DecodeErr    error
 	// RawMetadata and RawAssignment are the member's JoinGroup metadata
 	// and SyncGroup assignment as the coordinator holds them.
@@ -255,16 +255,16 @@ func describedGroup(node int32, g kmsg.DescribeGroupsResponseGroup) DescribedGro
 		if m.InstanceID != nil {
 			gm.InstanceID = *m.InstanceID
 		}
-		if g.ProtocolType == consumer.ProtocolType {
+		if g.ProtocolType == consumerproto.ProtocolType {
 			if len(m.ProtocolMetadata) > 0 {
-				s, err := consumer.DecodeSubscription(m.ProtocolMetadata)
+				s, err := consumerproto.DecodeSubscription(m.ProtocolMetadata)
 				if err != nil {
 					gm.DecodeErr = err
 				} else {
 					gm.Subscription = &s
 				}
 			}
-			as, err := consumer.DecodeAssignment(m.MemberAssignment)
+			as, err := consumerproto.DecodeAssignment(m.MemberAssignment)
 			if err != nil {
 				gm.DecodeErr = errors.Join(gm.DecodeErr, err)
 			} else {

@@ -200,7 +200,14 @@ func (gc *groupCoordinator) loop() {
 }
 
 // topicAppeared queues every partition of __consumer_offsets to load the
-// first time the loop sees the topic.
+// first time the loop sees the topic. A partition with no records (all
+// of them when FindCoordinator has just created the topic) has nothing to
+// load and is loaded at once, before the FindCoordinator that created it
+// answers: otherwise the coordinator it names would answer the client's
+// next requests COORDINATOR_LOAD_IN_PROGRESS while it worked through the
+// queue, one partition per loop turn. Clients retry that, but not
+// always: kgo retries an OffsetCommit only when its first partition
+// carries the error (TestGroupAdminOffsets flaked on exactly that).
 func (gc *groupCoordinator) topicAppeared() {
 	t := gc.b.lookupTopic(offsetsTopic)
 	if t == nil {
@@ -216,8 +223,23 @@ func (gc *groupCoordinator) topicAppeared() {
 			continue
 		}
 		gc.state[p] = partLoading
+		if gc.emptyPartition(p) {
+			// Nothing to read: loaded before FindCoordinator answers.
+			gc.load(p)
+			continue
+		}
 		gc.toLoad = append(gc.toLoad, p)
 	}
+}
+
+// emptyPartition reports whether partition p of __consumer_offsets has
+// no records to load.
+func (gc *groupCoordinator) emptyPartition(p int32) bool {
+	part, err := gc.b.lookupPartition(offsetsTopic, p)
+	if err != nil {
+		return false // load reports it, and retries
+	}
+	return part.log == nil || part.log.LogEndOffset() <= part.log.LogStartOffset()
 }
 
 // partitionError says why groups of partition p cannot be served now, or

@@ -186,6 +186,15 @@ func (c *Consumer) fetchCommitted(ctx context.Context, tps []tributary.TopicPart
 			resp := r.(*kmsg.OffsetFetchResponse)
 			err = tributary.ErrorForCode(resp.ErrorCode)
 			out = make(map[tributary.TopicPartition]int64, len(tps))
+			if errors.Is(err, tributary.ErrGroupIdNotFound) {
+				// A group that never committed has no offsets. Kafka
+				// answers that with -1 offsets; kfake (and KIP-848
+				// coordinators for an unknown group) with this code.
+				for _, tp := range tps {
+					out[tp] = -1
+				}
+				return out, nil
+			}
 			for _, t := range resp.Topics {
 				for _, p := range t.Partitions {
 					if perr := tributary.ErrorForCode(p.ErrorCode); perr != nil && err == nil {
@@ -215,8 +224,12 @@ func (c *Consumer) fetchCommitted(ctx context.Context, tps []tributary.TopicPart
 // the position of every assigned partition: everything Poll has returned
 // (Java: commitSync()). As a group member it fails with an error wrapping
 // tributary.ErrRebalanceInProgress, ErrIllegalGeneration or
-// ErrUnknownMemberId when the member no longer owns the partitions.
+// ErrUnknownMemberId when the member no longer owns the partitions. After
+// Close it returns ErrClosed.
 func (c *Consumer) Commit(ctx context.Context, recs ...*tributary.Record) error {
+	if err := c.checkCommit(); err != nil {
+		return err
+	}
 	if len(recs) == 0 {
 		err := c.commitPositions(ctx, nil)
 		if errors.Is(err, errNothingToCommit) {
@@ -224,12 +237,36 @@ func (c *Consumer) Commit(ctx context.Context, recs ...*tributary.Record) error 
 		}
 		return err
 	}
-	return c.CommitOffsets(ctx, offsetsAfter(recs))
+	return c.commitOffsets(ctx, offsetsAfter(recs))
 }
 
 // CommitOffsets commits the given offsets (each the offset of the next
-// record to consume) and waits for the answer.
+// record to consume) and waits for the answer. After Close it returns
+// ErrClosed.
 func (c *Consumer) CommitOffsets(ctx context.Context, offsets map[tributary.TopicPartition]int64) error {
+	if err := c.checkCommit(); err != nil {
+		return err
+	}
+	return c.commitOffsets(ctx, offsets)
+}
+
+// checkCommit refuses commits after Close and without a group.
+func (c *Consumer) checkCommit() error {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if c.cfg.group == "" {
+		return ErrNoGroup
+	}
+	return nil
+}
+
+// commitOffsets is CommitOffsets without the Close check, for the
+// consumer's own commits (auto-commit, before a revoke, in Close).
+func (c *Consumer) commitOffsets(ctx context.Context, offsets map[tributary.TopicPartition]int64) error {
 	if c.cfg.group == "" {
 		return ErrNoGroup
 	}
@@ -239,16 +276,46 @@ func (c *Consumer) CommitOffsets(ctx context.Context, offsets map[tributary.Topi
 	return c.commit(ctx, offsets)
 }
 
+// ErrTooManyAsyncCommits is passed to a CommitAsync callback when
+// maxAsyncCallbacks earlier callbacks still wait for the coordinator: the
+// commit was not made. A later commit carries its offsets anyway (it
+// commits positions, which only move on).
+var ErrTooManyAsyncCommits = errors.New("consumer: too many asynchronous commits waiting for the coordinator")
+
+// maxAsyncCallbacks bounds the callbacks of asynchronous commits waiting
+// for one that is in flight.
+const maxAsyncCallbacks = 1024
+
+// asyncCommits is the queue of CommitAsync. Guarded by Consumer.mu.
+//
+// One goroutine at a time sends asynchronous commits, one after the other.
+// Commits made while one is in flight wait in pending, merged: a later
+// offset for a partition replaces an earlier one, as the coordinator
+// would once both were applied in order. So a tight loop of CommitAsync
+// against a coordinator that does not answer costs one goroutine and
+// one map, not a goroutine per call.
+type asyncCommits struct {
+	running bool                               // the sender goroutine runs
+	pending map[tributary.TopicPartition]int64 // merged offsets not sent yet
+	cbs     []asyncCallback                    // callbacks of the pending commits
+	idle    chan struct{}                      // closed when the sender exits
+}
+
+type asyncCallback struct {
+	offsets map[tributary.TopicPartition]int64
+	fn      func(map[tributary.TopicPartition]int64, error)
+}
+
 // CommitAsync commits like Commit without waiting; cb, if not nil, is
-// called with the offsets and the result from a consumer goroutine.
-// Asynchronous commits are sent in the order they are made.
+// called with the offsets and the result from a consumer goroutine (or at
+// once, on the caller's goroutine, with ErrClosed after Close or
+// ErrTooManyAsyncCommits). Asynchronous commits are sent in the order they
+// are made, one at a time; those made while one is in flight are merged
+// into the next request, and each callback gets that request's result.
+// Close sends the commits already made before it returns.
 func (c *Consumer) CommitAsync(recs []*tributary.Record, cb func(map[tributary.TopicPartition]int64, error)) {
 	var offsets map[tributary.TopicPartition]int64
-	if len(recs) == 0 {
-		c.mu.Lock()
-		offsets = c.positionsLocked()
-		c.mu.Unlock()
-	} else {
+	if len(recs) > 0 {
 		offsets = offsetsAfter(recs)
 	}
 	done := func(err error) {
@@ -256,33 +323,86 @@ func (c *Consumer) CommitAsync(recs []*tributary.Record, cb func(map[tributary.T
 			cb(offsets, err)
 		}
 	}
+	if err := c.checkCommit(); err != nil {
+		done(err)
+		return
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		done(ErrClosed)
 		return
 	}
-	c.commitSeq++
-	seq := c.commitSeq
-	c.wg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.wg.Done()
-		// Wait for the turn of this commit, so commits stay in order.
-		c.asyncMu.Lock()
-		for c.asyncNext != seq-1 {
-			c.asyncCond.Wait()
+	if offsets == nil {
+		offsets = c.positionsLocked()
+	}
+	a := &c.async
+	if cb != nil {
+		if len(a.cbs) >= maxAsyncCallbacks {
+			c.mu.Unlock()
+			done(ErrTooManyAsyncCommits)
+			return
 		}
-		c.asyncMu.Unlock()
-		ctx, cancel := context.WithTimeout(c.ctx, 2*c.cl.RequestTimeout())
-		err := c.CommitOffsets(ctx, offsets)
-		cancel()
-		c.asyncMu.Lock()
-		c.asyncNext = seq
-		c.asyncCond.Broadcast()
-		c.asyncMu.Unlock()
-		done(err)
-	}()
+		a.cbs = append(a.cbs, asyncCallback{offsets, cb})
+	}
+	if a.pending == nil {
+		a.pending = make(map[tributary.TopicPartition]int64, len(offsets))
+	}
+	maps.Copy(a.pending, offsets)
+	if !a.running {
+		a.running = true
+		a.idle = make(chan struct{})
+		c.wg.Add(1) // under mu with closed false: Close has not reached wg.Wait
+		go func() {
+			defer c.wg.Done()
+			c.sendAsyncCommits()
+		}()
+	}
+	c.mu.Unlock()
+}
+
+// sendAsyncCommits sends the pending asynchronous commits until none are
+// left. After Close's final commit it fails what remains with ErrClosed.
+func (c *Consumer) sendAsyncCommits() {
+	for {
+		c.mu.Lock()
+		a := &c.async
+		offsets, cbs, closed := a.pending, a.cbs, c.closed
+		a.pending, a.cbs = nil, nil
+		if offsets == nil && len(cbs) == 0 {
+			a.running = false
+			close(a.idle)
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		err := ErrClosed
+		if !closed {
+			ctx, cancel := context.WithTimeout(c.ctx, 2*c.cl.RequestTimeout())
+			err = c.commitOffsets(ctx, offsets)
+			cancel()
+		}
+		for _, cb := range cbs {
+			cb.fn(cb.offsets, err)
+		}
+	}
+}
+
+// waitAsyncCommits waits, within ctx, until the asynchronous commits made
+// so far are answered.
+func (c *Consumer) waitAsyncCommits(ctx context.Context) error {
+	c.mu.Lock()
+	running, idle := c.async.running, c.async.idle
+	c.mu.Unlock()
+	if !running {
+		return nil
+	}
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("consumer: waiting for asynchronous commits: %w", ctx.Err())
+	}
 }
 
 // offsetsAfter maps each partition in recs to its highest offset + 1.
@@ -322,7 +442,7 @@ func (c *Consumer) commitPositions(ctx context.Context, tps []tributary.TopicPar
 	if len(offsets) == 0 {
 		return errNothingToCommit
 	}
-	return c.CommitOffsets(ctx, offsets)
+	return c.commitOffsets(ctx, offsets)
 }
 
 // commit sends OffsetCommit, retrying while the coordinator moves or

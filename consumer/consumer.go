@@ -70,7 +70,12 @@ type Consumer struct {
 	// user callbacks. Lock order: Consumer.mu before Client.mu; under mu
 	// only client calls that take nothing but the client's own mutex
 	// (CachedMetadata, TriggerMetadataRefresh) are made.
-	mu          sync.Mutex
+	mu sync.Mutex
+	// closing is set when Close starts: Poll, Assign and Subscribe
+	// refuse from then on. closed is set once Close has made its final
+	// commit (so OnRevoked may still commit while the member leaves):
+	// commits refuse from then on.
+	closing     bool
 	closed      bool
 	parts       map[tributary.TopicPartition]*partState
 	order       []*partState // parts, in a stable order for fair Poll
@@ -86,16 +91,10 @@ type Consumer struct {
 	protocol    string
 	rejoin      chan struct{} // buffered(1): ask the group loop to rejoin
 	autoCommits int64         // auto-commits done, for tests
-	commitSeq   uint64        // CommitAsync calls made
+	async       asyncCommits
 
 	coord    coordState
 	commitMu sync.Mutex // serializes OffsetCommit requests
-
-	// asyncMu and asyncCond order CommitAsync calls: each waits until
-	// asyncNext is the sequence number before its own.
-	asyncMu   sync.Mutex
-	asyncCond sync.Cond
-	asyncNext uint64
 
 	// The group loop: groupCancel stops it, groupDone is closed when it
 	// has returned, and member is its state, touched by no one else
@@ -160,7 +159,6 @@ func New(opts ...Opt) (*Consumer, error) {
 		rejoin:     make(chan struct{}, 1),
 		coord:      coordState{id: -1},
 	}
-	cons.asyncCond.L = &cons.asyncMu
 	if cons.cl == nil {
 		cl, err := client.New(c.clientOpts...)
 		if err != nil {
@@ -228,7 +226,7 @@ func (c *Consumer) Assign(tps ...tributary.TopicPartition) error {
 func (c *Consumer) AssignOffsets(offsets map[tributary.TopicPartition]int64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closing {
 		return ErrClosed
 	}
 	if c.groupOn {
@@ -332,16 +330,26 @@ func compareTP(a, b tributary.TopicPartition) int {
 
 // Poll returns the next records: up to MaxPollRecords, from the buffered
 // fetches of several partitions, each partition's records in offset order.
-// It blocks until records arrive, an error is queued, or ctx ends (then it
-// returns ctx.Err() and no records). Errors that concern one partition
-// (an authorization failure, AutoOffsetReset none) are returned once, with
-// no records, and consumption of the other partitions goes on.
+// It blocks until records arrive, an error is queued, or ctx ends. Records
+// come only with a nil error, and an error only with no records, so a loop
+// may stop at any error without dropping records it was given:
+//
+//   - ctx.Err() once ctx is done, even when records are buffered, so a
+//     loop stops at once on shutdown (their positions do not move, and
+//     they are not committed);
+//   - ErrClosed once Close has begun;
+//   - otherwise an error that concerns one partition (an authorization
+//     failure, AutoOffsetReset none) or the group, returned once, while
+//     consumption of the other partitions goes on.
 //
 // Records are the caller's: the consumer never reuses their memory.
 func (c *Consumer) Poll(ctx context.Context) ([]*tributary.Record, error) {
 	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		c.mu.Lock()
-		if c.closed {
+		if c.closing {
 			c.mu.Unlock()
 			return nil, ErrClosed
 		}
@@ -560,18 +568,34 @@ func (c *Consumer) positionsLocked() map[tributary.TopicPartition]int64 {
 	return out
 }
 
-// Close stops the consumer: with AutoCommit it commits the positions of
-// its partitions, a dynamic group member leaves the group (a static one
-// stays, so a restart within SessionTimeout keeps its partitions), and
-// every goroutine is stopped and waited for. ctx bounds the commit and
-// the leave. Close returns the commit's error, if any; calling it again
-// returns the same.
+// Close stops the consumer and waits for it:
+//
+//  1. Poll, Assign and Subscribe return ErrClosed from the start;
+//  2. asynchronous commits already made are sent and their callbacks run
+//     (as Java's close does);
+//  3. with AutoCommit, the positions of all partitions, that is every
+//     record Poll returned, are committed (as Java's close does); without
+//     it nothing is, so commit before Close (see the package doc);
+//  4. a group member calls OnRevoked and, if dynamic, leaves the group so
+//     it rebalances at once (a static member stays, so a restart within
+//     SessionTimeout keeps its partitions);
+//  5. Commit, CommitOffsets and CommitAsync return ErrClosed from then
+//     on, and every goroutine is stopped and waited for.
+//
+// ctx bounds steps 2 to 4: give Close a fresh context, not the one whose
+// end triggered the shutdown, or nothing can be committed. Close returns
+// the final commit's error, if any; calling it again returns the same.
 func (c *Consumer) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
+		c.closing = true
 		group := c.groupOn
+		c.notifyLocked()
 		c.mu.Unlock()
 		var errs []error
+		if err := c.waitAsyncCommits(ctx); err != nil {
+			errs = append(errs, err)
+		}
 		if group {
 			if err := c.leaveGroup(ctx); err != nil {
 				errs = append(errs, err)

@@ -77,7 +77,7 @@ func TestManualAssignEveryCodec(t *testing.T) {
 				require.NoError(t, c.Assign(allPartitions(topic, 3)...))
 				got := pollN(t, c, len(want), 20*time.Second)
 				requireSameRecords(t, want, got)
-				pollNone(t, c, 200*time.Millisecond)
+				pollNone(t, c)
 				for _, tp := range allPartitions(topic, 3) {
 					pos, err := c.Position(tp)
 					require.NoError(t, err)
@@ -128,7 +128,7 @@ func TestAutoOffsetReset(t *testing.T) {
 			c := e.newConsumer(t) // the default
 			require.NoError(t, c.Assign(tp))
 			eventually(t, 10*time.Second, func() bool { p, _ := c.Position(tp); return p == 10 }, "position never resolved to the end")
-			pollNone(t, c, 200*time.Millisecond)
+			pollNone(t, c)
 			after := e.produce(t, nil, topic, 5)
 			got := pollN(t, c, 5, 10*time.Second)
 			require.Equal(t, after[0].Offset, got[0].Offset)
@@ -182,7 +182,7 @@ func TestSeek(t *testing.T) {
 
 		require.NoError(t, c.Seek(tp, Latest))
 		eventually(t, 10*time.Second, func() bool { p, _ := c.Position(tp); return p == 50 }, "seek to latest")
-		pollNone(t, c, 200*time.Millisecond)
+		pollNone(t, c)
 
 		require.ErrorIs(t, c.Seek(tributary.TopicPartition{Topic: topic, Partition: 9}, 0), ErrNotAssigned)
 	})
@@ -212,7 +212,7 @@ func TestPauseResume(t *testing.T) {
 		for _, r := range got {
 			require.Equal(t, int32(1), r.Partition, "a paused partition returned records")
 		}
-		pollNone(t, c, 300*time.Millisecond)
+		pollNone(t, c)
 		pos, _ := c.Position(p0)
 		require.Equal(t, int64(0), pos)
 
@@ -233,10 +233,16 @@ func TestBufferBounded(t *testing.T) {
 		e.produce(t, nil, topic, 2000)
 		c := e.newConsumer(t, AutoOffsetReset(ResetEarliest), MaxBufferedBytes(4096), MaxPartitionFetchBytes(2048), FetchMaxBytes(2048))
 		require.NoError(t, c.Assign(tributary.TopicPartition{Topic: topic, Partition: 0}))
-		time.Sleep(500 * time.Millisecond) // no Poll: fetchers must stop
-		c.mu.Lock()
-		buffered := c.buffered
-		c.mu.Unlock()
+		// No Poll: the fetcher must stop once the buffer is full. Wait for
+		// that (full, no fetch outstanding) rather than for a while.
+		var buffered int64
+		eventually(t, 20*time.Second, func() bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			buffered = max(buffered, c.buffered)
+			p := c.parts[tributary.TopicPartition{Topic: topic, Partition: 0}]
+			return c.buffered >= 4096 && !p.inflight
+		}, "the buffer never filled, or a fetch stayed outstanding")
 		// One response may land after the bound was reached; batches
 		// are returned whole even when bigger than the fetch limit.
 		require.Less(t, buffered, int64(4096+64<<10))

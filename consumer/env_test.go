@@ -260,14 +260,83 @@ func pollN(t *testing.T, c *Consumer, n int, within time.Duration) []*tributary.
 	return out
 }
 
-// pollNone checks that c returns no records for d.
-func pollNone(t *testing.T, c *Consumer, d time.Duration) {
+// pollNone checks that c has nothing more to return: every partition it
+// consumes (and has not paused) has been fetched to its end (the high
+// watermark, or the last stable offset with ReadCommitted), Poll has
+// returned all of it, and nothing is buffered. It waits for that state
+// instead of polling for a while and seeing nothing: on a loaded machine
+// a quiet interval proves nothing, while the state proves that no record
+// is pending, and Poll skips paused partitions by construction.
+func pollNone(t *testing.T, c *Consumer) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	recs, err := c.Poll(ctx)
-	require.Empty(t, recs)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
+	deadline := time.Now().Add(20 * time.Second)
+	for !caughtUp(c) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the consumer never caught up with nothing left to return: %v", partStates(c))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// caughtUp reports whether every unpaused partition of c has been read
+// to its end, with nothing buffered.
+func caughtUp(c *Consumer) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.parts) == 0 {
+		return false
+	}
+	for _, p := range c.parts {
+		if p.paused {
+			continue
+		}
+		end := p.hw
+		if c.cfg.isolation == ReadCommitted && p.lso >= 0 {
+			end = p.lso
+		}
+		if p.held || p.position < 0 || end < 0 || p.position != end || len(p.buf) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// settle waits until the consumers together own exactly n partitions and
+// have each caught up: with collectors polling them, every record up to
+// the end has been collected, and no rebalance is redelivering any.
+func settle(t *testing.T, n int, cs ...*Consumer) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		owned := 0
+		all := true
+		for _, c := range cs {
+			owned += len(c.Assignment())
+			all = all && caughtUp(c)
+		}
+		if owned == n && all {
+			return
+		}
+		if time.Now().After(deadline) {
+			var states [][]string
+			for _, c := range cs {
+				states = append(states, partStates(c))
+			}
+			t.Fatalf("consumers own %d of %d partitions or have not caught up: %v", owned, n, states)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func partStates(c *Consumer) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var states []string
+	for _, p := range c.order {
+		states = append(states, fmt.Sprintf("%s[%d] off=%d pos=%d leader=%d/%d inflight=%v held=%v stopped=%v paused=%v hw=%d lso=%d buf=%d",
+			p.tp.Topic, p.tp.Partition, p.offset, p.position, p.leader, p.leaderEpoch, p.inflight, p.held, p.stopped, p.paused, p.hw, p.lso, len(p.buf)))
+	}
+	return states
 }
 
 func eventually(t *testing.T, within time.Duration, cond func() bool, msg string, args ...any) {

@@ -92,7 +92,7 @@ func TestReadCommitted(t *testing.T) {
 	committed := e.newConsumer(t, AutoOffsetReset(ResetEarliest), Isolation(ReadCommitted))
 	require.NoError(t, committed.Assign(tp))
 	require.Equal(t, []string{"p0", "c0", "c1", "p1", "p2"}, values(pollN(t, committed, 5, 10*time.Second)))
-	pollNone(t, committed, 200*time.Millisecond)
+	pollNone(t, committed)
 	end, err := e.adm.ListEndOffsets(ctx, topic)
 	require.NoError(t, err)
 	eventually(t, 5*time.Second, func() bool { p, _ := committed.Position(tp); return p == end[topic][0].Offset },

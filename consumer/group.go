@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary"
+	"github.com/tributary/tributary/internal/consumerproto"
 )
 
 // Group membership over Kafka's classic group protocol (protocol type
@@ -52,7 +53,7 @@ func (c *Consumer) Subscribe(topics ...string) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closing {
 		return ErrClosed
 	}
 	if !c.groupOn && len(c.parts) > 0 {
@@ -140,7 +141,7 @@ func (c *Consumer) joinAndSync(ctx context.Context, g *groupMember) error {
 		}
 		p := kmsg.NewJoinGroupRequestProtocol()
 		p.Name = a.Name()
-		p.Metadata = NewSubscription(a, topics, current, g.generation, "").AppendTo(nil)
+		p.Metadata = consumerproto.NewSubscription(protoAssignor(a), topics, current, g.generation, "").AppendTo(nil)
 		protocols = append(protocols, p)
 	}
 
@@ -154,7 +155,7 @@ func (c *Consumer) joinAndSync(ctx context.Context, g *groupMember) error {
 		if c.cfg.instanceID != "" {
 			req.InstanceID = kmsg.StringPtr(c.cfg.instanceID)
 		}
-		req.ProtocolType = ProtocolType
+		req.ProtocolType = consumerproto.ProtocolType
 		req.Protocols = protocols
 		r, err := c.coordRequest(ctx, req)
 		if err != nil {
@@ -192,11 +193,11 @@ func (c *Consumer) joinAndSync(ctx context.Context, g *groupMember) error {
 
 	var plan []kmsg.SyncGroupRequestGroupAssignment
 	if join.LeaderID == memberID && !join.SkipAssignment {
-		members, err := DecodeMembers(join.Members)
+		members, err := consumerproto.DecodeMembers(join.Members)
 		if err != nil {
 			return fmt.Errorf("consumer: leader decoding members: %w", err)
 		}
-		all := MemberTopics(members)
+		all := consumerproto.MemberTopics(members)
 		meta, err := c.cl.Metadata(ctx, all...)
 		if err != nil {
 			return fmt.Errorf("consumer: leader fetching metadata: %w", err)
@@ -208,7 +209,7 @@ func (c *Consumer) joinAndSync(ctx context.Context, g *groupMember) error {
 			}
 		}
 		g.counts = counts
-		plan = assignor.Assign(members, counts).SyncAssignments()
+		plan = protoAssignor(assignor).Assign(members, counts).SyncAssignments()
 	} else {
 		g.counts = nil
 	}
@@ -220,7 +221,7 @@ func (c *Consumer) joinAndSync(ctx context.Context, g *groupMember) error {
 	if c.cfg.instanceID != "" {
 		sreq.InstanceID = kmsg.StringPtr(c.cfg.instanceID)
 	}
-	sreq.ProtocolType = kmsg.StringPtr(ProtocolType)
+	sreq.ProtocolType = kmsg.StringPtr(consumerproto.ProtocolType)
 	sreq.Protocol = kmsg.StringPtr(protocol)
 	sreq.GroupAssignment = plan
 	r, err := c.coordRequest(ctx, waitRequest{sreq, int32(c.cfg.rebalanceTimeout / time.Millisecond)})
@@ -231,7 +232,7 @@ func (c *Consumer) joinAndSync(ctx context.Context, g *groupMember) error {
 	if err := tributary.ErrorForCode(sync.ErrorCode); err != nil {
 		return c.joinError("SyncGroup", err, g)
 	}
-	a, err := DecodeAssignment(sync.MemberAssignment)
+	a, err := consumerproto.DecodeAssignment(sync.MemberAssignment)
 	if err != nil {
 		return fmt.Errorf("consumer: decoding assignment: %w", err)
 	}
@@ -531,4 +532,8 @@ func subtract(m map[string][]int32, tps []tributary.TopicPartition) map[string][
 		}
 	}
 	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
 }

@@ -86,7 +86,7 @@ func TestGroupSplitCommitTakeover(t *testing.T) {
 		eventually(t, 30*time.Second, func() bool { return assignedCount(a) == 6 }, "a did not take over: %v", a.Assignment())
 		e.produce(t, nil, topic, 300)
 		eventually(t, 20*time.Second, func() bool { return colA.count()+colB.count() == 1200+len(bTail) }, "after takeover: got %d, want %d", colA.count()+colB.count(), 1200+len(bTail))
-		time.Sleep(300 * time.Millisecond)
+		settle(t, 6, a) // everything up to the end collected: no more to come
 		all := append(colA.snapshot(), colB.snapshot()...)
 		require.Len(t, all, 1200+len(bTail), "records re-read beyond the uncommitted tail")
 
@@ -159,7 +159,7 @@ func TestGroupAutoCommit(t *testing.T) {
 		require.NoError(t, a.Close(testCtx(t)))
 
 		b := e.newConsumer(t, groupOpts(group, topic)...)
-		pollNone(t, b, 1500*time.Millisecond) // everything was committed at Close
+		pollNone(t, b) // everything was committed at Close
 		last := e.produce(t, nil, topic, 10)
 		got = pollN(t, b, 10, 20*time.Second)
 		requireSameRecords(t, last, got)
@@ -203,7 +203,7 @@ func TestGroupMixedWithKgo(t *testing.T) {
 		e.produce(t, nil, topic, 600)
 		kcount := func() int { kmu.Lock(); defer kmu.Unlock(); return len(kgot) }
 		eventually(t, 30*time.Second, func() bool { return kcount()+col.count() >= 600 }, "not consumed: kgo %d, tributary %d", kcount(), col.count())
-		time.Sleep(200 * time.Millisecond)
+		settle(t, 3, c)
 		require.Positive(t, col.count())
 		require.Positive(t, kcount())
 		seen := make(map[tpOff]bool)
@@ -250,7 +250,9 @@ func TestCooperativeStickyNeverRevokesKept(t *testing.T) {
 		eventually(t, 30*time.Second, func() bool { return assignedCount(a) == 3 && assignedCount(b) == 3 },
 			"no split: a=%v b=%v", a.Assignment(), b.Assignment())
 		colB := collect(t, b)
-		time.Sleep(500 * time.Millisecond) // let any further rebalance happen
+		// Let any further rebalance happen: the coordinator says the group
+		// is stable, with both members in its generation.
+		groupStable(t, e, group, a, b)
 
 		mu.Lock()
 		defer mu.Unlock()
@@ -266,7 +268,7 @@ func TestCooperativeStickyNeverRevokesKept(t *testing.T) {
 		// revoke (auto-commit is on).
 		e.produce(t, nil, topic, 300)
 		eventually(t, 10*time.Second, func() bool { return colA.count()+colB.count() >= 600 }, "got %d+%d", colA.count(), colB.count())
-		time.Sleep(300 * time.Millisecond)
+		settle(t, 6, a, b)
 		all := append(colA.snapshot(), colB.snapshot()...)
 		require.Len(t, all, 600, "records consumed twice across the rebalance")
 		for _, r := range colB.snapshot() {
@@ -293,17 +295,19 @@ func TestStaticMemberRestartKeepsPartitions(t *testing.T) {
 		eventually(t, 30*time.Second, func() bool { return assignedCount(a) == 6 }, "a alone got nothing")
 		b := e.newConsumer(t, append(groupOpts(group, topic), InstanceID("b"))...)
 		eventually(t, 30*time.Second, func() bool { return assignedCount(a) == 3 && assignedCount(b) == 3 }, "no split")
-		time.Sleep(300 * time.Millisecond)
+		groupStable(t, e, group, a, b)
 		mu.Lock()
 		before := revokedA
 		mu.Unlock()
+		genBefore := a.GroupMetadata().Generation
 		bParts := b.Assignment()
 		require.NoError(t, b.Close(testCtx(t)))
 
 		b2 := e.newConsumer(t, append(groupOpts(group, topic), InstanceID("b"))...)
 		eventually(t, 30*time.Second, func() bool { return assignedCount(b2) == 3 }, "restarted static member got nothing")
 		require.Equal(t, bParts, b2.Assignment())
-		time.Sleep(300 * time.Millisecond)
+		groupStable(t, e, group, a, b2)
+		require.Equal(t, genBefore, a.GroupMetadata().Generation, "the static restart rebalanced the group")
 		mu.Lock()
 		defer mu.Unlock()
 		require.Equal(t, before, revokedA, "the static restart rebalanced the group")
@@ -429,4 +433,32 @@ func TestSeekInOnAssigned(t *testing.T) {
 		}
 		requireSameRecords(t, wantFrom5, got)
 	})
+}
+
+// groupStable waits until the coordinator describes group as Stable with
+// exactly members, all of them in the generation the coordinator is in:
+// no rebalance is pending or under way.
+func groupStable(t *testing.T, e *env, group string, members ...*Consumer) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() bool {
+		described, err := e.adm.DescribeGroups(context.Background(), group)
+		if err != nil {
+			return false
+		}
+		g, ok := described[group]
+		if !ok || g.Err != nil || g.State != "Stable" || len(g.Members) != len(members) {
+			return false
+		}
+		gen := members[0].GroupMetadata().Generation
+		for _, m := range members {
+			md := m.GroupMetadata()
+			if md.Generation != gen || md.Generation < 0 {
+				return false
+			}
+			if !slices.ContainsFunc(g.Members, func(dm kadm.DescribedGroupMember) bool { return dm.MemberID == md.MemberID }) {
+				return false
+			}
+		}
+		return true
+	}, "group %s never became stable with its %d members", group, len(members))
 }

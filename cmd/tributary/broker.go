@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -30,6 +31,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 // broker cleanly (logs flushed, clean-shutdown markers written) and exits 0.
 func runBroker(args []string) int {
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // -h and errors are printed below
 	configPath := fs.String("config", "", "Kafka server.properties file")
 	var overrides stringList
 	fs.Var(&overrides, "override", "key=value broker property, applied after --config (repeatable)")
@@ -37,8 +39,10 @@ func runBroker(args []string) int {
 	nodes := fs.Int("nodes", 1, "run a cluster of this many nodes in one process (development): client ports 9092, 9094, ..., controller ports one above each, data in <log.dirs>/node-N")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(os.Stdout, brokerUsage)
 			return 0
 		}
+		fmt.Fprintf(os.Stderr, "tributary broker: %v\nusage: tributary broker [--config FILE] [--override key=value]... (run with -h for help)\n", err)
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -190,6 +194,29 @@ func inheritListeners(cfg *broker.Config) error {
 	}
 	return nil
 }
+
+// brokerUsage is `tributary broker -h`.
+const brokerUsage = `usage: tributary broker [--config server.properties] [--override key=value]... [--log-level LEVEL]
+
+Run the Kafka-compatible broker until SIGINT or SIGTERM, which close it
+cleanly. Settings are Kafka's broker properties (server.properties names):
+the built-in defaults, then the --config file, then each --override.
+
+The port and address: listeners (default PLAINTEXT://127.0.0.1:9092), e.g.
+  tributary broker --override listeners=PLAINTEXT://127.0.0.1:9093
+  tributary broker --override listeners=PLAINTEXT://0.0.0.0:9092 \
+                   --override advertised.listeners=PLAINTEXT://myhost:9092
+Port 0 picks a free port; the broker prints the address it listens on
+("tributary broker listening on HOST:PORT") on stderr once it is ready.
+
+The data directory: log.dirs (default ./tributary-data), e.g.
+  tributary broker --override log.dirs=/var/lib/tributary
+
+flags:
+  --config FILE          Kafka server.properties file (may also be given as the only argument)
+  --override key=value   broker property, applied after --config (repeatable)
+  --log-level LEVEL      debug, info, warn or error (default info)
+`
 
 // loadBrokerConfig is the built-in defaults, then the properties file (if
 // any), then the key=value overrides.

@@ -457,13 +457,13 @@ func TestErrors(t *testing.T) {
 
 	r = cli(t, "", "", "help")
 	assert.Equal(t, 0, r.code)
-	for _, c := range []string{"broker", "topic", "group", "produce", "consume", "cluster", "perf"} {
-		assert.Regexp(t, `(?m)^  `+c+`\s`, r.stderr)
+	for _, c := range []string{"broker", "topic", "group", "produce", "consume", "cluster", "perf", "version", "completion"} {
+		assert.Regexp(t, `(?m)^  `+c+`\s`, r.stdout)
 	}
 	r = cli(t, "", "", "topic", "create", "-h")
 	assert.Equal(t, 0, r.code)
-	assert.Contains(t, r.stderr, "-p, --partitions N")
-	assert.Contains(t, r.stderr, "-b, --brokers HOSTS")
+	assert.Contains(t, r.stdout, "-p, --partitions N")
+	assert.Contains(t, r.stdout, "-b, --brokers HOSTS")
 
 	// TRIBUTARY_BROKERS is the default for -b.
 	cmd := exec.Command(binary, "topic", "list", "--format", "json")

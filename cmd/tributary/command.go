@@ -68,11 +68,19 @@ type branch struct {
 
 // run dispatches to a subcommand.
 func (b *branch) run(args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		b.usage(os.Stderr)
-		if len(args) == 0 {
-			return 2
+		return 2
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		if len(args) > 1 && args[0] == "help" {
+			for _, l := range b.subs {
+				if l.name == b.name+" "+args[1] {
+					return l.run([]string{"-h"})
+				}
+			}
 		}
+		b.usage(os.Stdout) // asked for: stdout, so it can be paged or grepped
 		return 0
 	}
 	for _, l := range b.subs {
@@ -108,7 +116,7 @@ func (l *leaf) exec(ctx context.Context, t *tool, args []string) int {
 	fn := l.flags(f)
 	pos, err := f.parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		f.usage(t.stderr)
+		f.usage(t.stdout)
 		return 0
 	}
 	if err == nil {
@@ -225,7 +233,23 @@ func (t *tool) explain(err error) string {
 	for _, p := range []string{"admin: ", "producer: ", "consumer: ", "client: "} {
 		msg = strings.ReplaceAll(msg, p, "")
 	}
-	return msg
+	return dedupe(msg)
+}
+
+// dedupe drops a ": "-separated part that repeats the one before it. Each
+// layer that wraps an error adds its context, and two layers can add the
+// same (the producer prefixes a broker's error message with its code,
+// and the message may start with the code already), which reads as
+// "MESSAGE_TOO_LARGE: MESSAGE_TOO_LARGE: ...".
+func dedupe(msg string) string {
+	parts := strings.Split(msg, ": ")
+	out := parts[:1]
+	for _, p := range parts[1:] {
+		if p != out[len(out)-1] {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ": ")
 }
 
 // notFoundError is a topic or group that does not exist.
@@ -261,6 +285,14 @@ type flagSet struct {
 	fs   *flag.FlagSet
 	leaf *leaf
 	docs []flagDoc
+	// optional are flags whose value may be left out: name (without
+	// dashes) → the value implied, and which words count as a value.
+	optional map[string]optionalFlag
+}
+
+type optionalFlag struct {
+	implied string
+	isValue func(string) bool
 }
 
 type flagDoc struct {
@@ -322,9 +354,54 @@ func (f *flagSet) Var(v flag.Value, short, long, arg, def, usage string) {
 	f.doc(short, long, arg, def, usage)
 }
 
+// Optional registers a string flag whose value may be left out: a bare
+// -e (followed by nothing, or by a word isValue refuses, such as another
+// flag or a topic) means implied. aliases are further long names.
+func (f *flagSet) Optional(p *string, short, long, arg, implied string, isValue func(string) bool, usage string, aliases ...string) {
+	*p = ""
+	f.Var((*stringValue)(p), short, long, "["+arg+"]", "", usage)
+	if f.optional == nil {
+		f.optional = map[string]optionalFlag{}
+	}
+	for _, n := range append([]string{short, long}, aliases...) {
+		if n == "" {
+			continue
+		}
+		if n != short && n != long {
+			f.fs.Var((*stringValue)(p), n, usage)
+		}
+		f.optional[n] = optionalFlag{implied, isValue}
+	}
+}
+
+// fillOptional gives optional flags written without a value their
+// implied value, so the flag package (which would take the next word as
+// the value) sees -e=end.
+func (f *flagSet) fillOptional(args []string) []string {
+	if len(f.optional) == 0 {
+		return args
+	}
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if o, ok := f.optional[name]; ok && strings.HasPrefix(a, "-") {
+			if i+1 >= len(args) || !o.isValue(args[i+1]) {
+				a += "=" + o.implied
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
 // parse parses args, letting flags and positional arguments mix; "--"
 // ends the flags.
 func (f *flagSet) parse(args []string) ([]string, error) {
+	args = f.fillOptional(args)
 	var pos []string
 	for {
 		if err := f.fs.Parse(args); err != nil {

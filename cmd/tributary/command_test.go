@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +39,30 @@ func TestFlagsMixWithArguments(t *testing.T) {
 	assert.Equal(t, []string{"a=1", "b=2"}, cs)
 	assert.True(t, e)
 	assert.Equal(t, "text", tl.format)
+
+	// An optional-value flag: bare, it means its implied value.
+	var end string
+	f = newFlagSet(l, tl)
+	f.Optional(&end, "e", "end", "END", "end", isEndValue, "", "exit-at-end")
+	for _, c := range []struct {
+		args []string
+		end  string
+		pos  []string
+	}{
+		{[]string{"t", "-e"}, "end", []string{"t"}},
+		{[]string{"-e", "t"}, "end", []string{"t"}},
+		{[]string{"-e", "7", "t"}, "7", []string{"t"}},
+		{[]string{"t", "--end", "@5"}, "@5", []string{"t"}},
+		{[]string{"t", "-e=9"}, "9", []string{"t"}},
+		{[]string{"t", "--exit-at-end"}, "end", []string{"t"}},
+		{[]string{"t", "--", "-e"}, "", []string{"t", "-e"}},
+	} {
+		end = ""
+		pos, err := f.parse(c.args)
+		require.NoError(t, err, "%q", c.args)
+		assert.Equal(t, c.end, end, "%q", c.args)
+		assert.Equal(t, c.pos, pos, "%q", c.args)
+	}
 
 	_, err = f.parse([]string{"--nope"})
 	var ue usageError
@@ -84,12 +109,13 @@ func TestParseStartAndSeekTo(t *testing.T) {
 		"0":     {at: 0, millis: -1},
 		"42":    {at: 42, millis: -1},
 		"@1700": {millis: 1700},
+		"-3":    {at: consumer.Latest, millis: -1, last: 3},
 	} {
 		got, err := parseStart(in)
 		require.NoError(t, err, in)
 		assert.Equal(t, want, got, in)
 	}
-	for _, bad := range []string{"", "-1", "@", "@x", "soon", "1.5"} {
+	for _, bad := range []string{"", "-0", "-x", "@", "@x", "soon", "1.5"} {
 		_, err := parseStart(bad)
 		assert.Error(t, err, bad)
 	}
@@ -141,19 +167,39 @@ func TestExplain(t *testing.T) {
 
 func TestProgressLine(t *testing.T) {
 	p := &progress{interval: 20 * time.Millisecond}
-	var buf strings.Builder
-	stop := p.run(context.Background(), &buf, "sent", true)
 	p.records.Add(500)
 	p.bytes.Add(50000)
 	p.latN.Add(2)
 	p.latSum.Add(3000)
 	p.latMax.Add(2000)
-	time.Sleep(150 * time.Millisecond)
+	var buf lockedBuffer
+	stop := p.run(context.Background(), &buf, "sent", true)
+	// Wait for three lines rather than for a while: on a loaded machine
+	// the ticker may not fire in any given interval.
+	require.Eventually(t, func() bool { return strings.Count(buf.String(), "\n") >= 3 }, 20*time.Second, 5*time.Millisecond)
 	stop()
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	require.NotEmpty(t, lines)
 	assert.Regexp(t, `^500 records sent, \d+\.\d records/s \(\d+\.\d\d MB/s\), 1\.5 ms avg latency, 2\.0 ms max latency\.$`, lines[0])
 	for _, l := range lines[1:] {
 		assert.Regexp(t, `^0 records sent, 0\.0 records/s \(0\.00 MB/s\)\.$`, l, "later lines cover only their own second")
 	}
+}
+
+// lockedBuffer is a strings.Builder safe to write from one goroutine
+// while another reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

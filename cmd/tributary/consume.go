@@ -20,7 +20,7 @@ import (
 
 var consumeCmd = &leaf{
 	name:    "consume",
-	args:    "TOPIC... [-g GROUP] [-o start|end|OFFSET|@UNIX_MS] [-n COUNT] [-e] [-f FORMAT]",
+	args:    "TOPIC... [-g GROUP] [-p PARTITION]... [-o start|end|OFFSET|-N|@UNIX_MS] [-e [end|OFFSET|@UNIX_MS]] [-n COUNT] [-f FORMAT]",
 	summary: "consume records and print them, one per line by default",
 	flags:   consume,
 }
@@ -170,6 +170,7 @@ func bytesPtr(b []byte) *string {
 type startOffset struct {
 	at     int64 // consumer.Earliest, consumer.Latest or an offset
 	millis int64 // -1 unless @UNIX_MS
+	last   int64 // N of -N: the last N records; 0 otherwise
 }
 
 func parseStart(s string) (startOffset, error) {
@@ -184,22 +185,70 @@ func parseStart(s string) (startOffset, error) {
 			return startOffset{}, usagef("-o %q: @ needs a Unix time in milliseconds", s)
 		}
 		return startOffset{millis: ms}, nil
+	case strings.HasPrefix(s, "-"):
+		n, err := strconv.ParseInt(s[1:], 10, 64)
+		if err != nil || n <= 0 {
+			return startOffset{}, usagef("-o %q: -N needs a positive number of records", s)
+		}
+		return startOffset{at: consumer.Latest, millis: -1, last: n}, nil
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		return startOffset{}, usagef("-o %q is not start, end, an offset or @UNIX_MS", s)
+		return startOffset{}, usagef("-o %q is not start, end, an OFFSET, -N or @UNIX_MS", s)
 	}
 	return startOffset{at: n, millis: -1}, nil
 }
 
+// endBound is a parsed -e: where each partition stops. Offsets are
+// exclusive, as -o's are inclusive: -o 4 -e 8 prints offsets 4 to 7.
+type endBound struct {
+	set    bool
+	atEnd  bool  // "end": the end offsets when the command starts
+	offset int64 // -1 unless OFFSET
+	millis int64 // -1 unless @UNIX_MS: stop before the first record at or after it
+}
+
+// isEndValue reports whether a word after -e is its value rather than
+// the next argument (a bare -e means "end").
+// A topic name cannot hold '@', so any @word is -e's (and a bad one is
+// reported as such); a topic named only by digits must come before -e.
+func isEndValue(s string) bool {
+	if s == "end" || strings.HasPrefix(s, "@") {
+		return true
+	}
+	_, err := strconv.ParseUint(s, 10, 63)
+	return err == nil
+}
+
+func parseEnd(s string) (endBound, error) {
+	switch {
+	case s == "":
+		return endBound{offset: -1, millis: -1}, nil
+	case s == "end":
+		return endBound{set: true, atEnd: true, offset: -1, millis: -1}, nil
+	case strings.HasPrefix(s, "@"):
+		ms, err := strconv.ParseInt(s[1:], 10, 64)
+		if err != nil || ms < 0 {
+			return endBound{}, usagef("-e %q: @ needs a Unix time in milliseconds", s)
+		}
+		return endBound{set: true, offset: -1, millis: ms}, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return endBound{}, usagef("-e %q is not end, an OFFSET or @UNIX_MS", s)
+	}
+	return endBound{set: true, offset: n, millis: -1}, nil
+}
+
 func consume(f *flagSet) func(context.Context, *tool, []string) error {
-	var group, offset, format string
+	var group, offset, end, format string
+	var partitions []string
 	var count int
-	var exitAtEnd bool
 	f.String(&group, "g", "group", "GROUP", "", "consume as a member of GROUP, committing what is printed (default: no group, every partition)")
-	f.String(&offset, "o", "offset", "WHERE", "start", "where to start: start, end, an OFFSET in every partition, or @UNIX_MS; with -g only where the group has no committed offset (start or end)")
+	f.List(&partitions, "p", "partition", "PARTITION", true, "consume only this partition (repeatable or comma-separated; not with -g)")
+	f.String(&offset, "o", "offset", "WHERE", "start", "where to start: start, end, an OFFSET, -N (the last N records: N offsets before the end) or @UNIX_MS (the first record at or after it), in every partition; with -g only start or end, where the group has no committed offset")
+	f.Optional(&end, "e", "end", "END", "end", isEndValue, "where to stop and exit, in every partition: end (the default for a bare -e: the end offsets when the command starts), an OFFSET (exclusive: -o 4 -e 8 prints 4 to 7) or @UNIX_MS (before the first record at or after it); default: never stop", "exit-at-end")
 	f.Int(&count, "n", "num", "COUNT", 0, "exit after COUNT records (0: no limit)")
-	f.Bool(&exitAtEnd, "e", "exit-at-end", "exit once the end offsets seen at start are reached")
 	f.String(&format, "f", "print-format", "FORMAT", `%v\n`, "how to print a record: %t topic, %p partition, %o offset, %k key, %v value, %h headers, %T timestamp (ms), \\n")
 	return func(ctx context.Context, t *tool, args []string) error {
 		if len(args) == 0 {
@@ -210,8 +259,24 @@ func consume(f *flagSet) func(context.Context, *tool, []string) error {
 		if err != nil {
 			return err
 		}
-		if group != "" && (start.millis >= 0 || start.at >= 0) {
+		stop, err := parseEnd(end)
+		if err != nil {
+			return err
+		}
+		if group != "" && (start.millis >= 0 || start.at >= 0 || start.last > 0) {
 			return usagef("with -g, -o must be start or end (where the group starts without committed offsets); move a group with 'tributary group seek'")
+		}
+		var only []int32
+		for _, p := range partitions {
+			n, err := strconv.ParseInt(p, 10, 32)
+			if err != nil || n < 0 {
+				return usagef("-p %q is not a partition number", p)
+			}
+			only = append(only, int32(n))
+		}
+		only = slices.Compact(slices.Sorted(slices.Values(only)))
+		if group != "" && len(only) > 0 {
+			return usagef("-p cannot be used with -g: the group assigns the partitions")
 		}
 		if count < 0 {
 			return usagef("-n must not be negative")
@@ -232,25 +297,73 @@ func consume(f *flagSet) func(context.Context, *tool, []string) error {
 		}
 		var all []tributary.TopicPartition
 		for _, tp := range topics {
-			ps, err := checkTopic(ctx, cl, tp, -1)
+			maxP := int32(-1)
+			if len(only) > 0 {
+				maxP = only[len(only)-1]
+			}
+			ps, err := checkTopic(ctx, cl, tp, maxP)
 			if err != nil {
 				return err
 			}
 			for _, p := range ps {
-				all = append(all, tributary.TopicPartition{Topic: tp, Partition: p.Partition})
+				if len(only) == 0 || slices.Contains(only, p.Partition) {
+					all = append(all, tributary.TopicPartition{Topic: tp, Partition: p.Partition})
+				}
 			}
 		}
-		ends := map[tributary.TopicPartition]int64{}
-		if exitAtEnd {
-			listed, err := a.ListEndOffsets(ctx, topics...)
+		listed := func(list func(context.Context, ...string) (admin.ListedOffsets, error)) (map[tributary.TopicPartition]int64, error) {
+			l, err := list(ctx, topics...)
+			if err != nil {
+				return nil, err
+			}
+			out := map[tributary.TopicPartition]int64{}
+			for _, tp := range all {
+				o, ok := l.Lookup(tp.Topic, tp.Partition)
+				if !ok {
+					continue
+				}
+				if o.Err != nil {
+					return nil, topicErr(tp.Topic, o.Err)
+				}
+				out[tp] = o.Offset
+			}
+			return out, nil
+		}
+		// ends are the exclusive end offsets of -e, per partition.
+		var ends map[tributary.TopicPartition]int64
+		switch {
+		case stop.atEnd:
+			if ends, err = listed(a.ListEndOffsets); err != nil {
+				return err
+			}
+		case stop.offset >= 0:
+			ends = map[tributary.TopicPartition]int64{}
+			for _, tp := range all {
+				ends[tp] = stop.offset
+			}
+		case stop.millis >= 0:
+			// Records at or after the time already written end there;
+			// elsewhere a record yet to come may, so -e also checks
+			// each record's timestamp.
+			if ends, err = listed(a.ListEndOffsets); err != nil {
+				return err
+			}
+			after, err := listed(func(ctx context.Context, topics ...string) (admin.ListedOffsets, error) {
+				return a.ListOffsetsAfterMilli(ctx, stop.millis, topics...)
+			})
 			if err != nil {
 				return err
 			}
-			if err := listed.FirstErr(); err != nil {
-				return err
-			}
-			for _, l := range listed {
-				ends[tributary.TopicPartition{Topic: l.Topic, Partition: l.Partition}] = l.Offset
+			future := stop.millis > time.Now().UnixMilli()
+			for tp, o := range after {
+				switch {
+				case o >= 0 && o < ends[tp]:
+					ends[tp] = o
+				case future:
+					delete(ends, tp) // nothing that recent yet: watch timestamps
+				}
+				// Otherwise records to come are newer than a past
+				// time: the partition ends where it ends now.
 			}
 		}
 
@@ -280,16 +393,31 @@ func consume(f *flagSet) func(context.Context, *tool, []string) error {
 			for _, tp := range all {
 				offs[tp] = start.at
 			}
-			if start.millis >= 0 {
-				listed, err := a.ListOffsetsAfterMilli(ctx, start.millis, topics...)
+			switch {
+			case start.millis >= 0:
+				at, err := listed(func(ctx context.Context, topics ...string) (admin.ListedOffsets, error) {
+					return a.ListOffsetsAfterMilli(ctx, start.millis, topics...)
+				})
 				if err != nil {
 					return err
 				}
 				for _, tp := range all {
 					offs[tp] = consumer.Latest // no record at or after the time
-					if l, ok := listed.Lookup(tp.Topic, tp.Partition); ok && l.Err == nil && l.Offset >= 0 {
-						offs[tp] = l.Offset
+					if o, ok := at[tp]; ok && o >= 0 {
+						offs[tp] = o
 					}
+				}
+			case start.last > 0:
+				first, err := listed(a.ListStartOffsets)
+				if err != nil {
+					return err
+				}
+				last, err := listed(a.ListEndOffsets)
+				if err != nil {
+					return err
+				}
+				for _, tp := range all {
+					offs[tp] = max(last[tp]-start.last, first[tp], 0)
 				}
 			}
 			if err := c.AssignOffsets(offs); err != nil {
@@ -297,20 +425,52 @@ func consume(f *flagSet) func(context.Context, *tool, []string) error {
 			}
 		}
 
+		// done holds the partitions that reached their -e bound; they are
+		// paused so nothing more of them is fetched.
+		done := map[tributary.TopicPartition]bool{}
+		finish := func(tp tributary.TopicPartition) {
+			if !done[tp] {
+				done[tp] = true
+				c.Pause(tp)
+			}
+		}
 		// atEnd reports whether every partition this consumer owns has
-		// reached the end offset listed at start.
+		// reached its -e bound.
 		atEnd := func() bool {
 			owned := c.Assignment()
 			if len(owned) == 0 {
 				return false
 			}
+			finished := true
 			for _, tp := range owned {
-				pos, err := c.Position(tp)
-				if err != nil || pos < 0 || pos < ends[tp] {
-					return false
+				if done[tp] {
+					continue
 				}
+				e, ok := ends[tp]
+				pos, err := c.Position(tp)
+				if ok && err == nil && pos >= e && pos >= 0 {
+					finish(tp)
+					continue
+				}
+				finished = false
 			}
-			return true
+			return finished
+		}
+		// keep drops the records beyond -e, finishing their partitions.
+		keep := func(recs []*tributary.Record) []*tributary.Record {
+			out := recs[:0:0]
+			for _, r := range recs {
+				tp := tributary.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+				if done[tp] {
+					continue
+				}
+				if e, ok := ends[tp]; ok && r.Offset >= e || stop.millis >= 0 && r.Timestamp.UnixMilli() >= stop.millis {
+					finish(tp)
+					continue
+				}
+				out = append(out, r)
+			}
+			return out
 		}
 
 		w := bufio.NewWriterSize(t.stdout, 64<<10)
@@ -320,7 +480,7 @@ func consume(f *flagSet) func(context.Context, *tool, []string) error {
 		var buf []byte
 		printed := 0
 		for {
-			if exitAtEnd && atEnd() {
+			if stop.set && atEnd() {
 				return nil
 			}
 			pctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
@@ -342,6 +502,9 @@ func consume(f *flagSet) func(context.Context, *tool, []string) error {
 				}
 				fmt.Fprintf(t.stderr, "tributary consume: %s (retrying)\n", t.explain(err))
 				continue
+			}
+			if stop.set {
+				recs = keep(recs)
 			}
 			if count > 0 && printed+len(recs) > count {
 				recs = recs[:count-printed]

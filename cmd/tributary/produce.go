@@ -18,7 +18,7 @@ import (
 
 var produceCmd = &leaf{
 	name:    "produce",
-	args:    "TOPIC [-k SEPARATOR] [-H key=value]... [-p PARTITION] [-f FILE]",
+	args:    "TOPIC [-k SEPARATOR] [-H key=value]... [-p PARTITION] [-i FILE]",
 	summary: "produce one record per line of stdin (or a file)",
 	flags:   produce,
 }
@@ -47,7 +47,9 @@ func produce(f *flagSet) func(context.Context, *tool, []string) error {
 	f.String(&keySep, "k", "key-separator", "SEP", "", "split each line at the first SEP into key and value (default: no key)")
 	f.List(&headers, "H", "header", "key=value", false, "header added to every record (repeatable)")
 	f.Int(&partition, "p", "partition", "N", -1, "produce to this partition (-1: the default partitioner, murmur2 of the key like Java)")
-	f.String(&file, "f", "file", "FILE", "", "read records from FILE instead of stdin")
+	// -i, not -f: -f is consume's print format, and a flag means one
+	// thing across commands.
+	f.String(&file, "i", "input", "FILE", "", "read records from FILE instead of stdin")
 	return func(ctx context.Context, t *tool, args []string) error {
 		if len(args) != 1 {
 			return usagef("name exactly one topic")

@@ -3,6 +3,8 @@
 //
 //	go run ./examples/consumer -brokers 127.0.0.1:9092 -topic orders
 //
+// -brokers defaults to $TRIBUTARY_BROKERS, as in the tributary CLI.
+//
 // Without -group it assigns itself every partition of the topic and reads
 // from the start (-from latest to wait for new records), committing
 // nothing. With -group it joins that consumer group instead, starts from
@@ -26,7 +28,7 @@ import (
 )
 
 func main() {
-	brokers := flag.String("brokers", "127.0.0.1:9092", "comma-separated seed brokers")
+	brokers := flag.String("brokers", defaultBrokers(), "comma-separated seed brokers (default: TRIBUTARY_BROKERS, as the tributary CLI reads it, else 127.0.0.1:9092)")
 	topic := flag.String("topic", "tributary-example", "topic to consume")
 	group := flag.String("group", "", "consumer group to join (empty: assign every partition by hand)")
 	from := flag.String("from", "earliest", "where to start without a committed offset: earliest or latest")
@@ -94,4 +96,13 @@ func main() {
 		}
 		seen += len(recs)
 	}
+}
+
+// defaultBrokers is TRIBUTARY_BROKERS, the variable the tributary CLI
+// reads, or the local broker's default address.
+func defaultBrokers() string {
+	if b := os.Getenv("TRIBUTARY_BROKERS"); b != "" {
+		return b
+	}
+	return "127.0.0.1:9092"
 }

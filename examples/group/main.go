@@ -4,6 +4,8 @@
 //
 //	go run ./examples/group -brokers 127.0.0.1:9092 -topic orders -group billing
 //
+// -brokers defaults to $TRIBUTARY_BROKERS, as in the tributary CLI.
+//
 // Run two in separate terminals and watch the partitions split between
 // them; stop one (Ctrl-C) and the other takes its partitions over from
 // the offsets it committed. -cooperative switches to incremental
@@ -13,7 +15,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -28,7 +29,7 @@ import (
 )
 
 func main() {
-	brokers := flag.String("brokers", "127.0.0.1:9092", "comma-separated seed brokers")
+	brokers := flag.String("brokers", defaultBrokers(), "comma-separated seed brokers (default: TRIBUTARY_BROKERS, as the tributary CLI reads it, else 127.0.0.1:9092)")
 	topic := flag.String("topic", "tributary-example", "topic to consume")
 	group := flag.String("group", "tributary-example-group", "consumer group")
 	cooperative := flag.Bool("cooperative", false, "use the cooperative-sticky assignor only (incremental rebalancing)")
@@ -66,20 +67,12 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := c.Close(cctx); err != nil {
-			log.Print(err)
-		}
-	}()
-
 	for {
 		recs, err := c.Poll(ctx)
-		if errors.Is(err, context.Canceled) {
-			return
-		}
 		if err != nil {
+			if ctx.Err() != nil {
+				break // Ctrl-C: Poll returns no records with this error
+			}
 			log.Print(err)
 			continue
 		}
@@ -89,8 +82,28 @@ func main() {
 		// A rebalance may have moved partitions since Poll: the
 		// coordinator then refuses the commit and the new owner re-reads
 		// these records, which is at-least-once delivery.
-		if err := c.Commit(ctx, recs...); err != nil {
+		if err := c.Commit(ctx, recs...); err != nil && ctx.Err() == nil {
 			log.Printf("commit: %v", err)
 		}
 	}
+	// Shutting down: ctx is done, so the last commit (in case Ctrl-C cut
+	// the loop's short) and the leave get a fresh context. Every record
+	// Poll returned was printed, so committing positions loses nothing.
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Commit(shutdown); err != nil {
+		log.Printf("final commit: %v", err)
+	}
+	if err := c.Close(shutdown); err != nil {
+		log.Print(err)
+	}
+}
+
+// defaultBrokers is TRIBUTARY_BROKERS, the variable the tributary CLI
+// reads, or the local broker's default address.
+func defaultBrokers() string {
+	if b := os.Getenv("TRIBUTARY_BROKERS"); b != "" {
+		return b
+	}
+	return "127.0.0.1:9092"
 }

@@ -1,4 +1,4 @@
-package consumer
+package consumerproto
 
 import (
 	"encoding/binary"
