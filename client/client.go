@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +36,7 @@ var (
 // consumer and admin packages. It is safe for concurrent use.
 type Client struct {
 	cfg       cfg
+	hooks     hookSet
 	log       *slog.Logger
 	formatter *kmsg.RequestFormatter
 
@@ -71,6 +74,7 @@ func New(opts ...Opt) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	c.hooks = newHookSet(c.cfg.hooks)
 	c.formatter = kmsg.NewRequestFormatter(kmsg.FormatterClientID(c.cfg.clientID))
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.brokers = make(map[int32]*Broker)
@@ -143,6 +147,8 @@ type Broker struct {
 	dialErrAt [numKinds]time.Time
 	closed    error
 }
+
+func (b *Broker) info() BrokerInfo { return BrokerInfo{NodeID: b.id, Addr: b.addr} }
 
 // ID returns the broker's node id (negative for seed brokers).
 func (b *Broker) ID() int32 { return b.id }
@@ -347,7 +353,10 @@ func (c *Client) RequestBroker(ctx context.Context, nodeID int32, req kmsg.Reque
 // requests that Kafka requires at the controller (kmsg.AdminRequest) go to
 // the controller; anything else goes to any live broker. Connection
 // failures are retried with backoff on another broker while ctx allows;
-// errors inside the response are left to the caller.
+// once every known broker and seed has refused or failed a connection, it
+// gives up with an error that names them and wraps ErrConnection, rather
+// than retrying for as long as ctx allows. Errors inside the response are
+// left to the caller.
 //
 // Group and transaction coordinator requests must be sent with
 // RequestBroker to the coordinator, which the caller looks up with
@@ -355,6 +364,7 @@ func (c *Client) RequestBroker(ctx context.Context, nodeID int32, req kmsg.Reque
 func (c *Client) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	_, admin := req.(kmsg.AdminRequest)
 	var lastErr error
+	var failed map[string]bool // addresses whose connection failed in this call
 	for attempt := 1; ; attempt++ {
 		var b *Broker
 		var err error
@@ -376,6 +386,21 @@ func (c *Client) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, 
 		if !errors.Is(err, ErrConnection) && !errors.Is(err, ErrUnknownBroker) || attempt >= 8 {
 			return nil, lastErr
 		}
+		var ue *unreachableError
+		if errors.As(err, &ue) { // a nested metadata request already tried them all
+			return nil, err
+		}
+		if b != nil && errors.Is(err, ErrConnection) {
+			if failed == nil {
+				failed = make(map[string]bool)
+			}
+			failed[b.addr] = true
+			if attempt >= 2 {
+				if addrs := c.allFailed(failed); addrs != nil {
+					return nil, &unreachableError{addrs: addrs, last: err}
+				}
+			}
+		}
 		select {
 		case <-time.After(c.Backoff(attempt)):
 		case <-ctx.Done():
@@ -384,6 +409,40 @@ func (c *Client) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, 
 			return nil, ErrClosed
 		}
 	}
+}
+
+// unreachableError says that no broker could be reached. It wraps the last
+// connection error, and so ErrConnection.
+type unreachableError struct {
+	addrs []string
+	last  error
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("client: cannot reach any broker (tried %s): %v", strings.Join(e.addrs, ", "), e.last)
+}
+
+func (e *unreachableError) Unwrap() error { return e.last }
+
+// allFailed returns the addresses of every broker the client knows (from
+// metadata, else the seeds) if all of them are in failed, else nil.
+func (c *Client) allFailed(failed map[string]bool) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var addrs []string
+	for _, b := range c.brokers {
+		addrs = append(addrs, b.addr)
+	}
+	for _, b := range c.seeds {
+		addrs = append(addrs, b.addr)
+	}
+	for _, a := range addrs {
+		if !failed[a] {
+			return nil
+		}
+	}
+	slices.Sort(addrs)
+	return slices.Compact(addrs)
 }
 
 func (c *Client) controller(ctx context.Context) (*Broker, error) {
