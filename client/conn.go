@@ -169,10 +169,10 @@ func (c *Client) dialConnNoHook(ctx context.Context, b *Broker, kind connKind) (
 		nc = tlsConn
 	}
 	cn := &conn{
-		b:    b,
-		kind: kind,
-		nc:   nc,
-		cfg:  &c.cfg,
+		b:     b,
+		kind:  kind,
+		nc:    nc,
+		cfg:   &c.cfg,
 		fmt:   c.formatter,
 		hooks: &c.hooks,
 		done:  make(chan struct{}),
