@@ -176,8 +176,13 @@ func (a *Client) sleep(ctx context.Context, attempt int) error {
 }
 
 // retriableTransport reports whether err is a failure to reach a broker
-// that another attempt (after a metadata refresh) may fix.
+// that another attempt (after a metadata refresh) may fix. With no broker
+// reachable at all, retrying RequestRetries times only delayed the answer
+// by tens of seconds.
 func retriableTransport(err error) bool {
+	if errors.Is(err, client.ErrUnreachable) {
+		return false
+	}
 	return errors.Is(err, client.ErrConnection) || errors.Is(err, client.ErrUnknownBroker)
 }
 

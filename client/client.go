@@ -30,6 +30,13 @@ var (
 	// ErrUnknownBroker means a node id is not (or no longer) in the
 	// cluster metadata.
 	ErrUnknownBroker = errors.New("client: unknown broker")
+	// ErrUnreachable is matched (with ErrConnection) by the error of a
+	// request that found no broker to talk to: every broker the client
+	// knows, and every seed, refused or failed a connection during the
+	// request. The message names them. Unlike other connection errors it
+	// is not worth retrying at once; check the seed addresses and that
+	// the cluster is up.
+	ErrUnreachable = errors.New("client: no broker reachable")
 )
 
 // Client is the connection and metadata core shared by the producer,
@@ -192,34 +199,57 @@ func (b *Broker) getConn(ctx context.Context, kind connKind) (*conn, error) {
 			b.mu.Unlock()
 			return nil, err
 		}
+		// The dial runs on its own goroutine so that every caller,
+		// including this one, can give up with its ctx while the dial
+		// continues for the others (bounded by DialTimeout).
 		ch := make(chan struct{})
 		b.dialing[kind] = ch
+		b.cl.wg.Add(1) // under b.mu with b.closed unset: Close has not started waiting
 		b.mu.Unlock()
-
-		cn, err := b.cl.dialConn(b.cl.ctx, b, kind)
-
+		go b.dial(kind, ch)
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 		b.mu.Lock()
-		b.dialing[kind] = nil
-		close(ch)
-		if err == nil && b.closed != nil {
-			err = b.closed
-			b.mu.Unlock()
-			cn.die(err)
-			cn.wg.Wait()
-			return nil, err
+		cn, err := b.conns[kind], b.dialErr[kind]
+		if b.closed != nil {
+			cn, err = nil, b.closed
 		}
-		if err != nil {
-			b.dialErr[kind], b.dialErrAt[kind] = err, time.Now()
-			b.mu.Unlock()
-			b.cl.log.Debug("dial failed", "broker", b.id, "addr", b.addr, "err", err)
-			b.cl.TriggerMetadataRefresh()
-			return nil, err
-		}
-		b.dialErr[kind] = nil
-		b.conns[kind] = cn
 		b.mu.Unlock()
-		return cn, nil
+		if cn != nil || err != nil {
+			return cn, err
+		}
 	}
+}
+
+// dial connects for kind and publishes the result (a connection, or an
+// error that callers share until RetryBackoff passes), then closes ch.
+func (b *Broker) dial(kind connKind, ch chan struct{}) {
+	defer b.cl.wg.Done()
+	cn, err := b.cl.dialConn(b.cl.ctx, b, kind)
+
+	b.mu.Lock()
+	b.dialing[kind] = nil
+	close(ch)
+	if err == nil && b.closed != nil {
+		err = b.closed
+		b.mu.Unlock()
+		cn.die(err)
+		cn.wg.Wait()
+		return
+	}
+	if err != nil {
+		b.dialErr[kind], b.dialErrAt[kind] = err, time.Now()
+		b.mu.Unlock()
+		b.cl.log.Debug("dial failed", "broker", b.id, "addr", b.addr, "err", err)
+		b.cl.TriggerMetadataRefresh()
+		return
+	}
+	b.dialErr[kind] = nil
+	b.conns[kind] = cn
+	b.mu.Unlock()
 }
 
 func (b *Broker) connDied(cn *conn, err error) {
@@ -423,6 +453,8 @@ func (e *unreachableError) Error() string {
 }
 
 func (e *unreachableError) Unwrap() error { return e.last }
+
+func (e *unreachableError) Is(target error) bool { return target == ErrUnreachable }
 
 // allFailed returns the addresses of every broker the client knows (from
 // metadata, else the seeds) if all of them are in failed, else nil.
