@@ -25,7 +25,8 @@ var (
 	// ErrConnection wraps every failure to reach a broker or to get a
 	// well-formed answer from it: dial, TLS, SASL transport, I/O and read
 	// timeouts. Such failures are worth retrying, usually elsewhere after
-	// a metadata refresh.
+	// a metadata refresh, and the SDK does so itself; they carry no Kafka
+	// error code, so tributary.IsRetriable reports false for them.
 	ErrConnection = errors.New("client: broker connection failed")
 	// ErrUnknownBroker means a node id is not (or no longer) in the
 	// cluster metadata.

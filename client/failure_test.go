@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary/tributary"
 	"github.com/tributary/tributary/broker/brokertest"
 )
 
@@ -253,4 +255,17 @@ func TestHooks(t *testing.T) {
 	defer rec.mu.Unlock()
 	require.GreaterOrEqual(t, rec.connectErrs, 1)
 	require.False(t, strings.Contains(err.Error(), "UNKNOWN_TOPIC"))
+}
+
+// The client's own errors carry no Kafka code: tributary.IsRetriable is
+// false for each, as its docs say, and ErrUnreachable is a connection error.
+func TestClientErrorsRetriable(t *testing.T) {
+	for _, err := range []error{ErrClosed, ErrConnection, ErrUnknownBroker, ErrUnreachable} {
+		require.False(t, tributary.IsRetriable(err), "%v", err)
+		require.Equal(t, tributary.ErrUnknownServerError.Code, tributary.CodeOf(err), "%v", err)
+	}
+	ue := &unreachableError{addrs: []string{"a:1"}, last: fmt.Errorf("%w: dial a:1: refused", ErrConnection)}
+	require.ErrorIs(t, ue, ErrUnreachable)
+	require.ErrorIs(t, ue, ErrConnection)
+	require.NotErrorIs(t, ue, ErrClosed)
 }
