@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/clientx"
 )
 
 var (
@@ -118,10 +120,41 @@ func (c *Client) Close() {
 	c.wg.Wait()
 }
 
-// Backoff returns how long to wait before retry number attempt (1-based):
+// Backoff returns how long to wait before retry number attempt (1-based).
+//
+// Deprecated: for Tributary's own packages, which reach it through
+// internal/clientx; it leaves the public API once all of them do.
+func (c *Client) Backoff(attempt int) time.Duration { return c.backoff(attempt) }
+
+// RequestTimeout returns the configured RequestTimeout.
+//
+// Deprecated: for Tributary's own packages, which reach it through
+// internal/clientx; it leaves the public API once all of them do.
+func (c *Client) RequestTimeout() time.Duration { return c.cfg.requestTimeout }
+
+// Logger returns the client's logger.
+//
+// Deprecated: for Tributary's own packages, which reach it through
+// internal/clientx; it leaves the public API once all of them do. Keep
+// the *slog.Logger you pass to the Logger option instead.
+func (c *Client) Logger() *slog.Logger { return c.log }
+
+func init() {
+	clientx.Of = func(cl any) clientx.Internals { return internals{cl.(*Client)} }
+}
+
+// internals implements clientx.Internals; its type is unexported, so its
+// methods are not part of the public API.
+type internals struct{ c *Client }
+
+func (i internals) Backoff(attempt int) time.Duration { return i.c.backoff(attempt) }
+func (i internals) RequestTimeout() time.Duration     { return i.c.cfg.requestTimeout }
+func (i internals) Logger() *slog.Logger              { return i.c.log }
+
+// backoff returns how long to wait before retry number attempt (1-based):
 // RetryBackoff doubling per attempt up to RetryBackoffMax, with ±20% jitter
 // as in Java's client, so that many clients do not retry in lockstep.
-func (c *Client) Backoff(attempt int) time.Duration {
+func (c *Client) backoff(attempt int) time.Duration {
 	d := c.cfg.retryBackoff
 	for i := 1; i < attempt && d < c.cfg.retryBackoffMax; i++ {
 		d *= 2
@@ -129,12 +162,6 @@ func (c *Client) Backoff(attempt int) time.Duration {
 	d = min(d, c.cfg.retryBackoffMax)
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
-
-// RequestTimeout returns the configured RequestTimeout.
-func (c *Client) RequestTimeout() time.Duration { return c.cfg.requestTimeout }
-
-// Logger returns the client's logger.
-func (c *Client) Logger() *slog.Logger { return c.log }
 
 // Broker is one broker of the cluster, with its connections. Handles stay
 // valid; a broker removed from the metadata fails requests with
@@ -433,7 +460,7 @@ func (c *Client) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, 
 			}
 		}
 		select {
-		case <-time.After(c.Backoff(attempt)):
+		case <-time.After(c.backoff(attempt)):
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%w (last error: %w)", ctx.Err(), lastErr)
 		case <-c.ctx.Done():

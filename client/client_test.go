@@ -370,7 +370,7 @@ func TestConnectionLossRefreshesAndCoalesces(t *testing.T) {
 func TestBackoff(t *testing.T) {
 	cl := newClient(t, []string{"127.0.0.1:1"}, RetryBackoff(100*time.Millisecond), RetryBackoffMax(time.Second))
 	for attempt, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 4: 800 * time.Millisecond, 10: time.Second} {
-		d := cl.Backoff(attempt)
+		d := cl.backoff(attempt)
 		require.GreaterOrEqual(t, d, want*8/10, "attempt %d", attempt)
 		require.LessOrEqual(t, d, want*12/10, "attempt %d", attempt)
 	}

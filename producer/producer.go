@@ -12,6 +12,7 @@ import (
 
 	"github.com/tributary/tributary"
 	"github.com/tributary/tributary/client"
+	"github.com/tributary/tributary/internal/clientx"
 	"github.com/tributary/tributary/partitioner"
 )
 
@@ -38,6 +39,7 @@ var (
 type Producer struct {
 	cfg       cfg
 	cl        *client.Client
+	clx       clientx.Internals
 	ownClient bool
 	observer  partitioner.BatchObserver
 	manual    bool
@@ -116,6 +118,7 @@ func New(opts ...Opt) (*Producer, error) {
 		}
 		p.cl, p.ownClient = cl, true
 	}
+	p.clx = clientx.Of(p.cl)
 	for _, h := range p.cl.Hooks() {
 		if h, ok := h.(client.HookProduceBatchWritten); ok {
 			p.batchHooks = append(p.batchHooks, h)

@@ -111,7 +111,7 @@ func (s *sink) loop() {
 				if !retriableErr(err) {
 					s.failQueued(err)
 				}
-				wait = p.cl.Backoff(attempt)
+				wait = p.clx.Backoff(attempt)
 			} else {
 				attempt = 0
 				taken, next := s.collect()
@@ -522,7 +522,7 @@ func (ps *partState) maybeRequeueLocked(p *Producer) {
 	ps.retry = nil
 	ps.retrying = false
 	ps.attempts++
-	ps.backoff = time.Now().Add(p.cl.Backoff(ps.attempts))
+	ps.backoff = time.Now().Add(p.clx.Backoff(ps.attempts))
 }
 
 func (p *Producer) inflightDone() {
@@ -548,7 +548,7 @@ func (p *Producer) splitBatch(b *batch) {
 		nb.full = true
 		parts[i] = nb
 	}
-	p.cl.Logger().Debug("splitting a batch the broker found too large", "topic", ps.t.name, "partition", ps.id, "records", len(b.recs))
+	p.clx.Logger().Debug("splitting a batch the broker found too large", "topic", ps.t.name, "partition", ps.id, "records", len(b.recs))
 
 	ps.mu.Lock()
 	ps.inflight--

@@ -187,7 +187,7 @@ func (p *Producer) parkedMetadata() {
 			}
 			attempt++
 			select {
-			case <-time.After(p.cl.Backoff(attempt)):
+			case <-time.After(p.clx.Backoff(attempt)):
 			case <-p.ctx.Done():
 				return
 			}
