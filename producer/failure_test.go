@@ -378,3 +378,31 @@ func TestProduceBatchHook(t *testing.T) {
 		require.Greater(t, h.bytes, 50*5)
 	})
 }
+
+// PurgeTopics drops a topic's state from the producer and its client:
+// buffered records fail with ErrTopicPurged, and producing to the topic
+// again works (under a new epoch, as its sequences restart).
+func TestPurgeTopics(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, addrs []string) {
+		p := newProducer(t, addrs, Linger(time.Minute), DeliveryTimeout(time.Hour), Partitioner(partitionerManual()))
+		ctx := context.Background()
+		first := produceAsync(p, ctx, "first")
+		require.NoError(t, p.Flush(ctx))
+		require.NoError(t, await(t, first).err)
+
+		buffered := produceAsync(p, ctx, "buffered")
+		p.PurgeTopics("t")
+		o := await(t, buffered)
+		require.ErrorIs(t, o.err, ErrTopicPurged)
+		p.topicsMu.RLock()
+		require.NotContains(t, p.topics, "t")
+		p.topicsMu.RUnlock()
+		require.NotContains(t, p.Client().CachedMetadata().Topics, "t")
+
+		again := produceAsync(p, ctx, "again")
+		require.NoError(t, p.Flush(ctx))
+		o = await(t, again)
+		require.NoError(t, o.err)
+		require.Greater(t, o.r.Offset, int64(0))
+	})
+}

@@ -28,6 +28,9 @@ var (
 	// ErrBufferFull fails a record when BufferMemory is used up and
 	// NonBlocking is set, or MaxBlock passed while waiting for space.
 	ErrBufferFull = errors.New("producer: buffer memory full")
+	// ErrTopicPurged fails records of a topic removed with PurgeTopics
+	// before they were written into a request.
+	ErrTopicPurged = errors.New("producer: topic purged")
 	// ErrDeliveryTimeout fails records not acknowledged within
 	// DeliveryTimeout (or, for a topic missing from metadata, MaxBlock).
 	// The last error seen for them is wrapped too.
@@ -203,9 +206,12 @@ func (p *Producer) produce(ctx context.Context, r *tributary.Record, cb func(*tr
 		p.route(t, *parts, r, cb, rctx, int64(size), body0)
 		return
 	}
-	if !t.addPending(r, cb, rctx, int64(size), body0) {
+	switch t.addPending(r, cb, rctx, int64(size), body0) {
+	case notParked:
 		// Metadata arrived and the parked records went out meanwhile.
 		p.route(t, *t.parts.Load(), r, cb, rctx, int64(size), body0)
+	case purged:
+		p.failRecord(r, cb, int64(size), fmt.Errorf("topic %q: %w", t.name, ErrTopicPurged))
 	}
 }
 
@@ -418,6 +424,74 @@ func (p *Producer) abandonRequests(err error) {
 	}
 }
 
+// PurgeTopics forgets topics: the producer drops what it keeps for them
+// (partitions, batches, the topic in its client's metadata), so a
+// long-running producer writing to many short-lived topics stays the size
+// of what it currently uses (franz-go: PurgeTopicsFromClient). Records of
+// these topics not yet written into a request fail with ErrTopicPurged;
+// those awaiting an answer complete as usual. Producing to a purged topic
+// later starts afresh.
+func (p *Producer) PurgeTopics(topics ...string) {
+	var ts []*topicState
+	p.topicsMu.Lock()
+	for _, name := range topics {
+		if t := p.topics[name]; t != nil {
+			ts = append(ts, t)
+			delete(p.topics, name)
+		}
+	}
+	m := maps.Clone(p.topics)
+	p.topicMap.Store(&m)
+	p.topicsMu.Unlock()
+	p.cl.PurgeTopics(topics...)
+
+	bump := false
+	defer func() {
+		if bump {
+			p.producerID.requestBump()
+		}
+	}()
+	for _, t := range ts {
+		err := fmt.Errorf("topic %q: %w", t.name, ErrTopicPurged)
+		t.applyMu.Lock() // no metadata is being applied to it
+		t.mu.Lock()
+		t.purged = true
+		pend := t.pending
+		t.pending = nil
+		t.pendingN.Store(0)
+		t.mu.Unlock()
+		t.applyMu.Unlock()
+		for _, pr := range pend {
+			p.failRecord(pr.r, pr.cb, pr.size, err)
+		}
+		parts := t.parts.Load()
+		if parts == nil {
+			continue
+		}
+		for _, ps := range *parts {
+			ps.mu.Lock()
+			if ps.nextSeq != 0 && p.cfg.idempotent {
+				// Producing to the topic again starts its sequences at
+				// 0, which the broker accepts only under a new epoch.
+				bump = true
+			}
+			ps.purged = true
+			bs := append(ps.retry, ps.queue...)
+			ps.retry, ps.queue = nil, nil
+			ps.retrying = false
+			s := ps.sink
+			ps.sink = nil
+			ps.mu.Unlock()
+			if s != nil {
+				s.remove(ps)
+			}
+			for _, b := range bs {
+				p.failBatch(b, err)
+			}
+		}
+	}
+}
+
 // reserve takes n bytes of buffer memory, blocking up to MaxBlock.
 func (p *Producer) reserve(ctx context.Context, n int64) error {
 	limit := p.cfg.bufferMemory
@@ -497,7 +571,8 @@ type topicState struct {
 	mu      sync.Mutex // guards the fields below
 	pending []pendingRec
 	lastErr error
-	unknown int // metadata answers of UNKNOWN_TOPIC_OR_PARTITION while records are parked
+	unknown int  // metadata answers of UNKNOWN_TOPIC_OR_PARTITION while records are parked
+	purged  bool // removed by PurgeTopics: nothing may be parked any more
 }
 
 type pendingRec struct {
@@ -532,19 +607,29 @@ func (p *Producer) topic(name string) *topicState {
 	return t
 }
 
+type parkResult int
+
+const (
+	parked    parkResult = iota
+	notParked            // nothing is parked and the partitions are known: route it
+	purged               // PurgeTopics dropped the topic meanwhile
+)
+
 // addPending parks a record until the topic's partitions are known, or
 // behind records parked earlier that are not yet routed, so the order of
-// Produce calls is kept. It reports false if nothing is parked and the
-// partitions are known.
-func (t *topicState) addPending(r *tributary.Record, cb func(*tributary.Record, error), ctx context.Context, size int64, body0 int) bool {
+// Produce calls is kept.
+func (t *topicState) addPending(r *tributary.Record, cb func(*tributary.Record, error), ctx context.Context, size int64, body0 int) parkResult {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.purged {
+		return purged
+	}
 	if t.parts.Load() != nil && len(t.pending) == 0 {
-		return false
+		return notParked
 	}
 	t.pending = append(t.pending, pendingRec{r, cb, ctx, size, body0, time.Now()})
 	t.pendingN.Add(1)
-	return true
+	return parked
 }
 
 // route partitions r and appends it to its partition's open batch.
@@ -567,6 +652,11 @@ func (p *Producer) route(t *topicState, parts []*partState, r *tributary.Record,
 	ts := r.Timestamp.UnixMilli()
 	ps := parts[pi]
 	ps.mu.Lock()
+	if ps.purged {
+		ps.mu.Unlock()
+		p.failRecord(r, cb, size, fmt.Errorf("topic %q: %w", t.name, ErrTopicPurged))
+		return
+	}
 	if ps.tryAppend(r, cb, ctx, ts, size, body0, p.cfg.batchSize) {
 		ps.mu.Unlock()
 		return
@@ -587,6 +677,11 @@ func (p *Producer) route(t *topicState, parts []*partState, r *tributary.Record,
 			ps = parts[pi]
 		}
 		ps.mu.Lock()
+		if ps.purged {
+			ps.mu.Unlock()
+			p.failRecord(r, cb, size, fmt.Errorf("topic %q: %w", t.name, ErrTopicPurged))
+			return
+		}
 	}
 	s := ps.appendNewLocked(p, r, cb, ctx, ts, size, body0)
 	ps.mu.Unlock()
@@ -607,6 +702,7 @@ type partState struct {
 	id int32
 
 	mu       sync.Mutex // guards everything below
+	purged   bool       // removed by PurgeTopics: nothing may be queued any more
 	leader   int32
 	sink     *sink    // the leader's sink; nil without a leader
 	queue    []*batch // unsent batches, oldest first; the last may be open

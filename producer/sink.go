@@ -453,7 +453,10 @@ func (p *Producer) batchDone(b *batch, err error, fromBroker bool) {
 		// The topic's max.message.bytes is below our batch: like Java,
 		// split the batch and try the halves; a single record that is
 		// still too large fails.
-		if len(b.recs) > 1 && !p.aborting.Load() {
+		ps.mu.Lock()
+		gone := ps.purged
+		ps.mu.Unlock()
+		if len(b.recs) > 1 && !p.aborting.Load() && !gone {
 			p.splitBatch(b)
 			return
 		}
@@ -488,6 +491,9 @@ func (p *Producer) batchDone(b *batch, err error, fromBroker bool) {
 
 	ps.mu.Lock()
 	ps.inflight--
+	if retry && ps.purged {
+		err, retry = fmt.Errorf("%w: %w", ErrTopicPurged, err), false
+	}
 	if retry {
 		b.lastErr = err
 		ps.retry = append(ps.retry, b)

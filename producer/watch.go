@@ -44,6 +44,12 @@ func (p *Producer) applyTopic(t *topicState, m *client.Metadata) {
 	}
 	t.applyMu.Lock()
 	defer t.applyMu.Unlock()
+	t.mu.Lock()
+	gone := t.purged
+	t.mu.Unlock()
+	if gone {
+		return
+	}
 	if tm.Err != nil || len(tm.Partitions) == 0 {
 		err := tm.Err
 		if err == nil {
