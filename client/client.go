@@ -429,7 +429,7 @@ func (c *Client) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, 
 		if admin {
 			b, err = c.controller(ctx)
 		} else {
-			b, err = c.anyBroker(attempt)
+			b, err = c.anyBroker(attempt, failed)
 		}
 		if err == nil {
 			var resp kmsg.Response
@@ -521,8 +521,9 @@ func (c *Client) controller(ctx context.Context) (*Broker, error) {
 }
 
 // anyBroker picks a broker to send a cluster-wide request to: a known
-// broker at random, falling back to the seeds, rotating by attempt.
-func (c *Client) anyBroker(attempt int) (*Broker, error) {
+// broker at random, falling back to the seeds, rotating by attempt, and
+// preferring one whose address has not failed in this request.
+func (c *Client) anyBroker(attempt int, failed map[string]bool) (*Broker, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -534,6 +535,19 @@ func (c *Client) anyBroker(attempt int) (*Broker, error) {
 	}
 	if len(cands) == 0 || attempt > len(cands) {
 		cands = append(cands, c.seeds...)
+	}
+	if len(failed) > 0 {
+		fresh := slices.DeleteFunc(slices.Clone(cands), func(b *Broker) bool { return failed[b.addr] })
+		if len(fresh) > 0 {
+			cands = fresh
+		} else if len(c.brokers) > 0 {
+			// Every known broker failed; the seeds may still answer.
+			for _, b := range c.seeds {
+				if !failed[b.addr] {
+					return b, nil
+				}
+			}
+		}
 	}
 	return cands[(rand.IntN(len(cands))+attempt)%len(cands)], nil
 }
