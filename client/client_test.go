@@ -568,7 +568,12 @@ func TestApiVersionsHangUpFallback(t *testing.T) {
 	b := cl.seeds[0]
 	_, err = b.MaxVersion(context.Background(), 3)
 	require.ErrorIs(t, err, ErrConnection)
-	time.Sleep(20 * time.Millisecond) // past the shared dial-failure backoff
+	// Past the shared dial-failure backoff, the next call dials again.
+	require.Eventually(t, func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return time.Since(b.dialErrAt[kindGeneral]) >= cl.cfg.retryBackoff
+	}, 10*time.Second, time.Millisecond)
 	v, err := b.MaxVersion(context.Background(), 3)
 	require.NoError(t, err)
 	require.Equal(t, int16(9), v)

@@ -42,8 +42,10 @@
 //   - tributary.ErrUnknownTopicOrPartition: the topic does not exist and
 //     auto-creation is off; reported after UnknownTopicRetries metadata
 //     answers, not after MaxBlock.
-//   - client.ErrConnection: no broker could be reached; reported once
-//     every seed was tried, naming them.
+//   - client.ErrConnection: no broker could be reached while looking up
+//     the topic; reported as soon as every seed was tried, naming them.
+//     Records already routed to a partition whose leader became
+//     unreachable are retried until DeliveryTimeout, as Java does.
 //   - context.Canceled, context.DeadlineExceeded: the record's ctx ended
 //     before it was sent.
 //   - ErrClosed: produced after Close, or still pending when Close gave up.
