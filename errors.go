@@ -1,5 +1,7 @@
 package tributary
 
+//go:generate go run ./internal/gen/cmd/generrors -o errors_gen.go
+
 import (
 	"errors"
 	"fmt"
@@ -50,8 +52,12 @@ func CodeOf(err error) int16 {
 	return ErrUnknownServerError.Code
 }
 
-// IsRetriable reports whether err wraps a Kafka error that Kafka marks
-// retriable.
+// IsRetriable reports whether err wraps a Kafka error code that Kafka marks
+// retriable (the Retriable field of its *Error, as listed in errors_gen.go):
+// the same request may succeed later, usually after a metadata refresh.
+// It is false for nil, for errors that wrap no Kafka error code, and so for
+// the SDK's own transport errors (client.ErrConnection and friends), which
+// the SDK retries itself where that makes sense.
 func IsRetriable(err error) bool {
 	var ke *Error
 	return errors.As(err, &ke) && ke.Retriable

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tributary/tributary"
 	"github.com/tributary/tributary/client"
+	"github.com/tributary/tributary/internal/clientx"
 )
 
 // Opt configures a Client. New applies options in order and validates the
@@ -165,7 +166,7 @@ func (a *Client) timeoutMillis() int32 { return int32(a.cfg.timeout / time.Milli
 
 // sleep waits for the client's backoff for attempt, or until ctx is done.
 func (a *Client) sleep(ctx context.Context, attempt int) error {
-	t := time.NewTimer(a.cl.Backoff(attempt))
+	t := time.NewTimer(clientx.Of(a.cl).Backoff(attempt))
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -176,8 +177,13 @@ func (a *Client) sleep(ctx context.Context, attempt int) error {
 }
 
 // retriableTransport reports whether err is a failure to reach a broker
-// that another attempt (after a metadata refresh) may fix.
+// that another attempt (after a metadata refresh) may fix. With no broker
+// reachable at all, retrying RequestRetries times only delayed the answer
+// by tens of seconds.
 func retriableTransport(err error) bool {
+	if errors.Is(err, client.ErrUnreachable) {
+		return false
+	}
 	return errors.Is(err, client.ErrConnection) || errors.Is(err, client.ErrUnknownBroker)
 }
 

@@ -4,47 +4,137 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
 
 	"github.com/tributary/tributary"
 	"github.com/tributary/tributary/admin"
+	"github.com/tributary/tributary/broker"
+	"github.com/tributary/tributary/producer"
 )
 
+// TestMain starts a Tributary broker on 127.0.0.1:0 for the examples and
+// points TRIBUTARY_BROKERS at it, as a deployment would point it at Kafka.
+func TestMain(m *testing.M) {
+	stop, err := startBroker()
+	if err != nil {
+		log.Fatal(err)
+	}
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+func startBroker() (stop func(), err error) {
+	dir, err := os.MkdirTemp("", "admin-examples")
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	cfg := broker.DefaultConfig()
+	cfg.LogDirs = []string{dir}
+	cfg.Listener = ln
+	cfg.Listeners = "PLAINTEXT://" + ln.Addr().String()
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	b, err := broker.New(cfg)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.Run(context.Background()) }()
+	select {
+	case <-b.Ready():
+	case err := <-done:
+		return nil, err
+	case <-time.After(10 * time.Second):
+		return nil, fmt.Errorf("broker did not start")
+	}
+	os.Setenv("TRIBUTARY_BROKERS", b.Addr())
+	return func() {
+		b.Close()
+		<-done
+		os.RemoveAll(dir)
+	}, nil
+}
+
+// Create a topic, then describe it.
 func Example() {
 	ctx := context.Background()
-	a, err := admin.New(admin.SeedBrokers("localhost:9092"))
+	seeds := strings.Split(os.Getenv("TRIBUTARY_BROKERS"), ",") // e.g. "kafka-1:9092,kafka-2:9092"
+	a, err := admin.New(admin.SeedBrokers(seeds...))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer a.Close()
 
-	err = a.CreateTopic(ctx, "orders", 6, 3, map[string]string{"cleanup.policy": "compact"})
+	// Replication factor 1: the example's cluster has one broker.
+	err = a.CreateTopic(ctx, "orders", 3, 1, map[string]string{"retention.ms": "86400000"})
 	if err != nil && !errors.Is(err, tributary.ErrTopicAlreadyExists) {
 		log.Fatal(err)
 	}
 
-	// Many items, one result each: one bad topic does not hide the others.
-	res, err := a.DeleteTopics(ctx, "old-a", "old-b")
+	topics, err := a.DescribeTopics(ctx, "orders", "no-such-topic")
 	if err != nil {
 		log.Fatal(err) // nothing could be done at all
 	}
-	for _, r := range res {
-		switch {
-		case errors.Is(r.Err, tributary.ErrUnknownTopicOrPartition):
-			fmt.Println(r.Topic, "was already gone")
-		case r.Err != nil:
-			fmt.Println(r.Topic, "failed:", r.Err)
+	// One result per topic: one bad topic does not hide the others.
+	for _, t := range topics {
+		if t.Err != nil {
+			fmt.Println(t.Topic, "error:", t.Err)
+			continue
+		}
+		fmt.Println(t.Topic, "partitions:", len(t.Partitions))
+		for _, p := range t.Partitions {
+			fmt.Printf("  partition %d leader %d replicas %v\n", p.Partition, p.Leader, p.Replicas)
 		}
 	}
+	// Output:
+	// orders partitions: 3
+	//   partition 0 leader 1 replicas [1]
+	//   partition 1 leader 1 replicas [1]
+	//   partition 2 leader 1 replicas [1]
+	// no-such-topic error: UNKNOWN_TOPIC_OR_PARTITION
 }
 
+// How far behind is a consumer group? Lag compares the group's committed
+// offsets with the partitions' end offsets.
 func ExampleClient_Lag() {
 	ctx := context.Background()
-	a, err := admin.New(admin.SeedBrokers("localhost:9092"))
+	seeds := strings.Split(os.Getenv("TRIBUTARY_BROKERS"), ",")
+	a, err := admin.New(admin.SeedBrokers(seeds...))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer a.Close()
+
+	// Ten records on a one-partition topic, of which the group "billing"
+	// has processed four.
+	if err := a.CreateTopic(ctx, "invoices", 1, 1, nil); err != nil {
+		log.Fatal(err)
+	}
+	p, err := producer.New(producer.SeedBrokers(seeds...))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i := range 10 {
+		p.Produce(ctx, &tributary.Record{Topic: "invoices", Value: fmt.Appendf(nil, "invoice-%d", i)}, nil)
+	}
+	if err := p.Close(ctx); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := a.CommitOffsets(ctx, "billing", admin.NewPartitionOffset("invoices", 0, 4)); err != nil {
+		log.Fatal(err)
+	}
 
 	lags, err := a.Lag(ctx, "billing")
 	if err != nil {
@@ -53,26 +143,49 @@ func ExampleClient_Lag() {
 	for _, g := range lags {
 		fmt.Println(g.Group, g.State, "total lag", g.Total)
 		for _, p := range g.Partitions {
-			fmt.Printf("  %s[%d] committed %d end %d lag %d member %q\n", p.Topic, p.Partition, p.Committed, p.End, p.Lag, p.MemberID)
+			fmt.Printf("  %s[%d] committed %d end %d lag %d\n", p.Topic, p.Partition, p.Committed, p.End, p.Lag)
 		}
 	}
+	// Output:
+	// billing Empty total lag 6
+	//   invoices[0] committed 4 end 10 lag 6
 }
 
+// Plan a replay of the last three records of a topic for a stopped group.
 func ExampleClient_ResetGroupOffsets() {
 	ctx := context.Background()
-	a, err := admin.New(admin.SeedBrokers("localhost:9092"))
+	a, err := admin.New(admin.SeedBrokers(strings.Split(os.Getenv("TRIBUTARY_BROKERS"), ",")...))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer a.Close()
 
-	// Replay the last 100 records of every partition of "orders" for the
-	// (stopped) group "billing". Drop ValidateOnly to apply it.
-	plan, err := a.ResetGroupOffsets(ctx, "billing", admin.ShiftBy(-100), []string{"orders"}, admin.ValidateOnly())
+	if err := a.CreateTopic(ctx, "payments", 1, 1, nil); err != nil {
+		log.Fatal(err)
+	}
+	p, err := producer.New(producer.SeedBrokers(strings.Split(os.Getenv("TRIBUTARY_BROKERS"), ",")...))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i := range 5 {
+		p.Produce(ctx, &tributary.Record{Topic: "payments", Value: fmt.Appendf(nil, "payment-%d", i)}, nil)
+	}
+	if err := p.Close(ctx); err != nil {
+		log.Fatal(err)
+	}
+
+	// The group "audit" has read all five.
+	if _, err := a.CommitOffsets(ctx, "audit", admin.NewPartitionOffset("payments", 0, 5)); err != nil {
+		log.Fatal(err)
+	}
+	// ValidateOnly shows the plan; drop it to apply.
+	plan, err := a.ResetGroupOffsets(ctx, "audit", admin.ShiftBy(-3), []string{"payments"}, admin.ValidateOnly())
 	if err != nil {
 		log.Fatal(err)
 	}
 	for _, p := range plan {
-		fmt.Println(p.Topic, p.Partition, p.At, p.Err)
+		fmt.Println(p.Topic, p.Partition, "would move to", p.At, p.Err)
 	}
+	// Output:
+	// payments 0 would move to 2 <nil>
 }

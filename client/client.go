@@ -8,12 +8,16 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/clientx"
 )
 
 var (
@@ -23,17 +27,26 @@ var (
 	// ErrConnection wraps every failure to reach a broker or to get a
 	// well-formed answer from it: dial, TLS, SASL transport, I/O and read
 	// timeouts. Such failures are worth retrying, usually elsewhere after
-	// a metadata refresh.
+	// a metadata refresh, and the SDK does so itself; they carry no Kafka
+	// error code, so tributary.IsRetriable reports false for them.
 	ErrConnection = errors.New("client: broker connection failed")
 	// ErrUnknownBroker means a node id is not (or no longer) in the
 	// cluster metadata.
 	ErrUnknownBroker = errors.New("client: unknown broker")
+	// ErrUnreachable is matched (with ErrConnection) by the error of a
+	// request that found no broker to talk to: every broker the client
+	// knows, and every seed, refused or failed a connection during the
+	// request. The message names them. Unlike other connection errors it
+	// is not worth retrying at once; check the seed addresses and that
+	// the cluster is up.
+	ErrUnreachable = errors.New("client: no broker reachable")
 )
 
 // Client is the connection and metadata core shared by the producer,
 // consumer and admin packages. It is safe for concurrent use.
 type Client struct {
 	cfg       cfg
+	hooks     hookSet
 	log       *slog.Logger
 	formatter *kmsg.RequestFormatter
 
@@ -71,6 +84,7 @@ func New(opts ...Opt) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	c.hooks = newHookSet(c.cfg.hooks)
 	c.formatter = kmsg.NewRequestFormatter(kmsg.FormatterClientID(c.cfg.clientID))
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.brokers = make(map[int32]*Broker)
@@ -106,10 +120,41 @@ func (c *Client) Close() {
 	c.wg.Wait()
 }
 
-// Backoff returns how long to wait before retry number attempt (1-based):
+// Backoff returns how long to wait before retry number attempt (1-based).
+//
+// Deprecated: for Tributary's own packages, which reach it through
+// internal/clientx; it leaves the public API once all of them do.
+func (c *Client) Backoff(attempt int) time.Duration { return c.backoff(attempt) }
+
+// RequestTimeout returns the configured RequestTimeout.
+//
+// Deprecated: for Tributary's own packages, which reach it through
+// internal/clientx; it leaves the public API once all of them do.
+func (c *Client) RequestTimeout() time.Duration { return c.cfg.requestTimeout }
+
+// Logger returns the client's logger.
+//
+// Deprecated: for Tributary's own packages, which reach it through
+// internal/clientx; it leaves the public API once all of them do. Keep
+// the *slog.Logger you pass to the Logger option instead.
+func (c *Client) Logger() *slog.Logger { return c.log }
+
+func init() {
+	clientx.Of = func(cl any) clientx.Internals { return internals{cl.(*Client)} }
+}
+
+// internals implements clientx.Internals; its type is unexported, so its
+// methods are not part of the public API.
+type internals struct{ c *Client }
+
+func (i internals) Backoff(attempt int) time.Duration { return i.c.backoff(attempt) }
+func (i internals) RequestTimeout() time.Duration     { return i.c.cfg.requestTimeout }
+func (i internals) Logger() *slog.Logger              { return i.c.log }
+
+// backoff returns how long to wait before retry number attempt (1-based):
 // RetryBackoff doubling per attempt up to RetryBackoffMax, with ±20% jitter
 // as in Java's client, so that many clients do not retry in lockstep.
-func (c *Client) Backoff(attempt int) time.Duration {
+func (c *Client) backoff(attempt int) time.Duration {
 	d := c.cfg.retryBackoff
 	for i := 1; i < attempt && d < c.cfg.retryBackoffMax; i++ {
 		d *= 2
@@ -117,12 +162,6 @@ func (c *Client) Backoff(attempt int) time.Duration {
 	d = min(d, c.cfg.retryBackoffMax)
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
-
-// RequestTimeout returns the configured RequestTimeout.
-func (c *Client) RequestTimeout() time.Duration { return c.cfg.requestTimeout }
-
-// Logger returns the client's logger.
-func (c *Client) Logger() *slog.Logger { return c.log }
 
 // Broker is one broker of the cluster, with its connections. Handles stay
 // valid; a broker removed from the metadata fails requests with
@@ -143,6 +182,8 @@ type Broker struct {
 	dialErrAt [numKinds]time.Time
 	closed    error
 }
+
+func (b *Broker) info() BrokerInfo { return BrokerInfo{NodeID: b.id, Addr: b.addr} }
 
 // ID returns the broker's node id (negative for seed brokers).
 func (b *Broker) ID() int32 { return b.id }
@@ -186,34 +227,57 @@ func (b *Broker) getConn(ctx context.Context, kind connKind) (*conn, error) {
 			b.mu.Unlock()
 			return nil, err
 		}
+		// The dial runs on its own goroutine so that every caller,
+		// including this one, can give up with its ctx while the dial
+		// continues for the others (bounded by DialTimeout).
 		ch := make(chan struct{})
 		b.dialing[kind] = ch
+		b.cl.wg.Add(1) // under b.mu with b.closed unset: Close has not started waiting
 		b.mu.Unlock()
-
-		cn, err := b.cl.dialConn(b.cl.ctx, b, kind)
-
+		go b.dial(kind, ch)
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 		b.mu.Lock()
-		b.dialing[kind] = nil
-		close(ch)
-		if err == nil && b.closed != nil {
-			err = b.closed
-			b.mu.Unlock()
-			cn.die(err)
-			cn.wg.Wait()
-			return nil, err
+		cn, err := b.conns[kind], b.dialErr[kind]
+		if b.closed != nil {
+			cn, err = nil, b.closed
 		}
-		if err != nil {
-			b.dialErr[kind], b.dialErrAt[kind] = err, time.Now()
-			b.mu.Unlock()
-			b.cl.log.Debug("dial failed", "broker", b.id, "addr", b.addr, "err", err)
-			b.cl.TriggerMetadataRefresh()
-			return nil, err
-		}
-		b.dialErr[kind] = nil
-		b.conns[kind] = cn
 		b.mu.Unlock()
-		return cn, nil
+		if cn != nil || err != nil {
+			return cn, err
+		}
 	}
+}
+
+// dial connects for kind and publishes the result (a connection, or an
+// error that callers share until RetryBackoff passes), then closes ch.
+func (b *Broker) dial(kind connKind, ch chan struct{}) {
+	defer b.cl.wg.Done()
+	cn, err := b.cl.dialConn(b.cl.ctx, b, kind)
+
+	b.mu.Lock()
+	b.dialing[kind] = nil
+	close(ch)
+	if err == nil && b.closed != nil {
+		err = b.closed
+		b.mu.Unlock()
+		cn.die(err)
+		cn.wg.Wait()
+		return
+	}
+	if err != nil {
+		b.dialErr[kind], b.dialErrAt[kind] = err, time.Now()
+		b.mu.Unlock()
+		b.cl.log.Debug("dial failed", "broker", b.id, "addr", b.addr, "err", err)
+		b.cl.TriggerMetadataRefresh()
+		return
+	}
+	b.dialErr[kind] = nil
+	b.conns[kind] = cn
+	b.mu.Unlock()
 }
 
 func (b *Broker) connDied(cn *conn, err error) {
@@ -347,7 +411,10 @@ func (c *Client) RequestBroker(ctx context.Context, nodeID int32, req kmsg.Reque
 // requests that Kafka requires at the controller (kmsg.AdminRequest) go to
 // the controller; anything else goes to any live broker. Connection
 // failures are retried with backoff on another broker while ctx allows;
-// errors inside the response are left to the caller.
+// once every known broker and seed has refused or failed a connection, it
+// gives up with an error that names them and wraps ErrConnection, rather
+// than retrying for as long as ctx allows. Errors inside the response are
+// left to the caller.
 //
 // Group and transaction coordinator requests must be sent with
 // RequestBroker to the coordinator, which the caller looks up with
@@ -355,13 +422,14 @@ func (c *Client) RequestBroker(ctx context.Context, nodeID int32, req kmsg.Reque
 func (c *Client) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	_, admin := req.(kmsg.AdminRequest)
 	var lastErr error
+	var failed map[string]bool // addresses whose connection failed in this call
 	for attempt := 1; ; attempt++ {
 		var b *Broker
 		var err error
 		if admin {
 			b, err = c.controller(ctx)
 		} else {
-			b, err = c.anyBroker(attempt)
+			b, err = c.anyBroker(attempt, failed)
 		}
 		if err == nil {
 			var resp kmsg.Response
@@ -376,14 +444,65 @@ func (c *Client) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, 
 		if !errors.Is(err, ErrConnection) && !errors.Is(err, ErrUnknownBroker) || attempt >= 8 {
 			return nil, lastErr
 		}
+		var ue *unreachableError
+		if errors.As(err, &ue) { // a nested metadata request already tried them all
+			return nil, err
+		}
+		if b != nil && errors.Is(err, ErrConnection) {
+			if failed == nil {
+				failed = make(map[string]bool)
+			}
+			failed[b.addr] = true
+			if attempt >= 2 {
+				if addrs := c.allFailed(failed); addrs != nil {
+					return nil, &unreachableError{addrs: addrs, last: err}
+				}
+			}
+		}
 		select {
-		case <-time.After(c.Backoff(attempt)):
+		case <-time.After(c.backoff(attempt)):
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%w (last error: %w)", ctx.Err(), lastErr)
 		case <-c.ctx.Done():
 			return nil, ErrClosed
 		}
 	}
+}
+
+// unreachableError says that no broker could be reached. It wraps the last
+// connection error, and so ErrConnection.
+type unreachableError struct {
+	addrs []string
+	last  error
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("client: cannot reach any broker (tried %s): %v", strings.Join(e.addrs, ", "), e.last)
+}
+
+func (e *unreachableError) Unwrap() error { return e.last }
+
+func (e *unreachableError) Is(target error) bool { return target == ErrUnreachable }
+
+// allFailed returns the addresses of every broker the client knows (from
+// metadata, else the seeds) if all of them are in failed, else nil.
+func (c *Client) allFailed(failed map[string]bool) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var addrs []string
+	for _, b := range c.brokers {
+		addrs = append(addrs, b.addr)
+	}
+	for _, b := range c.seeds {
+		addrs = append(addrs, b.addr)
+	}
+	for _, a := range addrs {
+		if !failed[a] {
+			return nil
+		}
+	}
+	slices.Sort(addrs)
+	return slices.Compact(addrs)
 }
 
 func (c *Client) controller(ctx context.Context) (*Broker, error) {
@@ -402,8 +521,9 @@ func (c *Client) controller(ctx context.Context) (*Broker, error) {
 }
 
 // anyBroker picks a broker to send a cluster-wide request to: a known
-// broker at random, falling back to the seeds, rotating by attempt.
-func (c *Client) anyBroker(attempt int) (*Broker, error) {
+// broker at random, falling back to the seeds, rotating by attempt, and
+// preferring one whose address has not failed in this request.
+func (c *Client) anyBroker(attempt int, failed map[string]bool) (*Broker, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -415,6 +535,19 @@ func (c *Client) anyBroker(attempt int) (*Broker, error) {
 	}
 	if len(cands) == 0 || attempt > len(cands) {
 		cands = append(cands, c.seeds...)
+	}
+	if len(failed) > 0 {
+		fresh := slices.DeleteFunc(slices.Clone(cands), func(b *Broker) bool { return failed[b.addr] })
+		if len(fresh) > 0 {
+			cands = fresh
+		} else if len(c.brokers) > 0 {
+			// Every known broker failed; the seeds may still answer.
+			for _, b := range c.seeds {
+				if !failed[b.addr] {
+					return b, nil
+				}
+			}
+		}
 	}
 	return cands[(rand.IntN(len(cands))+attempt)%len(cands)], nil
 }

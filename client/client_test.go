@@ -150,8 +150,11 @@ func TestCloseFailsPending(t *testing.T) {
 	_, err = cl.Metadata(context.Background())
 	require.NoError(t, err)
 	// Park a request in kfake so it is in flight when we close.
+	arrived, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
 	c.ControlKey(int16(kmsg.ListGroups), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.SleepControl(func() { time.Sleep(200 * time.Millisecond) })
+		close(arrived)
+		c.SleepControl(func() { <-release })
 		return nil, nil, false
 	})
 	done := make(chan error, 1)
@@ -159,7 +162,7 @@ func TestCloseFailsPending(t *testing.T) {
 		_, err := cl.Request(context.Background(), kmsg.NewPtrListGroupsRequest())
 		done <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	<-arrived
 	cl.Close()
 	select {
 	case err := <-done:
@@ -351,26 +354,51 @@ func TestConnectionLossRefreshesAndCoalesces(t *testing.T) {
 	_, err = b.Request(context.Background(), kmsg.NewPtrListGroupsRequest())
 	require.ErrorIs(t, err, ErrConnection)
 	waitUpdate(t, upd)
+	waitRefreshIdle(t, cl)
 
-	time.Sleep(100 * time.Millisecond)
+	// Hold the next metadata request at the broker while 100 triggers
+	// arrive: they can only ask for one more refresh after it.
+	held, release := make(chan struct{}, 1), make(chan struct{})
 	mu.Lock()
 	metadataReqs = 0
 	mu.Unlock()
+	var seen atomic.Int32 // the control above counts; this one holds the first
+	c.ControlKey(int16(kmsg.Metadata), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if seen.Add(1) == 1 {
+			held <- struct{}{}
+			c.SleepControl(func() { <-release })
+		}
+		return nil, nil, false
+	})
+	cl.TriggerMetadataRefresh()
+	<-held
 	for range 100 {
 		cl.TriggerMetadataRefresh()
 	}
-	time.Sleep(300 * time.Millisecond)
+	close(release)
+	waitRefreshIdle(t, cl)
 	mu.Lock()
 	defer mu.Unlock()
-	require.GreaterOrEqual(t, metadataReqs, 1)
-	require.LessOrEqual(t, metadataReqs, 3, "100 triggers should coalesce")
+	require.Equal(t, 2, metadataReqs, "100 triggers during a refresh coalesce into one more")
+}
+
+// waitRefreshIdle waits until no background metadata refresh is running
+// or asked for.
+func waitRefreshIdle(t *testing.T, cl *Client) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		cl.mu.Lock()
+		defer cl.mu.Unlock()
+		return !cl.refreshing
+	}, 10*time.Second, time.Millisecond)
 }
 
 // Backoff doubles from RetryBackoff to RetryBackoffMax with ±20% jitter.
 func TestBackoff(t *testing.T) {
 	cl := newClient(t, []string{"127.0.0.1:1"}, RetryBackoff(100*time.Millisecond), RetryBackoffMax(time.Second))
 	for attempt, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 4: 800 * time.Millisecond, 10: time.Second} {
-		d := cl.Backoff(attempt)
+		d := cl.backoff(attempt)
 		require.GreaterOrEqual(t, d, want*8/10, "attempt %d", attempt)
 		require.LessOrEqual(t, d, want*12/10, "attempt %d", attempt)
 	}
@@ -416,8 +444,19 @@ func TestInflightBounded(t *testing.T) {
 	for range 10 {
 		b.Do(context.Background(), kmsg.NewPtrListGroupsRequest(), func(_ kmsg.Response, err error) { failed <- err })
 	}
-	time.Sleep(300 * time.Millisecond)
-	require.Equal(t, int32(3), got.Load())
+	// The writer stops with 3 in flight and 7 queued, and the broker has
+	// read exactly those 3: the state is checked, not waited out.
+	require.Eventually(t, func() bool {
+		b.mu.Lock()
+		cn := b.conns[kindGeneral]
+		b.mu.Unlock()
+		if cn == nil {
+			return false
+		}
+		cn.mu.Lock()
+		defer cn.mu.Unlock()
+		return cn.inflight.n == 3 && cn.queue.n == 7 && got.Load() == 3
+	}, 10*time.Second, time.Millisecond)
 	cl.Close()
 	for range 10 {
 		require.ErrorIs(t, <-failed, ErrClosed)
@@ -451,8 +490,9 @@ func TestCloseLeaksNoGoroutines(t *testing.T) {
 		_, err = b.Request(context.Background(), kmsg.NewPtrListGroupsRequest())
 		require.NoError(t, err)
 	}
+	upd := cl.MetadataUpdated()
 	cl.TriggerMetadataRefresh()
-	time.Sleep(30 * time.Millisecond)
+	waitUpdate(t, upd)
 	cl.Close()
 	// kfake serves each closed connection on a goroutine of its own that
 	// exits as it notices the close.
@@ -528,7 +568,12 @@ func TestApiVersionsHangUpFallback(t *testing.T) {
 	b := cl.seeds[0]
 	_, err = b.MaxVersion(context.Background(), 3)
 	require.ErrorIs(t, err, ErrConnection)
-	time.Sleep(20 * time.Millisecond) // past the shared dial-failure backoff
+	// Past the shared dial-failure backoff, the next call dials again.
+	require.Eventually(t, func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return time.Since(b.dialErrAt[kindGeneral]) >= cl.cfg.retryBackoff
+	}, 10*time.Second, time.Millisecond)
 	v, err := b.MaxVersion(context.Background(), 3)
 	require.NoError(t, err)
 	require.Equal(t, int16(9), v)

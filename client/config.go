@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // Opt configures a Client. Options are applied in order by New, which then
@@ -28,6 +31,8 @@ type cfg struct {
 	logger          *slog.Logger
 	maxReadBytes    int32
 	maxInflight     int
+	maxQueued       int
+	hooks           []Hook
 	autoCreate      bool
 	softwareName    string
 	softwareVersion string
@@ -43,6 +48,7 @@ func defaultCfg() cfg {
 		retryBackoffMax: time.Second,
 		maxReadBytes:    100 << 20,
 		maxInflight:     16,
+		maxQueued:       1024,
 		softwareName:    "tributary",
 		softwareVersion: "0.1.0",
 	}
@@ -53,8 +59,13 @@ func (c *cfg) validate() error {
 		return errors.New("client: no seed brokers (use SeedBrokers)")
 	}
 	for _, s := range c.seeds {
-		if _, _, err := net.SplitHostPort(s); err != nil {
-			return fmt.Errorf("client: seed broker %q: %w", s, err)
+		if err := checkSeed(s); err != nil {
+			return err
+		}
+	}
+	for i, h := range c.hooks {
+		if !validHook(h) {
+			return fmt.Errorf("client: hook %d (%T) implements none of the Hook* interfaces", i, h)
 		}
 	}
 	for _, d := range []struct {
@@ -80,10 +91,44 @@ func (c *cfg) validate() error {
 	if c.maxInflight < 1 {
 		return fmt.Errorf("client: MaxInflightPerConn must be at least 1, got %d", c.maxInflight)
 	}
+	if c.maxQueued < 1 {
+		return fmt.Errorf("client: MaxQueuedPerConn must be at least 1, got %d", c.maxQueued)
+	}
 	for _, m := range c.sasl {
 		if m == nil {
 			return errors.New("client: nil SASL mechanism")
 		}
+	}
+	return nil
+}
+
+// checkSeed rejects the seed strings people actually pass by mistake, with
+// what to do instead: New is the one place that can say so; a bad seed
+// otherwise shows up much later as a dial error for an odd address.
+func checkSeed(s string) error {
+	const how = `pass each broker as its own "host:port" argument, e.g. SeedBrokers("kafka-1:9092", "kafka-2:9092")`
+	switch {
+	case s == "":
+		return fmt.Errorf("client: empty seed broker address; %s", how)
+	case strings.Contains(s, ","):
+		return fmt.Errorf("client: seed broker %q is a comma-separated list; split it: %s (strings.Split(list, \",\") does it)", s, how)
+	case strings.Contains(s, "://"):
+		return fmt.Errorf("client: seed broker %q has a scheme; drop %q: the address is host:port, the listener name (PLAINTEXT, SSL) is not part of it", s, s[:strings.Index(s, "://")+3])
+	case strings.IndexFunc(s, unicode.IsSpace) >= 0:
+		return fmt.Errorf("client: seed broker %q contains whitespace; trim it (strings.TrimSpace)", s)
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		if strings.Contains(err.Error(), "missing port") {
+			return fmt.Errorf("client: seed broker %q has no port; add one, e.g. %q (Kafka's default is 9092)", s, net.JoinHostPort(strings.Trim(s, "[]"), "9092"))
+		}
+		return fmt.Errorf("client: seed broker %q is not host:port (%v); %s", s, err, how)
+	}
+	if host == "" {
+		return fmt.Errorf("client: seed broker %q has no host; write e.g. %q", s, "localhost"+s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("client: seed broker %q: port %q is not a number from 1 to 65535", s, port)
 	}
 	return nil
 }
@@ -162,6 +207,14 @@ func MaxInflightPerConn(n int) Opt { return Opt{func(c *cfg) { c.maxInflight = n
 // asks per allow.auto.create.topics, its producer always asks, and so does
 // Tributary's producer with the client it creates.
 func AllowAutoTopicCreation(allow bool) Opt { return Opt{func(c *cfg) { c.autoCreate = allow }} }
+
+// MaxQueuedPerConn bounds how many requests may wait on one connection to
+// be written. Once that many wait, Broker.Do (and so every request) blocks
+// until one is written, its context ends or the connection fails, so a
+// stalled broker pushes back on its callers instead of growing a queue
+// without limit. Default 1024 (no Java counterpart: Java bounds the
+// producer by buffer.memory and queues admin calls per node).
+func MaxQueuedPerConn(n int) Opt { return Opt{func(c *cfg) { c.maxQueued = n }} }
 
 // SoftwareNameAndVersion sets what ApiVersions v3+ reports as the client
 // software (KIP-511). Both must match [a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?.

@@ -52,6 +52,12 @@ type pending struct {
 	corr     int32
 	deadline time.Time
 	noResp   bool // acks=0 Produce: done once written
+
+	// For hooks, set only when the client has some.
+	enqueued time.Time
+	written  time.Time
+	size     int
+	seq      uint64 // write order, for ordering write hooks before read hooks
 }
 
 // fifo is a ring buffer; the connection's queues would otherwise leak the
@@ -114,6 +120,10 @@ type conn struct {
 	err       error
 	writeCond sync.Cond // queue non-empty and inflight has room, or dead
 	readCond  sync.Cond // inflight non-empty, or dead
+	roomCond  sync.Cond // queue below maxQueued, or dead
+	hooks     *hookSet
+	writeSeq  uint64 // writer only: the last request's seq
+	written   uint64 // guarded by mu: seq of the last request whose write hooks ran
 
 	corr int32         // writer only after setup
 	wbuf []byte        // writer only
@@ -123,6 +133,15 @@ type conn struct {
 }
 
 func (c *Client) dialConn(ctx context.Context, b *Broker, kind connKind) (*conn, error) {
+	start := time.Now()
+	cn, err := c.dialConnNoHook(ctx, b, kind)
+	for _, h := range c.hooks.connect {
+		h.OnBrokerConnect(b.info(), time.Since(start), err)
+	}
+	return cn, err
+}
+
+func (c *Client) dialConnNoHook(ctx context.Context, b *Broker, kind connKind) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.dialTimeout)
 	defer cancel()
 	var nc net.Conn
@@ -150,18 +169,20 @@ func (c *Client) dialConn(ctx context.Context, b *Broker, kind connKind) (*conn,
 		nc = tlsConn
 	}
 	cn := &conn{
-		b:    b,
-		kind: kind,
-		nc:   nc,
-		cfg:  &c.cfg,
-		fmt:  c.formatter,
-		done: make(chan struct{}),
+		b:     b,
+		kind:  kind,
+		nc:    nc,
+		cfg:   &c.cfg,
+		fmt:   c.formatter,
+		hooks: &c.hooks,
+		done:  make(chan struct{}),
 		// Pipelined responses are small and arrive together; one read
 		// picks up several.
 		br: bufio.NewReaderSize(nc, 32<<10),
 	}
 	cn.writeCond.L = &cn.mu
 	cn.readCond.L = &cn.mu
+	cn.roomCond.L = &cn.mu
 	if dl, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(dl)
 	}
@@ -348,18 +369,47 @@ func skipTags(b []byte) ([]byte, error) {
 
 // enqueue hands a request to the writer. cb is called exactly once, from
 // the reader goroutine on success, or from whichever goroutine notices the
-// failure.
+// failure. While MaxQueuedPerConn requests wait to be written, enqueue
+// blocks until one is, the request's ctx ends or the connection dies.
 func (cn *conn) enqueue(p *pending) {
 	cn.mu.Lock()
+	if !cn.dead && cn.queue.n >= cn.cfg.maxQueued {
+		if err := cn.waitRoomLocked(p.ctx); err != nil {
+			cn.mu.Unlock()
+			p.cb(nil, err)
+			return
+		}
+	}
 	if cn.dead {
 		err := cn.err
 		cn.mu.Unlock()
 		p.cb(nil, err)
 		return
 	}
+	if len(cn.hooks.write) > 0 || len(cn.hooks.read) > 0 {
+		p.enqueued = time.Now()
+	}
 	cn.queue.push(p)
 	cn.writeCond.Signal()
 	cn.mu.Unlock()
+}
+
+// waitRoomLocked waits, with cn.mu held, until the queue has room or the
+// connection died; it returns ctx's error if ctx ends first.
+func (cn *conn) waitRoomLocked(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		cn.mu.Lock()
+		cn.roomCond.Broadcast()
+		cn.mu.Unlock()
+	})
+	defer stop()
+	for !cn.dead && cn.queue.n >= cn.cfg.maxQueued {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		cn.roomCond.Wait()
+	}
+	return nil
 }
 
 func (cn *conn) isDead() bool {
@@ -408,8 +458,11 @@ func (cn *conn) writeLoop() {
 		cn.wbuf = cn.wbuf[:0]
 		var deadline time.Time
 		firstLen := 0
+		now := time.Now()
+		popped := false
 		for cn.queue.n > 0 && cn.inflight.n < cn.cfg.maxInflight && len(batch) < maxCoalesce && len(cn.wbuf) < maxCoalesceBytes {
 			p := cn.queue.pop()
+			popped = true
 			if err := p.ctx.Err(); err != nil {
 				failed = append(failed, failure{p, err})
 				continue
@@ -429,7 +482,8 @@ func (cn *conn) writeLoop() {
 				inner = l.Request
 			}
 			timeout += brokerWait(inner)
-			p.deadline = time.Now().Add(timeout)
+			p.deadline = now.Add(timeout)
+			p.written = now
 			if deadline.IsZero() || p.deadline.Before(deadline) {
 				deadline = p.deadline
 			}
@@ -446,6 +500,9 @@ func (cn *conn) writeLoop() {
 			} else {
 				firstLen = len(cn.wbuf) - 4
 			}
+			p.size = len(cn.wbuf) - start
+			cn.writeSeq++
+			p.seq = cn.writeSeq
 			if expectsResponse(p.req) {
 				// Registered before writing so the reader can never
 				// see a response for a request it does not know.
@@ -455,6 +512,9 @@ func (cn *conn) writeLoop() {
 				p.noResp = true
 			}
 			batch = append(batch, p)
+		}
+		if popped {
+			cn.roomCond.Broadcast()
 		}
 		cn.mu.Unlock()
 		for _, f := range failed {
@@ -468,6 +528,20 @@ func (cn *conn) writeLoop() {
 		_, err := cn.nc.Write(cn.wbuf)
 		if cap(cn.wbuf) > 4<<20 {
 			cn.wbuf = nil // do not pin one huge request's buffer forever
+		}
+		if hs := cn.hooks.write; len(hs) > 0 {
+			info := cn.b.info()
+			for _, p := range batch {
+				for _, h := range hs {
+					h.OnBrokerWrite(info, p.req.Key(), p.size, now.Sub(p.enqueued), err)
+				}
+			}
+			// Let the reader report responses now that their writes are
+			// reported: a request's hooks run in order.
+			cn.mu.Lock()
+			cn.written = cn.writeSeq
+			cn.readCond.Broadcast()
+			cn.mu.Unlock()
 		}
 		if err != nil {
 			err = fmt.Errorf("%w: write to %s: %w", ErrConnection, cn.b.addr, err)
@@ -504,6 +578,19 @@ func (cn *conn) readLoop() {
 
 		cn.nc.SetReadDeadline(p.deadline)
 		body, err := cn.readFrame(p.corr)
+		if len(cn.hooks.write) > 0 {
+			cn.mu.Lock()
+			for !cn.dead && cn.written < p.seq {
+				cn.readCond.Wait()
+			}
+			cn.mu.Unlock()
+		}
+		if hs := cn.hooks.read; len(hs) > 0 {
+			info, lat := cn.b.info(), time.Since(p.written)
+			for _, h := range hs {
+				h.OnBrokerRead(info, p.req.Key(), len(body)+8, lat, err)
+			}
+		}
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -544,9 +631,13 @@ func (cn *conn) die(err error) {
 	failed := append(cn.inflight.drain(), cn.queue.drain()...)
 	cn.writeCond.Broadcast()
 	cn.readCond.Broadcast()
+	cn.roomCond.Broadcast()
 	cn.mu.Unlock()
 	cn.nc.Close()
 	close(cn.done)
+	for _, h := range cn.hooks.disconnect {
+		h.OnBrokerDisconnect(cn.b.info(), err)
+	}
 	// Forget the connection before failing its requests, so a retry from a
 	// callback dials afresh instead of finding this dead one.
 	cn.b.connDied(cn, err)

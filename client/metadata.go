@@ -125,6 +125,26 @@ func (c *Client) track(topics []string) {
 	}
 }
 
+// PurgeTopics forgets topics: they leave the cached metadata and are no
+// longer refreshed, until a request names them again. A long-running
+// client that touches many short-lived topics calls it so its metadata
+// requests and cache stay the size of what it uses (franz-go:
+// PurgeTopicsFromClient). The producer's and consumer's own PurgeTopics
+// call this.
+func (c *Client) PurgeTopics(topics ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := *c.meta
+	m.Topics = maps.Clone(c.meta.Topics)
+	for _, t := range topics {
+		delete(c.topics, t)
+		delete(m.Topics, t)
+	}
+	c.meta = &m
+	close(c.metaUpdated)
+	c.metaUpdated = make(chan struct{})
+}
+
 // TriggerMetadataRefresh asks for a background refresh of the tracked
 // topics (plus topics). Concurrent triggers coalesce into one request, and
 // refreshes are spaced by at least RetryBackoff, so error storms cannot

@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"context"
 	"encoding/binary"
 	"hash/crc32"
 	"math/bits"
@@ -21,8 +22,10 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // promised is a record awaiting its callback.
 type promised struct {
-	r  *tributary.Record
-	cb func(*tributary.Record, error)
+	r    *tributary.Record
+	cb   func(*tributary.Record, error)
+	ctx  context.Context // nil when Produce's ctx can never be cancelled
+	size int64           // buffer memory the record reserved
 }
 
 // batch is one partition's RecordBatch being filled or in flight. Records
@@ -42,6 +45,8 @@ type batch struct {
 	created time.Time
 	mem     int64 // buffer memory reserved by the records
 	full    bool  // closed to appends
+	hasCtx  bool  // some record has a cancellable ctx
+	sent    bool  // written into a request at least once
 
 	// Set when first sent; rewritten when the producer epoch is bumped.
 	wire    []byte // what goes on the wire; aliases buf unless compressed
@@ -102,6 +107,7 @@ func (b *batch) release(f *freeList, batchSize int) {
 	b.recs = b.recs[:0]
 	b.p, b.wire, b.lastErr = nil, nil, nil
 	b.mem, b.full, b.firstTs, b.maxTs = 0, false, 0, 0
+	b.hasCtx, b.sent = false, false
 	// Keep only buffers of the usual size; one grown by an oversized
 	// record would pin its memory.
 	// (make rounds capacities up to a size class, hence the slack).
@@ -160,7 +166,7 @@ func appendBytes(dst, v []byte) []byte {
 }
 
 // append encodes r into the batch. The caller checked that it fits.
-func (b *batch) append(r *tributary.Record, cb func(*tributary.Record, error), ts int64, mem int64, body0 int) {
+func (b *batch) append(r *tributary.Record, cb func(*tributary.Record, error), ctx context.Context, ts int64, mem int64, body0 int) {
 	if len(b.recs) == 0 {
 		b.firstTs, b.maxTs = ts, ts
 	} else if ts > b.maxTs {
@@ -181,8 +187,11 @@ func (b *batch) append(r *tributary.Record, cb func(*tributary.Record, error), t
 		dst = appendBytes(dst, h.Value)
 	}
 	b.buf = dst
-	b.recs = append(b.recs, promised{r, cb})
+	b.recs = append(b.recs, promised{r, cb, ctx, mem})
 	b.mem += mem
+	if ctx != nil {
+		b.hasCtx = true
+	}
 }
 
 // seal builds the wire form: compresses the records if asked (keeping the

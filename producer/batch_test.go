@@ -48,7 +48,7 @@ func encodeBatch(t testing.TB, recs []*tributary.Record, codec Codec, pid int64,
 	var f freeList
 	b := newBatch(&f, nil, time.Now(), 0)
 	for _, r := range recs {
-		b.append(r, nil, r.Timestamp.UnixMilli(), 0, bodySize0(r))
+		b.append(r, nil, nil, r.Timestamp.UnixMilli(), 0, bodySize0(r))
 	}
 	b.pid, b.epoch, b.seq = pid, epoch, seq
 	require.NoError(t, b.seal(codec))
@@ -131,7 +131,7 @@ func TestBatchHeaderRewrite(t *testing.T) {
 	var f freeList
 	b := newBatch(&f, nil, time.Now(), 0)
 	for _, r := range recs {
-		b.append(r, nil, r.Timestamp.UnixMilli(), 0, bodySize0(r))
+		b.append(r, nil, nil, r.Timestamp.UnixMilli(), 0, bodySize0(r))
 	}
 	b.pid, b.epoch, b.seq = 1, 0, 5
 	require.NoError(t, b.seal(Gzip))

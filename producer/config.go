@@ -36,37 +36,39 @@ const (
 )
 
 type cfg struct {
-	clientOpts      []client.Opt
-	client          *client.Client
-	batchSize       int
-	linger          time.Duration
-	codec           Codec
-	acks            int16
-	idempotent      bool
-	idempotentSet   bool
-	maxInFlight     int
-	deliveryTimeout time.Duration
-	requestTimeout  time.Duration
-	maxRequestSize  int
-	bufferMemory    int64
-	maxBlock        time.Duration
-	nonBlocking     bool
-	part            partitioner.Partitioner
+	clientOpts          []client.Opt
+	client              *client.Client
+	batchSize           int
+	linger              time.Duration
+	codec               Codec
+	acks                int16
+	idempotent          bool
+	idempotentSet       bool
+	maxInFlight         int
+	deliveryTimeout     time.Duration
+	requestTimeout      time.Duration
+	maxRequestSize      int
+	bufferMemory        int64
+	maxBlock            time.Duration
+	nonBlocking         bool
+	unknownTopicRetries int
+	part                partitioner.Partitioner
 }
 
 func defaultCfg() cfg {
 	return cfg{
-		batchSize:       16384,
-		linger:          5 * time.Millisecond,
-		codec:           NoCompression,
-		acks:            AcksAll,
-		idempotent:      true,
-		maxInFlight:     5,
-		deliveryTimeout: 120 * time.Second,
-		requestTimeout:  30 * time.Second,
-		maxRequestSize:  1048576,
-		bufferMemory:    33554432,
-		maxBlock:        60 * time.Second,
+		batchSize:           16384,
+		linger:              5 * time.Millisecond,
+		codec:               NoCompression,
+		acks:                AcksAll,
+		idempotent:          true,
+		maxInFlight:         5,
+		deliveryTimeout:     120 * time.Second,
+		requestTimeout:      30 * time.Second,
+		maxRequestSize:      1048576,
+		bufferMemory:        33554432,
+		maxBlock:            60 * time.Second,
+		unknownTopicRetries: 4,
 	}
 }
 
@@ -109,6 +111,9 @@ func (c *cfg) validate() error {
 	}
 	if c.maxRequestSize < recordBatchOverhead+64 {
 		return fmt.Errorf("producer: MaxRequestSize %d is too small", c.maxRequestSize)
+	}
+	if c.unknownTopicRetries < -1 {
+		return fmt.Errorf("producer: UnknownTopicRetries must be -1 (wait MaxBlock) or more, got %d", c.unknownTopicRetries)
 	}
 	if c.bufferMemory < int64(c.batchSize) {
 		return fmt.Errorf("producer: BufferMemory %d is below BatchSize %d", c.bufferMemory, c.batchSize)
@@ -199,6 +204,16 @@ func BufferMemory(n int64) Opt { return Opt{func(c *cfg) { c.bufferMemory = n }}
 // record waits for its topic to appear in metadata before it fails.
 // Default 60s (Java: max.block.ms).
 func MaxBlock(d time.Duration) Opt { return Opt{func(c *cfg) { c.maxBlock = d }} }
+
+// UnknownTopicRetries bounds how many metadata answers may call a topic
+// UNKNOWN_TOPIC_OR_PARTITION while records wait for it: one more, and
+// those records fail with tributary.ErrUnknownTopicOrPartition instead of
+// waiting MaxBlock for a topic that does not exist. Answers are spaced by
+// the client's RetryBackoff, so the default fails a missing topic in about
+// a second and still gives an auto-created topic time to appear. -1 waits
+// for MaxBlock. Default 4, like franz-go (no Java counterpart: Java waits
+// max.block.ms).
+func UnknownTopicRetries(n int) Opt { return Opt{func(c *cfg) { c.unknownTopicRetries = n }} }
 
 // NonBlocking makes Produce fail a record at once with ErrBufferFull
 // instead of blocking when BufferMemory is used up. Default: block.

@@ -84,7 +84,7 @@ func (x *producerID) initProducerID(ctx context.Context, id int64, epoch int16) 
 		if tributary.CodeOf(err) == tributary.ErrUnsupportedVersion.Code {
 			// A broker without InitProducerId: produce without
 			// idempotence, as franz-go does, rather than not at all.
-			x.p.cl.Logger().Warn("broker does not support InitProducerId; producing without idempotence")
+			x.p.clx.Logger().Warn("broker does not support InitProducerId; producing without idempotence")
 			return -1, -1, nil
 		}
 		return -1, -1, fmt.Errorf("init producer id: %w", err)
@@ -137,7 +137,7 @@ func (x *producerID) bump() {
 			id, epoch, err = x.initProducerID(p.ctx, -1, -1)
 		}
 		if err == nil {
-			p.cl.Logger().Info("producer epoch bumped", "producer_id", id, "epoch", epoch, "previous_id", curID, "previous_epoch", curEpoch)
+			p.clx.Logger().Info("producer epoch bumped", "producer_id", id, "epoch", epoch, "previous_id", curID, "previous_epoch", curEpoch)
 			x.set(id, epoch)
 			x.resetSequences()
 			x.running = false
@@ -147,11 +147,11 @@ func (x *producerID) bump() {
 			return
 		}
 		x.mu.Unlock()
-		p.cl.Logger().Warn("producer epoch bump failed", "err", err)
+		p.clx.Logger().Warn("producer epoch bump failed", "err", err)
 		select {
 		case <-p.ctx.Done():
 			return
-		case <-timeAfter(p.cl.Backoff(attempt)):
+		case <-timeAfter(p.clx.Backoff(attempt)):
 		}
 	}
 }

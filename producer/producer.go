@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tributary/tributary"
 	"github.com/tributary/tributary/client"
+	"github.com/tributary/tributary/internal/clientx"
 	"github.com/tributary/tributary/partitioner"
 )
 
@@ -26,6 +28,9 @@ var (
 	// ErrBufferFull fails a record when BufferMemory is used up and
 	// NonBlocking is set, or MaxBlock passed while waiting for space.
 	ErrBufferFull = errors.New("producer: buffer memory full")
+	// ErrTopicPurged fails records of a topic removed with PurgeTopics
+	// before they were written into a request.
+	ErrTopicPurged = errors.New("producer: topic purged")
 	// ErrDeliveryTimeout fails records not acknowledged within
 	// DeliveryTimeout (or, for a topic missing from metadata, MaxBlock).
 	// The last error seen for them is wrapped too.
@@ -37,6 +42,7 @@ var (
 type Producer struct {
 	cfg       cfg
 	cl        *client.Client
+	clx       clientx.Internals
 	ownClient bool
 	observer  partitioner.BatchObserver
 	manual    bool
@@ -67,8 +73,14 @@ type Producer struct {
 	aborting    atomic.Bool // pending records fail instead of retrying
 	closeOnce   sync.Once
 	inflightAll atomic.Int64 // batches sent and not answered, all partitions
-	producerID  producerID
-	free        freeList
+
+	metaCh     chan struct{} // wakes parkedMetadata
+	batchHooks []client.HookProduceBatchWritten
+
+	reqMu      sync.Mutex
+	reqs       map[*produceReq]struct{} // requests handed to the client and not answered; nil once Close abandoned them
+	producerID producerID
+	free       freeList
 }
 
 // New creates a producer. It does not contact the cluster until the first
@@ -87,6 +99,8 @@ func New(opts ...Opt) (*Producer, error) {
 		cfg:    c,
 		topics: make(map[string]*topicState),
 		sinks:  make(map[int32]*sink),
+		reqs:   make(map[*produceReq]struct{}),
+		metaCh: make(chan struct{}, 1),
 	}
 	p.memCond.L = &p.memMu
 	p.idleCond.L = &p.idleMu
@@ -107,10 +121,17 @@ func New(opts ...Opt) (*Producer, error) {
 		}
 		p.cl, p.ownClient = cl, true
 	}
+	p.clx = clientx.Of(p.cl)
+	for _, h := range p.cl.Hooks() {
+		if h, ok := h.(client.HookProduceBatchWritten); ok {
+			p.batchHooks = append(p.batchHooks, h)
+		}
+	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.wg.Add(2)
+	p.wg.Add(3)
 	go p.watchMetadata()
 	go p.reaper()
+	go p.parkedMetadata()
 	return p, nil
 }
 
@@ -124,8 +145,15 @@ func noopCallback(*tributary.Record, error) {}
 // goroutine; cb must not block for long. cb may be nil.
 //
 // Produce blocks only while buffer memory is full, up to MaxBlock or until
-// ctx is done; ctx has no effect once r is buffered. A zero r.Timestamp is
-// set to time.Now(). r must not be modified until cb runs.
+// ctx is done. A zero r.Timestamp is set to time.Now(). r must not be
+// modified until cb runs.
+//
+// ctx covers the record until it is written into a produce request, as in
+// franz-go: a record whose ctx is already done fails at once with
+// ctx.Err(); one whose ctx ends while it waits in the buffer (for its
+// batch to fill, for a leader, for its topic to appear) fails with
+// ctx.Err() too, without being sent. Once written, the broker's answer
+// decides, since the record may already be in the log.
 func (p *Producer) Produce(ctx context.Context, r *tributary.Record, cb func(*tributary.Record, error)) {
 	if cb == nil {
 		cb = noopCallback
@@ -135,13 +163,27 @@ func (p *Producer) Produce(ctx context.Context, r *tributary.Record, cb func(*tr
 	// flushes: none can slip in after Close has failed what was left.
 	p.producing.Add(1)
 	p.produce(ctx, r, cb)
-	p.producing.Add(-1)
+	if p.producing.Add(-1) == 0 && p.closing.Load() {
+		p.idleMu.Lock()
+		p.idleCond.Broadcast()
+		p.idleMu.Unlock()
+	}
 }
 
 func (p *Producer) produce(ctx context.Context, r *tributary.Record, cb func(*tributary.Record, error)) {
 	if p.closing.Load() {
 		cb(r, ErrClosed)
 		return
+	}
+	// Only a ctx that can end is kept: checking context.Background on
+	// every record of every batch would be wasted work.
+	var rctx context.Context
+	if ctx.Done() != nil {
+		if err := ctx.Err(); err != nil {
+			cb(r, err)
+			return
+		}
+		rctx = ctx
 	}
 	if r.Timestamp.IsZero() {
 		r.Timestamp = time.Now()
@@ -161,12 +203,15 @@ func (p *Producer) produce(ctx context.Context, r *tributary.Record, cb func(*tr
 	p.buffered.Add(1)
 	t := p.topic(r.Topic)
 	if parts := t.parts.Load(); parts != nil && t.pendingN.Load() == 0 {
-		p.route(t, *parts, r, cb, int64(size), body0)
+		p.route(t, *parts, r, cb, rctx, int64(size), body0)
 		return
 	}
-	if !t.addPending(r, cb, int64(size), body0) {
+	switch t.addPending(r, cb, rctx, int64(size), body0) {
+	case notParked:
 		// Metadata arrived and the parked records went out meanwhile.
-		p.route(t, *t.parts.Load(), r, cb, int64(size), body0)
+		p.route(t, *t.parts.Load(), r, cb, rctx, int64(size), body0)
+	case purged:
+		p.failRecord(r, cb, int64(size), fmt.Errorf("topic %q: %w", t.name, ErrTopicPurged))
 	}
 }
 
@@ -190,18 +235,48 @@ func (rs Results) FirstErr() error {
 }
 
 // ProduceSync produces recs and waits until every one is acknowledged or
-// failed.
+// failed, or ctx ends. Records not yet written into a request when ctx
+// ends fail with ctx.Err() (see Produce); ProduceSync then returns at once,
+// reporting ctx.Err() for records whose request is still awaiting the
+// broker's answer: those may or may not be written, and must not be
+// modified until a later Flush or Close returns.
 func (p *Producer) ProduceSync(ctx context.Context, recs ...*tributary.Record) Results {
-	res := make(Results, len(recs))
-	var wg sync.WaitGroup
-	wg.Add(len(recs))
+	var (
+		mu      sync.Mutex
+		res     = make(Results, len(recs))
+		got     = make([]bool, len(recs))
+		left    = len(recs)
+		done    = make(chan struct{})
+		stopped bool
+	)
 	for i, r := range recs {
 		p.Produce(ctx, r, func(r *tributary.Record, err error) {
-			res[i] = Result{r, err}
-			wg.Done()
+			mu.Lock()
+			defer mu.Unlock()
+			if stopped {
+				return
+			}
+			res[i], got[i] = Result{r, err}, true
+			if left--; left == 0 {
+				close(done)
+			}
 		})
 	}
-	wg.Wait()
+	if len(recs) == 0 {
+		return res
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	stopped = true
+	for i := range res {
+		if !got[i] {
+			res[i] = Result{recs[i], ctx.Err()}
+		}
+	}
 	return res
 }
 
@@ -239,15 +314,16 @@ func (p *Producer) waitIdle(ctx context.Context) error {
 
 // Close stops accepting records, flushes what is buffered and releases the
 // producer's resources. If ctx ends first, the records still pending fail
-// with ErrClosed (wrapping ctx's error) and Close returns that error.
+// with ErrClosed (wrapping ctx's error) and Close returns that error at
+// once: records whose request awaits the broker's answer are failed too,
+// without waiting for it, so Close keeps ctx's deadline even on a client
+// shared through WithClient. Such a record may still have been written.
 func (p *Producer) Close(ctx context.Context) error {
 	p.closing.Store(true)
 	p.memMu.Lock()
 	p.memCond.Broadcast() // Produce calls blocked on memory give up
 	p.memMu.Unlock()
-	for p.producing.Load() > 0 && ctx.Err() == nil {
-		time.Sleep(time.Millisecond)
-	}
+	p.waitProducing(ctx)
 	err := p.Flush(ctx)
 	p.closeOnce.Do(func() {
 		p.aborting.Store(true)
@@ -264,19 +340,156 @@ func (p *Producer) Close(ctx context.Context) error {
 			p.cl.Close() // fails in-flight requests, whose batches then fail
 		}
 		p.wg.Wait()
-		// Requests still in flight (on a shared client) complete through
-		// the normal path, failing rather than retrying now; one may put
-		// a partition's earlier failures back in its queue, so sweep
-		// until everything is accounted for.
+		// Requests still awaiting an answer (on a shared client, or one
+		// whose callback is running) are failed now rather than waited
+		// for; a callback already running may put a partition's earlier
+		// failures back in its queue, so sweep until everything is
+		// accounted for. Each sweep waits for a callback to finish
+		// instead of spinning.
+		p.abandonRequests(abortErr)
 		for {
 			p.failEverything(abortErr)
 			if p.buffered.Load() == 0 {
 				break
 			}
-			time.Sleep(5 * time.Millisecond)
+			wctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			p.waitIdle(wctx)
+			cancel()
 		}
 	})
 	return err
+}
+
+// waitProducing waits until no Produce call is in progress, or ctx ends.
+func (p *Producer) waitProducing(ctx context.Context) {
+	if p.producing.Load() == 0 {
+		return
+	}
+	stop := context.AfterFunc(ctx, func() {
+		p.idleMu.Lock()
+		p.idleCond.Broadcast()
+		p.idleMu.Unlock()
+	})
+	defer stop()
+	p.idleMu.Lock()
+	defer p.idleMu.Unlock()
+	for p.producing.Load() > 0 && ctx.Err() == nil {
+		p.idleCond.Wait()
+	}
+}
+
+// produceReq is one produce request handed to the client. Whoever removes
+// it from Producer.reqs (its response callback, or Close abandoning it)
+// completes its batches, so they are completed once.
+type produceReq struct {
+	sent []*batch
+}
+
+func (p *Producer) trackReq(r *produceReq) {
+	p.reqMu.Lock()
+	if p.reqs != nil {
+		p.reqs[r] = struct{}{}
+	}
+	p.reqMu.Unlock()
+}
+
+// untrackReq claims r for its response; false if Close abandoned it.
+func (p *Producer) untrackReq(r *produceReq) bool {
+	p.reqMu.Lock()
+	defer p.reqMu.Unlock()
+	if _, ok := p.reqs[r]; !ok {
+		return false
+	}
+	delete(p.reqs, r)
+	return true
+}
+
+// abandonRequests fails the batches of every request still awaiting an
+// answer. Their buffers are not reused: the connection may still be
+// writing them.
+func (p *Producer) abandonRequests(err error) {
+	p.reqMu.Lock()
+	reqs := p.reqs
+	p.reqs = nil
+	p.reqMu.Unlock()
+	for r := range reqs {
+		for _, b := range r.sent {
+			for _, pr := range b.recs {
+				pr.r.Offset = -1
+				pr.cb(pr.r, err)
+			}
+			p.releaseMem(b.mem)
+			p.finished(int64(len(b.recs)))
+		}
+	}
+}
+
+// PurgeTopics forgets topics: the producer drops what it keeps for them
+// (partitions, batches, the topic in its client's metadata), so a
+// long-running producer writing to many short-lived topics stays the size
+// of what it currently uses (franz-go: PurgeTopicsFromClient). Records of
+// these topics not yet written into a request fail with ErrTopicPurged;
+// those awaiting an answer complete as usual. Producing to a purged topic
+// later starts afresh.
+func (p *Producer) PurgeTopics(topics ...string) {
+	var ts []*topicState
+	p.topicsMu.Lock()
+	for _, name := range topics {
+		if t := p.topics[name]; t != nil {
+			ts = append(ts, t)
+			delete(p.topics, name)
+		}
+	}
+	m := maps.Clone(p.topics)
+	p.topicMap.Store(&m)
+	p.topicsMu.Unlock()
+	p.cl.PurgeTopics(topics...)
+
+	bump := false
+	defer func() {
+		if bump {
+			p.producerID.requestBump()
+		}
+	}()
+	for _, t := range ts {
+		err := fmt.Errorf("topic %q: %w", t.name, ErrTopicPurged)
+		t.applyMu.Lock() // no metadata is being applied to it
+		t.mu.Lock()
+		t.purged = true
+		pend := t.pending
+		t.pending = nil
+		t.pendingN.Store(0)
+		t.mu.Unlock()
+		t.applyMu.Unlock()
+		for _, pr := range pend {
+			p.failRecord(pr.r, pr.cb, pr.size, err)
+		}
+		parts := t.parts.Load()
+		if parts == nil {
+			continue
+		}
+		for _, ps := range *parts {
+			ps.mu.Lock()
+			if ps.nextSeq != 0 && p.cfg.idempotent {
+				// Producing to the topic again starts its sequences at
+				// 0, which the broker accepts only under a new epoch.
+				bump = true
+			}
+			ps.purged = true
+			bs := append(ps.retry, ps.queue...)
+			ps.retry, ps.queue = nil, nil
+			ps.retrying = false
+			s := ps.sink
+			ps.sink = nil
+			ps.mu.Unlock()
+			if s != nil {
+				s.remove(ps)
+			}
+			for _, b := range bs {
+				p.failBatch(b, err)
+			}
+		}
+	}
 }
 
 // reserve takes n bytes of buffer memory, blocking up to MaxBlock.
@@ -319,7 +532,9 @@ func (p *Producer) reserveSlow(ctx context.Context, n int64) error {
 		case p.aborting.Load() || p.closing.Load():
 			return ErrClosed
 		case ctx.Err() != nil:
-			return fmt.Errorf("%w: %w", ErrBufferFull, ctx.Err())
+			// The caller gave up; the buffer being full is why it waited,
+			// not why the record failed.
+			return ctx.Err()
 		case timedOut.Load():
 			return fmt.Errorf("%w: no space within max.block.ms %v", ErrBufferFull, p.cfg.maxBlock)
 		}
@@ -356,11 +571,14 @@ type topicState struct {
 	mu      sync.Mutex // guards the fields below
 	pending []pendingRec
 	lastErr error
+	unknown int  // metadata answers of UNKNOWN_TOPIC_OR_PARTITION while records are parked
+	purged  bool // removed by PurgeTopics: nothing may be parked any more
 }
 
 type pendingRec struct {
 	r     *tributary.Record
 	cb    func(*tributary.Record, error)
+	ctx   context.Context // nil if it cannot be cancelled
 	size  int64
 	body0 int
 	at    time.Time
@@ -384,28 +602,38 @@ func (p *Producer) topic(name string) *topicState {
 	// Apply what the cache may already know, then ask for fresh metadata.
 	p.applyTopic(t, p.cl.CachedMetadata())
 	if t.parts.Load() == nil {
-		p.cl.TriggerMetadataRefresh(name)
+		p.wakeMeta()
 	}
 	return t
 }
 
+type parkResult int
+
+const (
+	parked    parkResult = iota
+	notParked            // nothing is parked and the partitions are known: route it
+	purged               // PurgeTopics dropped the topic meanwhile
+)
+
 // addPending parks a record until the topic's partitions are known, or
 // behind records parked earlier that are not yet routed, so the order of
-// Produce calls is kept. It reports false if nothing is parked and the
-// partitions are known.
-func (t *topicState) addPending(r *tributary.Record, cb func(*tributary.Record, error), size int64, body0 int) bool {
+// Produce calls is kept.
+func (t *topicState) addPending(r *tributary.Record, cb func(*tributary.Record, error), ctx context.Context, size int64, body0 int) parkResult {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.parts.Load() != nil && len(t.pending) == 0 {
-		return false
+	if t.purged {
+		return purged
 	}
-	t.pending = append(t.pending, pendingRec{r, cb, size, body0, time.Now()})
+	if t.parts.Load() != nil && len(t.pending) == 0 {
+		return notParked
+	}
+	t.pending = append(t.pending, pendingRec{r, cb, ctx, size, body0, time.Now()})
 	t.pendingN.Add(1)
-	return true
+	return parked
 }
 
 // route partitions r and appends it to its partition's open batch.
-func (p *Producer) route(t *topicState, parts []*partState, r *tributary.Record, cb func(*tributary.Record, error), size int64, body0 int) {
+func (p *Producer) route(t *topicState, parts []*partState, r *tributary.Record, cb func(*tributary.Record, error), ctx context.Context, size int64, body0 int) {
 	n := int32(len(parts))
 	var pi int32
 	if p.manual {
@@ -424,7 +652,12 @@ func (p *Producer) route(t *topicState, parts []*partState, r *tributary.Record,
 	ts := r.Timestamp.UnixMilli()
 	ps := parts[pi]
 	ps.mu.Lock()
-	if ps.tryAppend(r, cb, ts, size, body0, p.cfg.batchSize) {
+	if ps.purged {
+		ps.mu.Unlock()
+		p.failRecord(r, cb, size, fmt.Errorf("topic %q: %w", t.name, ErrTopicPurged))
+		return
+	}
+	if ps.tryAppend(r, cb, ctx, ts, size, body0, p.cfg.batchSize) {
 		ps.mu.Unlock()
 		return
 	}
@@ -444,8 +677,13 @@ func (p *Producer) route(t *topicState, parts []*partState, r *tributary.Record,
 			ps = parts[pi]
 		}
 		ps.mu.Lock()
+		if ps.purged {
+			ps.mu.Unlock()
+			p.failRecord(r, cb, size, fmt.Errorf("topic %q: %w", t.name, ErrTopicPurged))
+			return
+		}
 	}
-	s := ps.appendNewLocked(p, r, cb, ts, size, body0)
+	s := ps.appendNewLocked(p, r, cb, ctx, ts, size, body0)
 	ps.mu.Unlock()
 	if s != nil {
 		s.wake()
@@ -464,6 +702,7 @@ type partState struct {
 	id int32
 
 	mu       sync.Mutex // guards everything below
+	purged   bool       // removed by PurgeTopics: nothing may be queued any more
 	leader   int32
 	sink     *sink    // the leader's sink; nil without a leader
 	queue    []*batch // unsent batches, oldest first; the last may be open
@@ -478,7 +717,7 @@ type partState struct {
 }
 
 // tryAppend appends to the open batch if the record fits.
-func (ps *partState) tryAppend(r *tributary.Record, cb func(*tributary.Record, error), ts, size int64, body0, batchSize int) bool {
+func (ps *partState) tryAppend(r *tributary.Record, cb func(*tributary.Record, error), ctx context.Context, ts, size int64, body0, batchSize int) bool {
 	if len(ps.queue) == 0 {
 		return false
 	}
@@ -490,7 +729,7 @@ func (ps *partState) tryAppend(r *tributary.Record, cb func(*tributary.Record, e
 	if len(b.buf)+varintLen(int64(body))+body > batchSize {
 		return false
 	}
-	b.append(r, cb, ts, size, body0)
+	b.append(r, cb, ctx, ts, size, body0)
 	return true
 }
 
@@ -509,8 +748,8 @@ func (ps *partState) sealOpenLocked() *sink {
 
 // appendNewLocked appends r, opening a new batch if the open one cannot
 // take it. It returns the sink to wake.
-func (ps *partState) appendNewLocked(p *Producer, r *tributary.Record, cb func(*tributary.Record, error), ts, size int64, body0 int) *sink {
-	if ps.tryAppend(r, cb, ts, size, body0, p.cfg.batchSize) {
+func (ps *partState) appendNewLocked(p *Producer, r *tributary.Record, cb func(*tributary.Record, error), ctx context.Context, ts, size int64, body0 int) *sink {
+	if ps.tryAppend(r, cb, ctx, ts, size, body0, p.cfg.batchSize) {
 		return nil
 	}
 	ps.sealOpenLocked()
@@ -520,12 +759,64 @@ func (ps *partState) appendNewLocked(p *Producer, r *tributary.Record, cb func(*
 		// the callback list does not grow by doubling.
 		b.recs = make([]promised, 0, min(p.cfg.batchSize/(body0+2)+1, 4096))
 	}
-	b.append(r, cb, ts, size, body0)
+	b.append(r, cb, ctx, ts, size, body0)
 	if len(b.buf) >= p.cfg.batchSize {
 		b.full = true // an oversized record travels alone
 	}
 	ps.queue = append(ps.queue, b)
 	return ps.sink
+}
+
+// dropCancelledLocked removes, from the unsent batch ps.queue[i], the
+// records whose Produce ctx has ended, rebuilding the batch from the rest
+// (or removing it if none is left). It returns the removed records, to be
+// failed with failCancelled once ps.mu is released. Batches already
+// written into a request are left alone: the broker's answer decides them.
+func (ps *partState) dropCancelledLocked(p *Producer, i int) []promised {
+	b := ps.queue[i]
+	if !b.hasCtx || b.sent {
+		return nil
+	}
+	n := 0
+	for _, pr := range b.recs {
+		if pr.ctx != nil && pr.ctx.Err() != nil {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	dropped := make([]promised, 0, n)
+	var nb *batch
+	if n < len(b.recs) {
+		nb = newBatch(&p.free, ps, b.created, len(b.buf))
+	}
+	for _, pr := range b.recs {
+		if pr.ctx != nil && pr.ctx.Err() != nil {
+			dropped = append(dropped, pr)
+			continue
+		}
+		nb.append(pr.r, pr.cb, pr.ctx, pr.r.Timestamp.UnixMilli(), pr.size, bodySize0(pr.r))
+	}
+	if nb != nil {
+		nb.full = b.full
+		ps.queue[i] = nb
+	} else {
+		ps.queue = slices.Delete(ps.queue, i, i+1)
+	}
+	clear(b.recs) // the survivors now belong to nb
+	b.recs = b.recs[:0]
+	b.mem = 0
+	b.release(&p.free, p.cfg.batchSize)
+	return dropped
+}
+
+// failCancelled fails records removed for their ctx with its error.
+func (p *Producer) failCancelled(prs []promised) {
+	for _, pr := range prs {
+		pr.r.Offset = -1
+		p.failRecord(pr.r, pr.cb, pr.size, pr.ctx.Err())
+	}
 }
 
 // failBatch calls back every record of b with err and frees it.

@@ -137,7 +137,7 @@ func TestRecordTooLarge(t *testing.T) {
 
 func TestUnknownTopicFailsAfterMaxBlock(t *testing.T) {
 	c := newCluster(t)
-	p := newProducer(t, c.ListenAddrs(), MaxBlock(300*time.Millisecond))
+	p := newProducer(t, c.ListenAddrs(), MaxBlock(300*time.Millisecond), UnknownTopicRetries(-1))
 	start := time.Now()
 	res := p.ProduceSync(context.Background(), &tributary.Record{Topic: "missing", Value: []byte("x")})
 	require.ErrorIs(t, res.FirstErr(), tributary.ErrUnknownTopicOrPartition)
@@ -172,7 +172,7 @@ func TestProduceAfterClose(t *testing.T) {
 
 func TestCloseGivesUp(t *testing.T) {
 	c := newCluster(t)
-	p := newProducer(t, c.ListenAddrs(), MaxBlock(time.Minute))
+	p := newProducer(t, c.ListenAddrs(), MaxBlock(time.Minute), UnknownTopicRetries(-1))
 	// Records for a topic that never appears cannot be flushed.
 	var got error
 	var wg sync.WaitGroup

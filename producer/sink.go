@@ -111,7 +111,7 @@ func (s *sink) loop() {
 				if !retriableErr(err) {
 					s.failQueued(err)
 				}
-				wait = p.cl.Backoff(attempt)
+				wait = p.clx.Backoff(attempt)
 			} else {
 				attempt = 0
 				taken, next := s.collect()
@@ -187,6 +187,8 @@ func (s *sink) collect() (taken []*batch, next time.Time) {
 		return nil, time.Time{}
 	}
 	s.start++
+	var cancelled []promised
+	defer func() { p.failCancelled(cancelled) }() // with no lock held
 	size := 0
 	budget := p.cfg.maxRequestSize - 64
 	for i := range n {
@@ -201,6 +203,12 @@ func (s *sink) collect() (taken []*batch, next time.Time) {
 			next = earliest(next, ps.backoff)
 			ps.mu.Unlock()
 			continue
+		}
+		if ps.queue[0].hasCtx {
+			if cancelled = append(cancelled, ps.dropCancelledLocked(p, 0)...); len(ps.queue) == 0 {
+				ps.mu.Unlock()
+				continue
+			}
 		}
 		b := ps.queue[0]
 		if !(b.full || len(ps.queue) > 1 || flush || now.Sub(b.created) >= p.cfg.linger) {
@@ -292,7 +300,17 @@ func (s *sink) send(taken []*batch) {
 		<-s.sem
 		return
 	}
+	for _, b := range sent {
+		b.sent = true
+	}
+	pr := &produceReq{sent: sent}
+	p.trackReq(pr)
 	s.br.Do(p.ctx, client.Limit(req, 3, 11), func(raw kmsg.Response, err error) {
+		if !p.untrackReq(pr) { // Close failed the batches already
+			<-s.sem
+			s.wake()
+			return
+		}
 		s.handle(sent, raw, err)
 	})
 }
@@ -311,6 +329,7 @@ func (s *sink) handle(sent []*batch, raw kmsg.Response, err error) {
 	}
 	if raw == nil { // acks=0: written is all we learn
 		for _, b := range sent {
+			s.hookBatch(b, -1)
 			p.batchSucceeded(b, -1, -1)
 		}
 		return
@@ -336,6 +355,7 @@ func (s *sink) handle(sent []*batch, raw kmsg.Response, err error) {
 			p.batchDone(b, fmt.Errorf("broker %d did not answer for the partition: %w", s.id, tributary.ErrNetworkException), false)
 		case rp.ErrorCode == 0 || rp.ErrorCode == tributary.ErrDuplicateSequenceNumber.Code:
 			// KIP-192: a duplicate is a batch the broker already has.
+			s.hookBatch(b, rp.BaseOffset)
 			p.batchSucceeded(b, rp.BaseOffset, rp.LogAppendTime)
 		default:
 			perr := tributary.ErrorForCode(rp.ErrorCode)
@@ -344,6 +364,25 @@ func (s *sink) handle(sent []*batch, raw kmsg.Response, err error) {
 			}
 			p.batchDone(b, fmt.Errorf("produce to %s[%d] via broker %d: %w", b.p.t.name, b.p.id, s.id, perr), true)
 		}
+	}
+}
+
+// hookBatch tells the client's HookProduceBatchWritten hooks about b.
+func (s *sink) hookBatch(b *batch, base int64) {
+	hs := s.p.batchHooks
+	if len(hs) == 0 {
+		return
+	}
+	info := client.BrokerInfo{NodeID: s.id, Addr: s.br.Addr()}
+	m := client.ProduceBatchMetrics{
+		NumRecords:        len(b.recs),
+		UncompressedBytes: len(b.buf),
+		CompressedBytes:   len(b.wire),
+		CompressionType:   int8(s.p.cfg.codec),
+		BaseOffset:        base,
+	}
+	for _, h := range hs {
+		h.OnProduceBatchWritten(info, b.p.t.name, b.p.id, m)
 	}
 }
 
@@ -414,7 +453,10 @@ func (p *Producer) batchDone(b *batch, err error, fromBroker bool) {
 		// The topic's max.message.bytes is below our batch: like Java,
 		// split the batch and try the halves; a single record that is
 		// still too large fails.
-		if len(b.recs) > 1 && !p.aborting.Load() {
+		ps.mu.Lock()
+		gone := ps.purged
+		ps.mu.Unlock()
+		if len(b.recs) > 1 && !p.aborting.Load() && !gone {
 			p.splitBatch(b)
 			return
 		}
@@ -449,6 +491,9 @@ func (p *Producer) batchDone(b *batch, err error, fromBroker bool) {
 
 	ps.mu.Lock()
 	ps.inflight--
+	if retry && ps.purged {
+		err, retry = fmt.Errorf("%w: %w", ErrTopicPurged, err), false
+	}
 	if retry {
 		b.lastErr = err
 		ps.retry = append(ps.retry, b)
@@ -483,7 +528,7 @@ func (ps *partState) maybeRequeueLocked(p *Producer) {
 	ps.retry = nil
 	ps.retrying = false
 	ps.attempts++
-	ps.backoff = time.Now().Add(p.cl.Backoff(ps.attempts))
+	ps.backoff = time.Now().Add(p.clx.Backoff(ps.attempts))
 }
 
 func (p *Producer) inflightDone() {
@@ -504,15 +549,12 @@ func (p *Producer) splitBatch(b *batch) {
 	for i, recs := range [2][]promised{b.recs[:half], b.recs[half:]} {
 		nb := newBatch(&p.free, ps, b.created, len(b.buf)/2+recordBatchOverhead)
 		for _, pr := range recs {
-			nb.append(pr.r, pr.cb, pr.r.Timestamp.UnixMilli(), 0, bodySize0(pr.r))
+			nb.append(pr.r, pr.cb, pr.ctx, pr.r.Timestamp.UnixMilli(), pr.size, bodySize0(pr.r))
 		}
 		nb.full = true
 		parts[i] = nb
 	}
-	// Memory stays reserved as one sum; split it as the records were.
-	parts[0].mem = b.mem / 2
-	parts[1].mem = b.mem - parts[0].mem
-	p.cl.Logger().Debug("splitting a batch the broker found too large", "topic", ps.t.name, "partition", ps.id, "records", len(b.recs))
+	p.clx.Logger().Debug("splitting a batch the broker found too large", "topic", ps.t.name, "partition", ps.id, "records", len(b.recs))
 
 	ps.mu.Lock()
 	ps.inflight--

@@ -1,6 +1,8 @@
 package producer
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -42,6 +44,12 @@ func (p *Producer) applyTopic(t *topicState, m *client.Metadata) {
 	}
 	t.applyMu.Lock()
 	defer t.applyMu.Unlock()
+	t.mu.Lock()
+	gone := t.purged
+	t.mu.Unlock()
+	if gone {
+		return
+	}
 	if tm.Err != nil || len(tm.Partitions) == 0 {
 		err := tm.Err
 		if err == nil {
@@ -103,16 +111,107 @@ func (p *Producer) applyTopic(t *topicState, m *client.Metadata) {
 	}
 	t.mu.Lock()
 	t.lastErr = nil
+	t.unknown = 0
 	if old == nil || len(t.pending) > 0 {
 		// Routed under the lock so records produced meanwhile queue up
 		// behind these instead of overtaking them.
 		for _, pr := range t.pending {
-			p.route(t, parts, pr.r, pr.cb, pr.size, pr.body0)
+			p.route(t, parts, pr.r, pr.cb, pr.ctx, pr.size, pr.body0)
 		}
 		t.pending = nil
 		t.pendingN.Store(0)
 	}
 	t.mu.Unlock()
+}
+
+func (p *Producer) wakeMeta() {
+	select {
+	case p.metaCh <- struct{}{}:
+	default:
+	}
+}
+
+// parkedMetadata fetches metadata for the topics that have records parked
+// because the cluster has not (yet) named their partitions, and fails
+// those records when waiting cannot help: no broker can be reached (the
+// client has tried every one), or the topic was reported unknown more than
+// UnknownTopicRetries times, which with auto-creation off means it does
+// not exist. Java instead waits for max.block.ms (60s) and then blames the
+// topic even when the brokers were down.
+func (p *Producer) parkedMetadata() {
+	defer p.wg.Done()
+	attempt := 0
+	for {
+		select {
+		case <-p.metaCh:
+		case <-p.ctx.Done():
+			return
+		}
+		for p.ctx.Err() == nil {
+			var parked []*topicState
+			p.topicsMu.RLock()
+			for _, t := range p.topics {
+				if t.pendingN.Load() > 0 {
+					parked = append(parked, t)
+				}
+			}
+			p.topicsMu.RUnlock()
+			if len(parked) == 0 {
+				attempt = 0
+				break
+			}
+			names := make([]string, len(parked))
+			for i, t := range parked {
+				names[i] = t.name
+			}
+			ctx, cancel := context.WithTimeout(p.ctx, p.cfg.requestTimeout)
+			m, err := p.cl.Metadata(ctx, names...)
+			cancel()
+			switch {
+			case p.ctx.Err() != nil:
+				return
+			case err != nil && errors.Is(err, client.ErrConnection):
+				for _, t := range parked {
+					p.failParked(t, fmt.Errorf("producing to topic %q: %w", t.name, err))
+				}
+			case err == nil:
+				for _, t := range parked {
+					p.applyTopic(t, m)
+					tm := m.Topics[t.name]
+					if tm == nil || !errors.Is(tm.Err, tributary.ErrUnknownTopicOrPartition) || p.cfg.unknownTopicRetries < 0 {
+						continue
+					}
+					t.mu.Lock()
+					t.unknown++
+					giveUp := t.unknown > p.cfg.unknownTopicRetries
+					n := t.unknown
+					t.mu.Unlock()
+					if giveUp {
+						p.failParked(t, fmt.Errorf("topic %q: %w (%d metadata answers said so; is auto-creation off?)", t.name, tributary.ErrUnknownTopicOrPartition, n))
+					}
+				}
+			}
+			attempt++
+			select {
+			case <-time.After(p.clx.Backoff(attempt)):
+			case <-p.ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// failParked fails the records parked for t.
+func (p *Producer) failParked(t *topicState, err error) {
+	t.mu.Lock()
+	fail := t.pending
+	t.pending = nil
+	t.pendingN.Store(0)
+	t.unknown = 0
+	t.mu.Unlock()
+	for _, pr := range fail {
+		p.failRecord(pr.r, pr.cb, pr.size, err)
+	}
 }
 
 // reaper fails what has waited too long: records for topics that never
@@ -143,7 +242,20 @@ func (p *Producer) reap(now time.Time) {
 	metaWait := min(p.cfg.maxBlock, p.cfg.deliveryTimeout)
 	for _, t := range ts {
 		t.mu.Lock()
-		var expired []pendingRec
+		var expired, cancelled []pendingRec
+		if len(t.pending) > 0 {
+			kept := t.pending[:0]
+			for _, pr := range t.pending {
+				if pr.ctx != nil && pr.ctx.Err() != nil {
+					cancelled = append(cancelled, pr)
+				} else {
+					kept = append(kept, pr)
+				}
+			}
+			clear(t.pending[len(kept):])
+			t.pending = kept
+			t.pendingN.Store(int32(len(kept)))
+		}
 		if len(t.pending) > 0 {
 			i := 0
 			for i < len(t.pending) && now.Sub(t.pending[i].at) >= metaWait {
@@ -156,7 +268,10 @@ func (p *Producer) reap(now time.Time) {
 		lastErr, waiting := t.lastErr, len(t.pending) > 0
 		t.mu.Unlock()
 		if waiting {
-			p.cl.TriggerMetadataRefresh(t.name)
+			p.wakeMeta()
+		}
+		for _, pr := range cancelled {
+			p.failRecord(pr.r, pr.cb, pr.size, pr.ctx.Err())
 		}
 		if len(expired) > 0 {
 			if lastErr == nil {
@@ -184,6 +299,10 @@ func (p *Producer) reapPartition(ps *partState, now time.Time) {
 		return
 	}
 	noLeader := ps.sink == nil
+	var cancelled []promised
+	for i := len(ps.queue) - 1; i >= 0; i-- {
+		cancelled = append(cancelled, ps.dropCancelledLocked(p, i)...)
+	}
 	i := 0
 	for i < len(ps.queue) && now.Sub(ps.queue[i].created) >= p.cfg.deliveryTimeout {
 		i++
@@ -191,6 +310,7 @@ func (p *Producer) reapPartition(ps *partState, now time.Time) {
 	expired := append([]*batch(nil), ps.queue[:i]...)
 	ps.queue = append(ps.queue[:0], ps.queue[i:]...)
 	ps.mu.Unlock()
+	p.failCancelled(cancelled)
 	if noLeader {
 		p.cl.TriggerMetadataRefresh(ps.t.name)
 	}

@@ -22,7 +22,7 @@ import (
 )
 
 func main() {
-	brokers := flag.String("brokers", "127.0.0.1:9092", "comma-separated seed brokers")
+	brokers := flag.String("brokers", defaultBrokers(), "comma-separated seed brokers (default $TRIBUTARY_BROKERS, as the tributary CLI)")
 	topicFlag := flag.String("topic", "tributary-admin-example", "topic to create and delete")
 	partitionsFlag := flag.Int("partitions", 3, "partition count")
 	rfFlag := flag.Int("rf", 1, "replication factor")
@@ -107,4 +107,13 @@ func run(ctx context.Context, out io.Writer, brokers []string, topic string, par
 	}
 	fmt.Fprintf(out, "deleted %q\n", topic)
 	return nil
+}
+
+// defaultBrokers is $TRIBUTARY_BROKERS, as for the tributary CLI, or a
+// local broker.
+func defaultBrokers() string {
+	if b := os.Getenv("TRIBUTARY_BROKERS"); b != "" {
+		return b
+	}
+	return "127.0.0.1:9092"
 }

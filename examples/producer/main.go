@@ -23,7 +23,7 @@ import (
 )
 
 func main() {
-	brokers := flag.String("brokers", "127.0.0.1:9092", "comma-separated seed brokers")
+	brokers := flag.String("brokers", defaultBrokers(), "comma-separated seed brokers (default $TRIBUTARY_BROKERS, as the tributary CLI)")
 	topic := flag.String("topic", "tributary-example", "topic to produce to")
 	n := flag.Int("n", 10, "number of records")
 	keys := flag.Int("keys", 4, "number of distinct keys")
@@ -32,10 +32,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	p, err := producer.New(
-		producer.SeedBrokers(strings.Split(*brokers, ",")...),
-		producer.MaxBlock(10*time.Second), // fail fast if the topic does not exist
-	)
+	// A topic that does not exist (with auto-creation off) or brokers that
+	// cannot be reached fail the records within seconds, with an error
+	// that says which.
+	p, err := producer.New(producer.SeedBrokers(strings.Split(*brokers, ",")...))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -70,4 +70,13 @@ func main() {
 		log.Printf("%d of %d records failed", failed, len(recs))
 		os.Exit(1)
 	}
+}
+
+// defaultBrokers is $TRIBUTARY_BROKERS, as for the tributary CLI, or a
+// local broker.
+func defaultBrokers() string {
+	if b := os.Getenv("TRIBUTARY_BROKERS"); b != "" {
+		return b
+	}
+	return "127.0.0.1:9092"
 }
