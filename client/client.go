@@ -120,25 +120,6 @@ func (c *Client) Close() {
 	c.wg.Wait()
 }
 
-// Backoff returns how long to wait before retry number attempt (1-based).
-//
-// Deprecated: for Tributary's own packages, which reach it through
-// internal/clientx; it leaves the public API once all of them do.
-func (c *Client) Backoff(attempt int) time.Duration { return c.backoff(attempt) }
-
-// RequestTimeout returns the configured RequestTimeout.
-//
-// Deprecated: for Tributary's own packages, which reach it through
-// internal/clientx; it leaves the public API once all of them do.
-func (c *Client) RequestTimeout() time.Duration { return c.cfg.requestTimeout }
-
-// Logger returns the client's logger.
-//
-// Deprecated: for Tributary's own packages, which reach it through
-// internal/clientx; it leaves the public API once all of them do. Keep
-// the *slog.Logger you pass to the Logger option instead.
-func (c *Client) Logger() *slog.Logger { return c.log }
-
 func init() {
 	clientx.Of = func(cl any) clientx.Internals { return internals{cl.(*Client)} }
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tributary/tributary"
 	"github.com/tributary/tributary/client"
+	"github.com/tributary/tributary/internal/clientx"
 )
 
 // Offsets: a committed offset is the offset of the next record to
@@ -94,7 +95,7 @@ func (c *Consumer) coordinator(ctx context.Context) (int32, error) {
 			return -1, fmt.Errorf("consumer: finding the coordinator of group %q: %w", c.cfg.group, err)
 		}
 		select {
-		case <-time.After(c.cl.Backoff(attempt)):
+		case <-time.After(clientx.Of(c.cl).Backoff(attempt)):
 		case <-ctx.Done():
 			return -1, fmt.Errorf("consumer: finding the coordinator of group %q: %w (last error: %w)", c.cfg.group, ctx.Err(), err)
 		}
@@ -212,7 +213,7 @@ func (c *Consumer) fetchCommitted(ctx context.Context, tps []tributary.TopicPart
 			return nil, err
 		}
 		select {
-		case <-time.After(c.cl.Backoff(attempt)):
+		case <-time.After(clientx.Of(c.cl).Backoff(attempt)):
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
 		}
@@ -378,7 +379,7 @@ func (c *Consumer) sendAsyncCommits() {
 		c.mu.Unlock()
 		err := ErrClosed
 		if !closed {
-			ctx, cancel := context.WithTimeout(c.ctx, 2*c.cl.RequestTimeout())
+			ctx, cancel := context.WithTimeout(c.ctx, 2*clientx.Of(c.cl).RequestTimeout())
 			err = c.commitOffsets(ctx, offsets)
 			cancel()
 		}
@@ -517,7 +518,7 @@ func (c *Consumer) commit(ctx context.Context, offsets map[tributary.TopicPartit
 			return fmt.Errorf("consumer: commit: %w", err)
 		}
 		select {
-		case <-time.After(c.cl.Backoff(attempt)):
+		case <-time.After(clientx.Of(c.cl).Backoff(attempt)):
 		case <-ctx.Done():
 			return fmt.Errorf("consumer: commit: %w (last error: %w)", ctx.Err(), err)
 		}
@@ -540,7 +541,7 @@ func (c *Consumer) autoCommitLoop() {
 		if skip {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.autoCommitInterval+c.cl.RequestTimeout())
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.autoCommitInterval+clientx.Of(c.cl).RequestTimeout())
 		err := c.commitPositions(ctx, nil)
 		cancel()
 		switch {
@@ -550,7 +551,7 @@ func (c *Consumer) autoCommitLoop() {
 			c.mu.Unlock()
 		case errors.Is(err, errNothingToCommit), c.ctx.Err() != nil:
 		default:
-			c.cl.Logger().Warn("consumer: auto-commit failed", "group", c.cfg.group, "err", err)
+			clientx.Of(c.cl).Logger().Warn("consumer: auto-commit failed", "group", c.cfg.group, "err", err)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/tributary/tributary"
 	"github.com/tributary/tributary/client"
 	"github.com/tributary/tributary/internal/batch"
+	"github.com/tributary/tributary/internal/clientx"
 )
 
 // Fetching: every broker that leads an assigned partition gets a fetcher
@@ -232,8 +233,8 @@ func (c *Consumer) fetchLoop(id int32) {
 				}
 			}
 			c.mu.Unlock()
-			c.cl.Logger().Debug("consumer: fetch failed", "broker", id, "err", err)
-			if !c.sleep(c.cl.Backoff(failures)) {
+			clientx.Of(c.cl).Logger().Debug("consumer: fetch failed", "broker", id, "err", err)
+			if !c.sleep(clientx.Of(c.cl).Backoff(failures)) {
 				return
 			}
 			c.mu.Lock()
@@ -244,7 +245,7 @@ func (c *Consumer) fetchLoop(id int32) {
 		failures = 0
 		if c.handleFetch(resp, sent, names) {
 			failures++
-			if !c.sleep(c.cl.Backoff(failures)) {
+			if !c.sleep(clientx.Of(c.cl).Backoff(failures)) {
 				return
 			}
 			c.mu.Lock()
@@ -586,7 +587,7 @@ func (c *Consumer) resolveLoop() {
 		}
 		if failed {
 			failures++
-			if !c.sleep(c.cl.Backoff(failures)) {
+			if !c.sleep(clientx.Of(c.cl).Backoff(failures)) {
 				return
 			}
 			c.mu.Lock()
@@ -647,7 +648,7 @@ func (c *Consumer) resolveCommitted(ss []sentPart) bool {
 	for i, s := range ss {
 		tps[i] = s.p.tp
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, c.cl.RequestTimeout())
+	ctx, cancel := context.WithTimeout(c.ctx, clientx.Of(c.cl).RequestTimeout())
 	defer cancel()
 	offs, err := c.fetchCommitted(ctx, tps)
 	c.mu.Lock()
@@ -709,7 +710,7 @@ func (c *Consumer) resolveListed(leader int32, ss []sentPart) bool {
 		lp.MaxNumOffsets = 1
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, lp)
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, 2*c.cl.RequestTimeout())
+	ctx, cancel := context.WithTimeout(c.ctx, 2*clientx.Of(c.cl).RequestTimeout())
 	defer cancel()
 	var resp *kmsg.ListOffsetsResponse
 	r, err := c.cl.RequestBroker(ctx, leader, client.Limit(req, 1, req.MaxVersion()))

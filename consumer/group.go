@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary"
+	"github.com/tributary/tributary/client"
+	"github.com/tributary/tributary/internal/clientx"
 	"github.com/tributary/tributary/internal/consumerproto"
 )
 
@@ -99,8 +101,8 @@ func (c *Consumer) groupLoop(ctx context.Context, g *groupMember) {
 				return
 			}
 			failures++
-			c.cl.Logger().Info("consumer: joining group failed", "group", c.cfg.group, "err", err)
-			wait := c.cl.Backoff(failures)
+			clientx.Of(c.cl).Logger().Info("consumer: joining group failed", "group", c.cfg.group, "err", err)
+			wait := clientx.Of(c.cl).Backoff(failures)
 			if errors.Is(err, tributary.ErrRebalanceInProgress) || errors.Is(err, tributary.ErrUnknownMemberId) ||
 				errors.Is(err, tributary.ErrIllegalGeneration) {
 				wait = 0 // rejoin at once, as Java does
@@ -120,8 +122,10 @@ func (c *Consumer) groupLoop(ctx context.Context, g *groupMember) {
 // joinAndSync performs one JoinGroup + SyncGroup round.
 func (c *Consumer) joinAndSync(ctx context.Context, g *groupMember) error {
 	cooperative := c.cfg.cooperative()
+	var eagerRevoked []tributary.TopicPartition
 	if !cooperative && len(g.owned) > 0 {
-		c.revoke(ctx, g, flatten(g.owned))
+		eagerRevoked = flatten(g.owned)
+		c.revoke(ctx, g, eagerRevoked)
 	}
 	c.mu.Lock()
 	topics := slices.Clone(c.topics)
@@ -255,15 +259,41 @@ func (c *Consumer) joinAndSync(ctx context.Context, g *groupMember) error {
 	g.owned = next
 	g.prev = next
 	g.generation = join.Generation
-	c.cl.Logger().Debug("consumer: joined group", "group", c.cfg.group, "member", memberID,
+	clientx.Of(c.cl).Logger().Debug("consumer: joined group", "group", c.cfg.group, "member", memberID,
 		"generation", join.Generation, "protocol", protocol, "leader", join.LeaderID == memberID,
 		"assigned", next, "added", added, "revoked", revoked)
 	c.assign(added)
+	c.rebalanced(join.Generation, added, append(eagerRevoked, revoked...), false, nil)
 	return nil
+}
+
+// rebalanced tells the client's HookGroupRebalance hooks what a rebalance
+// did: the partitions it added and took away (for an eager member, all it
+// had, revoked before it rejoined), or that the member lost its
+// partitions, or that the join or sync failed.
+func (c *Consumer) rebalanced(generation int32, assigned, revoked []tributary.TopicPartition, lost bool, err error) {
+	var hooks []client.HookGroupRebalance
+	for _, h := range c.cl.Hooks() {
+		if h, ok := h.(client.HookGroupRebalance); ok {
+			hooks = append(hooks, h)
+		}
+	}
+	if len(hooks) == 0 {
+		return
+	}
+	c.mu.Lock()
+	member := c.memberID
+	c.mu.Unlock()
+	ev := client.RebalanceEvent{Group: c.cfg.group, MemberID: member, Generation: generation,
+		Assigned: byTopic(assigned), Revoked: byTopic(revoked), Lost: lost, Err: err}
+	for _, h := range hooks {
+		h.OnGroupRebalance(ev)
+	}
 }
 
 // joinError handles a JoinGroup or SyncGroup error code.
 func (c *Consumer) joinError(what string, err error, g *groupMember) error {
+	c.rebalanced(-1, nil, nil, false, fmt.Errorf("%s: %w", what, err))
 	switch {
 	case errors.Is(err, tributary.ErrUnknownMemberId):
 		c.lose(g, true)
@@ -336,11 +366,11 @@ func (c *Consumer) assign(added []tributary.TopicPartition) {
 // OnRevoked, then stop consuming them.
 func (c *Consumer) revoke(ctx context.Context, g *groupMember, tps []tributary.TopicPartition) {
 	if c.cfg.autoCommit {
-		cctx, cancel := context.WithTimeout(ctx, c.cl.RequestTimeout())
+		cctx, cancel := context.WithTimeout(ctx, clientx.Of(c.cl).RequestTimeout())
 		err := c.commitPositions(cctx, tps)
 		cancel()
 		if err != nil && !errors.Is(err, errNothingToCommit) {
-			c.cl.Logger().Warn("consumer: commit before revoke failed", "group", c.cfg.group, "err", err)
+			clientx.Of(c.cl).Logger().Warn("consumer: commit before revoke failed", "group", c.cfg.group, "err", err)
 		}
 	}
 	if c.cfg.onRevoked != nil {
@@ -367,10 +397,11 @@ func (c *Consumer) lose(g *groupMember, resetMember bool) {
 	c.mu.Unlock()
 	g.owned = nil
 	g.generation = -1
-	c.cl.Logger().Info("consumer: group membership lost", "group", c.cfg.group, "lost", lost, "reset_member", resetMember)
+	clientx.Of(c.cl).Logger().Info("consumer: group membership lost", "group", c.cfg.group, "lost", lost, "reset_member", resetMember)
 	if len(lost) > 0 && c.cfg.onLost != nil {
 		c.cfg.onLost(lost)
 	}
+	c.rebalanced(-1, nil, lost, true, nil)
 }
 
 // heartbeatLoop heartbeats until the member must rejoin.
@@ -410,7 +441,7 @@ func (c *Consumer) heartbeatLoop(ctx context.Context, g *groupMember) {
 		if c.cfg.instanceID != "" {
 			req.InstanceID = kmsg.StringPtr(c.cfg.instanceID)
 		}
-		hctx, cancel := context.WithTimeout(ctx, c.cl.RequestTimeout())
+		hctx, cancel := context.WithTimeout(ctx, clientx.Of(c.cl).RequestTimeout())
 		r, err := c.coordRequest(hctx, req)
 		cancel()
 		if err == nil {
@@ -483,7 +514,7 @@ func (c *Consumer) leaveGroup(ctx context.Context) (commitErr error) {
 	m.Reason = kmsg.StringPtr("the consumer is closing")
 	req.Members = []kmsg.LeaveGroupRequestMember{m}
 	if _, err := c.coordRequest(ctx, req); err != nil {
-		c.cl.Logger().Info("consumer: LeaveGroup failed", "group", c.cfg.group, "err", err)
+		clientx.Of(c.cl).Logger().Info("consumer: LeaveGroup failed", "group", c.cfg.group, "err", err)
 	}
 	return commitErr
 }
