@@ -16,7 +16,9 @@
 // buffer of its declared size (pooled up to 1 MiB) and decodes the header and body with kmsg
 // (decodeFrame); the handler goroutine calls the API's handler from the
 // table in handler.go, one request at a time in arrival order as Kafka
-// does (Fetch, which may long-poll, runs beside it); the writer encodes
+// does (Fetch, which may long-poll, runs beside it, and an acks=all
+// Produce finishes its wait for the ISR off this goroutine after its
+// in-order append — a "deferred"); the writer encodes
 // the responses into pooled buffers and writes them strictly in request
 // order. Anything Kafka answers by closing the connection (unknown key,
 // unsupported version, undecodable body, a handler panic) closes that one
@@ -27,20 +29,57 @@
 // ApiVersions answer is built from that table, so a key is advertised
 // exactly when it is implemented.
 //
+// # The cluster: metadata, replication and the data flow
+//
+// Every node is a combined broker and controller (KRaft's combined mode).
+// broker/controller holds the cluster metadata — brokers and their
+// liveness, topics with ids, replica assignments, leaders, leader epochs,
+// ISR, configs, producer-id blocks — as an immutable Image that a Raft
+// quorum (hashicorp/raft, log in <log.dir>/__cluster_metadata-0) applies
+// record by record; the quorum's leader is the active controller and makes
+// every decision (placement, elections, ISR changes, reassignments, fencing
+// of brokers whose heartbeats stop). A node alone is a quorum of one.
+// metadata_sync.go is this broker's side of it: openController starts the
+// node's voter (migrating an old single-node __cluster_metadata.json into
+// the first image), heartbeatLoop registers the broker and heartbeats, and
+// reconcileLoop brings the local registry to each new image: it opens and
+// retires partition logs, tells the replica manager each hosted
+// partition's leader, ISR and epochs, applies config changes, and moves
+// group coordination with __consumer_offsets leadership. Admin handlers
+// validate, call the controller (on any node; it forwards to the leader)
+// and wait until this node's registry shows the change (waitReconciled).
+//
+// broker/replica is the replica manager: per hosted partition, the leader
+// or follower state, ISR, high watermark, and the follower fetchers (one
+// per leader broker) that pull data over peer.go's connections. The data
+// flow of an acks=all produce:
+//
+//	client Produce → 00_produce.go → replica.Partition.AppendAsLeader
+//	  (checks leadership and min.insync.replicas, appends to the leader's
+//	  storage.Log at its leader epoch) → notifyPartition wakes parked fetches
+//	→ followers' fetchers: Fetch with their replica id → 01_fetch.go →
+//	  FollowerFetch records each follower's log end and moves the high
+//	  watermark to the minimum over the ISR → the follower appends
+//	  (AppendAsFollower, keeping offsets and epochs)
+//	→ HighWatermarkMoved → notifyPartition → the deferred acks=all wait
+//	  (waitAcked, off the connection's handler goroutine) answers.
+//
+// Consumers read below the high watermark from the leader only; a
+// restarted or demoted replica truncates a divergent tail with
+// OffsetForLeaderEpoch (23_offset_for_leader_epoch.go) before fetching.
+//
 // # Topics, configs and storage
 //
 // The topic registry (cluster.go, topics.go) maps names and ids to topics
-// and their partitions; each partition owns a storage.Log in
-// <log.dir>/<topic>-<partition>. meta.go persists the registry (names,
-// ids, partition counts, leader epochs, config overrides) and the dynamic
-// broker configs in <log.dir>/__cluster_metadata.json, replaced
-// atomically (temporary file, fsync, rename, fsync of the directory) on
-// every change, next to Kafka's meta.properties (node.id, cluster.id),
-// with a reserve file that is given up when the disk is full so that a
-// topic can still be deleted. orphans.go removes, at start, partition
-// directories the metadata does not name, and deletes a topic's data by
-// renaming it to <topic>-<n>.<id>-delete and removing it
-// file.delete.delay.ms later.
+// and their partitions; each partition this node hosts owns a storage.Log
+// in <log.dir>/<topic>-<partition> and a replica.Partition, and every
+// partition carries the controller's view of it (leader, replicas, ISR).
+// meta.go keeps Kafka's meta.properties (node.id, cluster.id), with a
+// reserve file that is given up when the disk is full so that a topic can
+// still be deleted. orphans.go removes, once the registry reflects the
+// metadata, partition directories the metadata does not give this node,
+// and retires a deleted partition's data by renaming it to
+// <topic>-<n>.<id>-delete and removing it file.delete.delay.ms later.
 // A flock on <log.dir>/.lock keeps a second broker off the same data.
 //
 // configs.go describes every broker property and topic config with
@@ -59,21 +98,27 @@
 // Every goroutine is started with goTracked (or tryGo) and Close waits for
 // all of them (at most ShutdownTimeout): it closes b.closing (which
 // long-polls and background loops select on), the listener and every
-// connection, waits, closes the data path, then closes every log (flushed,
-// with its clean-shutdown marker).
+// connection, waits, stops the replica manager (its fetchers), the peer
+// connections and the controller node, closes the data path, then closes
+// every log (flushed, with its clean-shutdown marker).
 //
 // # Locks
 //
-// Lock order: Broker.adminMu, then Broker.mu, then a partition's
-// produceMu, then storage's own locks. adminMu serialises every change to
-// topics and configs and the metadata file writes; disk work (opening,
-// deleting logs, writing the file) happens under adminMu only, so
-// produce and fetch lookups (mu.RLock) never wait for the disk. Broker.mu
-// guards the topic maps, each topic's partitions slice and configs map
-// (replaced, never mutated, so a slice read under the lock stays valid)
-// and the dynamic broker configs. connMu guards the listener and the
-// connection set; it is never held while taking another lock.
-// A clientConn's budget mutex only guards its in-flight counters.
-// connLimits.mu and memBudget.mu are leaves: admit reads Broker.mu
-// (RLock) before taking connLimits.mu, never while holding it.
+// Lock order: Broker.adminMu, then Broker.mu, then the replica manager's
+// locks (replica.Partition's, see broker/replica), then storage's own.
+// adminMu is held by the reconcile loop while it opens and retires logs
+// (and by removeOrphanDirs), so produce and fetch lookups (mu.RLock) never
+// wait for the disk; no handler holds it while waiting for the controller
+// (waitReconciled needs the reconcile loop to take it). Broker.mu guards
+// the topic maps, each topic's partitions slice and configs map (replaced,
+// never mutated, so a slice read under the lock stays valid) and the
+// dynamic broker configs. recon's mutex guards the reconciled image and
+// the registration flag; it is a leaf. The controller's and replica
+// manager's callbacks (HighWatermarkMoved, AlterPartition) run with none of
+// the broker's locks held. connMu guards the listener and the connection
+// set; it is never held while taking another lock. A clientConn's budget
+// mutex only guards its in-flight counters. connLimits.mu and memBudget.mu
+// are leaves: admit reads Broker.mu (RLock) before taking connLimits.mu,
+// never while holding it. peers' mutex guards its connection map; each
+// peer connection's own mutex is held for one request at a time.
 package broker
