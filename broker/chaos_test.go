@@ -164,6 +164,36 @@ func TestChaosKillAndPartitionBrokers(t *testing.T) {
 		}
 	}()
 
+	// Time without a reachable leader, per partition: sampled every
+	// 100 ms from the metadata; a leader that is down or paused counts
+	// as none, since no client can reach it.
+	var down sync.Map           // node id → true while killed or paused
+	var leaderless atomic.Int64 // partition-samples without a leader
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			mctx, mcancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			md, err := adm.Metadata(mctx, topic)
+			mcancel()
+			if err != nil || md.Topics[topic].Err != nil {
+				continue
+			}
+			for _, p := range md.Topics[topic].Partitions {
+				if _, isDown := down.Load(p.Leader); p.Leader < 0 || isDown {
+					leaderless.Add(1)
+				}
+			}
+		}
+	}()
+
 	// The chaos: one broker at a time.
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	end := time.Now().Add(dur)
@@ -172,14 +202,18 @@ func TestChaosKillAndPartitionBrokers(t *testing.T) {
 		nd := c.Nodes[rng.IntN(len(c.Nodes))]
 		if rng.IntN(3) == 0 {
 			p := nd.Process()
+			down.Store(nd.ID, true)
 			require.NoError(t, p.Pause())
 			time.Sleep(time.Duration(1500+rng.IntN(2500)) * time.Millisecond)
 			require.NoError(t, p.Resume())
+			down.Delete(nd.ID)
 			pauses++
 		} else {
+			down.Store(nd.ID, true)
 			nd.Kill()
 			time.Sleep(time.Duration(200+rng.IntN(1500)) * time.Millisecond)
 			nd.Start()
+			down.Delete(nd.ID)
 			kills++
 		}
 		// Let the node rejoin every ISR before the next blow, so one
@@ -251,8 +285,13 @@ func TestChaosKillAndPartitionBrokers(t *testing.T) {
 		require.GreaterOrEqual(t, o.At, want, "partition %d: committed offset went back", p)
 		return true
 	})
-	t.Logf("chaos for %v: %d kills, %d pauses; acknowledged %d records (kgo %d, ours %d), lost %d, duplicated %d, produce errors retried/failed %d",
-		dur, kills, pauses, acked, kgoLog.n.Load(), ourLog.n.Load(), lost, dups, produceErrs.Load())
+	elections := 0
+	for _, p := range describe(t, adm, topic) {
+		elections += int(p.LeaderEpoch) // every leader change bumps it once
+	}
+	t.Logf("chaos for %v: %d kills, %d pauses; acknowledged %d records (kgo %d, ours %d), lost %d, duplicated %d, produce errors %d; %d leader elections, %.1f s without a reachable leader (summed over %d partitions)",
+		dur, kills, pauses, acked, kgoLog.n.Load(), ourLog.n.Load(), lost, dups, produceErrs.Load(),
+		elections, float64(leaderless.Load())/10, partitions)
 	require.Positive(t, kgoLog.n.Load())
 	require.Positive(t, ourLog.n.Load())
 }

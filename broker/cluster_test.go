@@ -511,3 +511,58 @@ func TestClusterDescribeQuorumWithOurAdmin(t *testing.T) {
 	require.Positive(t, q.HighWatermark)
 	require.Positive(t, q.LeaderEpoch)
 }
+
+// With two of three nodes down, the quorum and the ISR are short: acks=all
+// writes fail (never a silent success), and they work again once one node
+// is back, with every acknowledged record kept.
+func TestClusterTwoOfThreeDown(t *testing.T) {
+	c := brokertest.StartCluster(t, 3)
+	cl := clusterClient(t, c.Addrs())
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	_, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, "two-down")
+	require.NoError(t, err)
+	produceSeq(t, cl, "two-down", 1, 0, 100)
+
+	leader := describe(t, adm, "two-down")[0].Leader
+	var downed []*brokertest.Node
+	for _, nd := range c.Nodes {
+		if nd.ID != leader && len(downed) < 2 {
+			downed = append(downed, nd)
+		}
+	}
+	// Both followers: the leader is alone and must not acknowledge.
+	for _, nd := range downed {
+		nd.Kill(t)
+	}
+	short := clusterClient(t, []string{c.Node(leader).Addr()}, kgo.RecordDeliveryTimeout(4*time.Second))
+	err = short.ProduceSync(ctx, &kgo.Record{Topic: "two-down", Partition: 0, Value: []byte("never")}).FirstErr()
+	require.Error(t, err, "an acks=all write with the ISR below min.insync.replicas must fail")
+
+	downed[0].Restart(t)
+	waitFor(t, 60*time.Second, "a leader with two in-sync replicas", func() bool {
+		p := describe(t, adm, "two-down")[0]
+		return p.Leader >= 0 && len(p.ISR) >= 2
+	})
+	produceSeq(t, cl, "two-down", 1, 100, 100)
+	downed[1].Restart(t)
+	waitFor(t, 60*time.Second, "full ISR", func() bool { return fullISR(describe(t, adm, "two-down"), 3) })
+	// The refused record may or may not be in the log (the leader
+	// appended it before the ISR could not follow), but only after the
+	// acknowledged ones of the first round, and the second round follows.
+	rd := clusterClient(t, c.Addrs(), kgo.ConsumeTopics("two-down"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var vals []string
+	for len(vals) < 200 {
+		fs := rd.PollFetches(ctx)
+		require.NoError(t, ctx.Err())
+		fs.EachRecord(func(r *kgo.Record) {
+			if string(r.Value) != "never" {
+				vals = append(vals, string(r.Value))
+			}
+		})
+	}
+	for i, v := range vals {
+		require.Equal(t, fmt.Sprintf("p0-%d", i), v)
+	}
+}
