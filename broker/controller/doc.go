@@ -35,6 +35,10 @@
 //     UnregisterBrokerRecords, ElectLeadersRecords, Imbalance,
 //     RebalanceRecords, AlterPartitionRecords, AlterReassignmentsRecords,
 //     ListReassignments, AllocateProducerIDsRecord.
+//   - Diff(old, new) lists what changed between two images (topics created
+//     and deleted, partitions whose state changed, brokers, configs) by
+//     pointer comparison, for the broker's reaction to each apply;
+//     ParseVoters reads controller.quorum.voters.
 //
 // The Raft wiring is Node (node.go, ops.go, mux.go): hashicorp/raft with
 // raft-boltdb (log and stable store in Dir/raft.db) and a

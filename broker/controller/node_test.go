@@ -295,7 +295,9 @@ func TestThreeNodeQuorum(t *testing.T) {
 
 	q, err := f.Quorum(ctxT(t, 10*time.Second))
 	require.NoError(t, err)
-	require.Equal(t, leader.cfg.NodeID, q.LeaderID)
+	// (Not necessarily `leader`: under -race on a loaded machine Raft may
+	// have changed leaders since.)
+	require.Contains(t, c.voters, q.LeaderID)
 	require.Positive(t, q.LeaderEpoch)
 	require.Len(t, q.Voters, 3)
 	for _, v := range q.Voters {
@@ -304,6 +306,7 @@ func TestThreeNodeQuorum(t *testing.T) {
 
 	// The leader dies: another is elected within a few seconds and topic
 	// creation goes on.
+	leader = c.leader(10 * time.Second)
 	old := leader.cfg.NodeID
 	start := time.Now()
 	c.kill(old)
