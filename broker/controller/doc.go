@@ -105,9 +105,11 @@
 // the change. While there is no leader, or the one reached is no longer
 // leader, the call retries until ctx ends and then fails with an error
 // that is both tributary.ErrNotController and ctx's error; it never
-// succeeds without a committed entry. As with Kafka's forwarding, a call
-// retried after the leader died mid-operation may find its change already
-// made (CreateTopics then answers TOPIC_ALREADY_EXISTS). Per-item errors
+// succeeds without a committed entry. Each call carries a token that goes
+// into its log entry: a retry after the leader changed mid-operation finds
+// the entry if it committed after all and gets the original answer, so it
+// applies once (within the last 1024 entries; a retry across a snapshot
+// install may still be decided again). Per-item errors
 // (CreateTopics, DeleteTopics, ElectLeaders, AlterReassignments) come back
 // per item; the broker's validation (topic names, config names and values,
 // num.partitions and default.replication.factor) happens before the call.

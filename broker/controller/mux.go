@@ -181,6 +181,8 @@ func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.
 type rpcRequest struct {
 	Op   string          `json:"op"`
 	Args json.RawMessage `json:"args"`
+	// ID is the operation's token, the same on every retry.
+	ID string `json:"id,omitempty"`
 }
 
 type rpcResponse struct {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -629,6 +630,44 @@ func TestAutoLeaderRebalance(t *testing.T) {
 	require.Eventually(t, func() bool { return n.Image().Partition("t", 0).Leader == 1 }, 10*time.Second, 10*time.Millisecond,
 		"preferred leader restored by the auto rebalance")
 	require.InDelta(t, 0.0, Imbalance(n.Image())[1], 1e-9)
+	c.closeAll()
+	done()
+}
+
+// TestRetriedOperationAppliesOnce sends the same operation (same token)
+// twice, as call() does when the first answer was lost with a leader: the
+// second is answered from the applied entry, not decided again.
+func TestRetriedOperationAppliesOnce(t *testing.T) {
+	done := checkGoroutines(t)
+	c := newTestCluster(t, 1, nil)
+	n := c.leader(10 * time.Second)
+	registerAndUnfence(t, n, 1)
+	args, err := json.Marshal([]TopicSpec{{Name: "once", Partitions: 2, ReplicationFactor: 1}})
+	require.NoError(t, err)
+	req := &rpcRequest{Op: opCreateTopics, Args: args, ID: newToken()}
+	first := n.exec(context.Background(), req)
+	require.Nil(t, first.Err)
+	offset := n.Image().Offset
+	second := n.exec(context.Background(), req)
+	require.Nil(t, second.Err)
+	require.Equal(t, first, second, "same answer, no TOPIC_ALREADY_EXISTS")
+	require.Equal(t, offset, n.Image().Offset, "nothing new in the log")
+	// A new token is a new operation.
+	req.ID = newToken()
+	third := n.exec(context.Background(), req)
+	var res []wireTopicResult
+	require.NoError(t, json.Unmarshal(third.Result, &res))
+	require.Equal(t, tributary.ErrTopicAlreadyExists.Code, res[0].Err.Code)
+
+	// Registration: the replay answers the epoch the entry gave.
+	args, _ = json.Marshal(BrokerInfo{ID: 2, Host: "h", Port: 2})
+	req = &rpcRequest{Op: opRegister, Args: args, ID: newToken()}
+	first = n.exec(context.Background(), req)
+	second = n.exec(context.Background(), req)
+	require.Equal(t, first, second)
+	var epoch int64
+	require.NoError(t, json.Unmarshal(second.Result, &epoch))
+	require.Equal(t, n.Image().Brokers[2].Epoch, epoch)
 	c.closeAll()
 	done()
 }
