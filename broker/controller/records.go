@@ -287,7 +287,7 @@ func applyTo(next *Image, offset uint64, r Record) {
 			delete(next.Brokers, r.ID)
 		}
 	case CreateTopic:
-		if r.Topic == nil || next.TopicsByName[r.Topic.Name] != nil || next.TopicsByID[r.Topic.ID] != nil {
+		if r.Topic == nil || !validPartitions(r.Topic.Partitions) || next.TopicsByName[r.Topic.Name] != nil || next.TopicsByID[r.Topic.ID] != nil {
 			return
 		}
 		next.putTopic(cloneTopic(r.Topic))
@@ -298,7 +298,7 @@ func applyTo(next *Image, offset uint64, r Record) {
 		}
 	case CreatePartitions:
 		t := next.TopicsByID[r.ID]
-		if t == nil {
+		if t == nil || !validPartitions(r.Partitions) {
 			return
 		}
 		c := *t
@@ -309,7 +309,7 @@ func applyTo(next *Image, offset uint64, r Record) {
 		next.putTopic(&c)
 	case PartitionChange:
 		t := next.TopicsByID[r.ID]
-		if t == nil || r.State == nil || r.Partition < 0 || int(r.Partition) >= len(t.Partitions) {
+		if t == nil || r.State == nil || len(r.State.Replicas) == 0 || r.Partition < 0 || int(r.Partition) >= len(t.Partitions) {
 			return
 		}
 		next.putTopic(t.withPartition(r.Partition, r.State.clone()))
@@ -329,6 +329,9 @@ func applyTo(next *Image, offset uint64, r Record) {
 		// registered yet. A replica's first heartbeat elects it (with a
 		// new leader epoch), as after any restart.
 		for _, t := range r.Topics {
+			if t == nil || !validPartitions(t.Partitions) {
+				continue
+			}
 			c := cloneTopic(t)
 			for _, p := range c.Partitions {
 				if !next.Alive(p.Leader) {
@@ -347,6 +350,18 @@ func applyTo(next *Image, offset uint64, r Record) {
 			next.NextProducerID = r.NextProducerID
 		}
 	}
+}
+
+// validPartitions guards Apply against a malformed record (a nil
+// partition, no replicas): such a record is a no-op rather than a panic or
+// an image the decisions cannot work with.
+func validPartitions(ps []*Partition) bool {
+	for _, p := range ps {
+		if p == nil || len(p.Replicas) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func applyConfig(next *Image, r ConfigChange) {
