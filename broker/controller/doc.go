@@ -121,6 +121,10 @@
 // counter as one Bootstrap record. Migrated partitions start leaderless and
 // the node's first heartbeat elects it with the next leader epoch.
 //
+// Config.Listener and Config.Dial are the network seams: a test (or
+// brokertest's network partition) wraps them to cut a voter off and heal
+// it (partition_test.go shows how).
+//
 // # Wire
 //
 // The controller listener carries Raft and the forwarding RPC, told apart

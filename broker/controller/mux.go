@@ -161,7 +161,9 @@ func (voterAddr) Network() string  { return "tcp" }
 func (a voterAddr) String() string { return string(a) }
 
 func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	c, err := net.DialTimeout("tcp", string(addr), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := s.n.cfg.Dial(ctx, "tcp", string(addr))
 	if err != nil {
 		return nil, err
 	}
@@ -272,8 +274,9 @@ func (n *Node) serveRPC(c *trackedConn) {
 // send dials addr and runs one request. A transport error (dial, write,
 // read) is returned as is; the caller decides whether to retry.
 func (n *Node) send(ctx context.Context, addr string, req *rpcRequest) (*rpcResponse, error) {
-	d := net.Dialer{Timeout: 2 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", addr)
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	c, err := n.cfg.Dial(dctx, "tcp", addr)
+	cancel()
 	if err != nil {
 		return nil, err
 	}

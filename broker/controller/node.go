@@ -48,6 +48,10 @@ type Config struct {
 	// broker is expected to heartbeat at; the leader checks sessions
 	// twice per interval. Default 2 s.
 	HeartbeatInterval time.Duration
+	// Dial, if set, opens every outgoing connection (Raft and forwarded
+	// operations); with Listener it is the seam a test uses to cut a node
+	// off from the others (STYLE practice 12). nil: a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Bootstrap, if set, gives the initial image of a brand-new quorum
 	// (its topics, configs and producer-id counter; brokers register
 	// themselves). It is called only when Dir holds no Raft state, and its
@@ -87,6 +91,10 @@ func (c *Config) fill() error {
 	}
 	if c.Dir == "" {
 		return errors.New("controller: Dir is required")
+	}
+	if c.Dial == nil {
+		d := &net.Dialer{}
+		c.Dial = d.DialContext
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -672,6 +672,42 @@ func TestRetriedOperationAppliesOnce(t *testing.T) {
 	done()
 }
 
+// TestControllerListenerRejectsGarbage: bad bytes on the controller
+// listener close the connection and leave the node working.
+func TestControllerListenerRejectsGarbage(t *testing.T) {
+	done := checkGoroutines(t)
+	c := newTestCluster(t, 1, nil)
+	n := c.leader(10 * time.Second)
+	addr := c.voters[1]
+	for _, payload := range [][]byte{
+		[]byte("X"),                                 // unknown protocol byte
+		{'C', 0xff, 0xff, 0xff, 0xff},               // frame above the limit
+		append([]byte{'C', 0, 0, 0, 5}, "{{{{{"...), // not JSON
+	} {
+		conn, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		_, err = conn.Write(payload)
+		require.NoError(t, err)
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err = conn.Read(make([]byte, 1))
+		require.Error(t, err, "connection closed")
+		var ne net.Error
+		require.False(t, errors.As(err, &ne) && ne.Timeout(), "closed, not left hanging: %q", payload)
+		conn.Close()
+	}
+	// An unknown operation is answered INVALID_REQUEST.
+	resp, err := n.send(ctxT(t, 10*time.Second), addr, &rpcRequest{Op: "nope", Args: json.RawMessage("{}")})
+	require.NoError(t, err)
+	require.Equal(t, tributary.ErrInvalidRequest.Code, resp.Err.Code)
+	// Malformed arguments too.
+	resp, err = n.send(ctxT(t, 10*time.Second), addr, &rpcRequest{Op: opCreateTopics, Args: json.RawMessage(`{"x":1}`)})
+	require.NoError(t, err)
+	require.Equal(t, tributary.ErrInvalidRequest.Code, resp.Err.Code)
+	registerAndUnfence(t, n, 1)
+	c.closeAll()
+	done()
+}
+
 func TestOpenRejectsBadConfig(t *testing.T) {
 	_, err := Open(Config{NodeID: 1, Voters: map[int32]string{2: "127.0.0.1:1"}, Dir: t.TempDir()})
 	require.Error(t, err)
