@@ -86,6 +86,11 @@ type Config struct {
 }
 
 func (c *Config) fill() error {
+	voters := make(map[int32]string, len(c.Voters))
+	for id, addr := range c.Voters {
+		voters[id] = addr
+	}
+	c.Voters = voters // the caller's map may change after Open
 	if _, ok := c.Voters[c.NodeID]; !ok {
 		return fmt.Errorf("controller: node %d is not in controller.quorum.voters %v", c.NodeID, c.Voters)
 	}
