@@ -37,16 +37,25 @@ const (
 	handshakeTimeout = 5 * time.Second
 )
 
+// maxConns bounds the node's open connections (Raft's pools and
+// forwarded operations need a handful per voter; the rest is a misbehaving
+// or hostile peer). A variable so a test can hit it.
+var maxConns = 1024
+
 // track adds c to the connections Close closes; false (and c closed) when
-// the node is closing already.
+// the node is closing already or has maxConns open.
 func (n *Node) track(c net.Conn) bool {
 	n.mu.Lock()
+	full := len(n.mu.conns) >= maxConns
 	select {
 	case <-n.closing:
+		full = true
+	default:
+	}
+	if full {
 		n.mu.Unlock()
 		c.Close() // outside mu: a trackedConn's Close takes it
 		return false
-	default:
 	}
 	n.mu.conns[c] = struct{}{}
 	n.mu.Unlock()
@@ -97,7 +106,12 @@ func (n *Node) acceptLoop() {
 		}
 		tc := &trackedConn{Conn: c, n: n}
 		if !n.track(tc) {
-			return
+			select {
+			case <-n.closing:
+				return
+			default:
+				continue // over maxConns: this one is refused
+			}
 		}
 		n.wg.Add(1)
 		go n.handshake(tc)

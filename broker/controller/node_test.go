@@ -708,6 +708,48 @@ func TestControllerListenerRejectsGarbage(t *testing.T) {
 	done()
 }
 
+// TestConnectionLimit: idle connections beyond maxConns are refused, and
+// once they go the node takes connections again.
+func TestConnectionLimit(t *testing.T) {
+	done := checkGoroutines(t)
+	c := newTestCluster(t, 1, nil)
+	n := c.leader(10 * time.Second)
+	setMax := func(v int) { // under mu: track reads it there
+		n.mu.Lock()
+		maxConns = v
+		n.mu.Unlock()
+	}
+	old := maxConns
+	setMax(8)
+	defer setMax(old)
+	var idle []net.Conn
+	for range maxConns {
+		conn, err := net.Dial("tcp", c.voters[1])
+		require.NoError(t, err)
+		idle = append(idle, conn)
+	}
+	require.Eventually(t, func() bool {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return len(n.mu.conns) >= maxConns
+	}, 10*time.Second, 10*time.Millisecond)
+	extra, err := net.Dial("tcp", c.voters[1])
+	require.NoError(t, err)
+	extra.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = extra.Read(make([]byte, 1))
+	require.Error(t, err)
+	var ne net.Error
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "refused, not left hanging")
+	extra.Close()
+	for _, conn := range idle {
+		conn.Close()
+	}
+	setMax(old)
+	registerAndUnfence(t, n, 1)
+	c.closeAll()
+	done()
+}
+
 func TestOpenRejectsBadConfig(t *testing.T) {
 	_, err := Open(Config{NodeID: 1, Voters: map[int32]string{2: "127.0.0.1:1"}, Dir: t.TempDir()})
 	require.Error(t, err)
