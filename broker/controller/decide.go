@@ -263,6 +263,10 @@ type TopicResult struct {
 	ReplicationFactor int16
 }
 
+// MaxPartitions bounds a topic's partition count, as the broker does
+// (the controller's RPC must not allocate without a bound either).
+const MaxPartitions = 10000
+
 // CreateTopicRecord decides the creation of one topic: its placement
 // (PlaceReplicas over the live brokers from start, or the validated manual
 // assignment) and each partition's first state (ISR = the live replicas,
@@ -273,6 +277,9 @@ func CreateTopicRecord(img *Image, spec TopicSpec, id TopicID, start int) (Creat
 	}
 	if img.TopicsByID[id] != nil {
 		return CreateTopic{}, errorf(tributary.ErrInconsistentTopicId, "topic id %s is taken", id)
+	}
+	if spec.Partitions > MaxPartitions || len(spec.Assignment) > MaxPartitions {
+		return CreateTopic{}, errorf(tributary.ErrInvalidPartitions, "Number of partitions is above the limit of %d.", MaxPartitions)
 	}
 	var assignment [][]int32
 	if spec.Assignment != nil {
@@ -391,6 +398,9 @@ func CreatePartitionsRecord(img *Image, name string, total int32, assignment [][
 		return nil, errorf(tributary.ErrInvalidPartitions, "Topic currently has %d partitions, which is higher than the requested %d.", cur, total)
 	case total == cur:
 		return nil, errorf(tributary.ErrInvalidPartitions, "Topic already has %d partitions.", cur)
+	}
+	if total > MaxPartitions {
+		return nil, errorf(tributary.ErrInvalidPartitions, "Number of partitions is above the limit of %d.", MaxPartitions)
 	}
 	rf := len(t.Partitions[0].Replicas)
 	if assignment != nil {

@@ -14,12 +14,12 @@ import (
 // harness applies records the way a node does (one batch per log entry,
 // offsets counting up) and remembers them, so a test can replay the log.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	img     *Image
 	batches [][]Record
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	h := &harness{t: t, img: NewImage()}
 	h.apply([]Record{Bootstrap{ClusterID: "test"}})
 	return h
@@ -81,7 +81,7 @@ func (h *harness) unfence(id int32) {
 }
 
 // checkInvariants holds after every applied batch of every scenario.
-func checkInvariants(t *testing.T, img *Image) {
+func checkInvariants(t testing.TB, img *Image) {
 	t.Helper()
 	for _, tp := range img.Topics() {
 		require.Same(t, tp, img.TopicsByID[tp.ID])

@@ -35,6 +35,10 @@
 //     UnregisterBrokerRecords, ElectLeadersRecords, Imbalance,
 //     RebalanceRecords, AlterPartitionRecords, AlterReassignmentsRecords,
 //     ListReassignments, AllocateProducerIDsRecord.
+//   - Diff(old, new) lists what changed between two images (topics created
+//     and deleted, partitions whose state changed, brokers, configs) by
+//     pointer comparison, for the broker's reaction to each apply;
+//     ParseVoters reads controller.quorum.voters.
 //
 // The Raft wiring is Node (node.go, ops.go, mux.go): hashicorp/raft with
 // raft-boltdb (log and stable store in Dir/raft.db) and a
@@ -101,9 +105,11 @@
 // the change. While there is no leader, or the one reached is no longer
 // leader, the call retries until ctx ends and then fails with an error
 // that is both tributary.ErrNotController and ctx's error; it never
-// succeeds without a committed entry. As with Kafka's forwarding, a call
-// retried after the leader died mid-operation may find its change already
-// made (CreateTopics then answers TOPIC_ALREADY_EXISTS). Per-item errors
+// succeeds without a committed entry. Each call carries a token that goes
+// into its log entry: a retry after the leader changed mid-operation finds
+// the entry if it committed after all and gets the original answer, so it
+// applies once (within the last 1024 entries; a retry across a snapshot
+// install may still be decided again). Per-item errors
 // (CreateTopics, DeleteTopics, ElectLeaders, AlterReassignments) come back
 // per item; the broker's validation (topic names, config names and values,
 // num.partitions and default.replication.factor) happens before the call.
@@ -114,6 +120,10 @@
 // Replicas = ISR = [node.id] and its leader epoch), configs and producer-id
 // counter as one Bootstrap record. Migrated partitions start leaderless and
 // the node's first heartbeat elects it with the next leader epoch.
+//
+// Config.Listener and Config.Dial are the network seams: a test (or
+// brokertest's network partition) wraps them to cut a voter off and heal
+// it (partition_test.go shows how).
 //
 // # Wire
 //
@@ -127,9 +137,10 @@
 // then Raft's handler or the RPC server), and run(), the active
 // controller's loop (readiness on a new term, the session check every
 // min(HeartbeatInterval/2, SessionTimeout/4), the auto leader rebalance
-// every ImbalanceCheckInterval), plus Raft's own. Close stops Raft,
-// closes the listener and every tracked connection, and waits for all of
-// them.
+// every ImbalanceCheckInterval), plus Raft's own. Close first hands
+// leadership to another voter if this one leads (a graceful restart costs
+// the quorum ~30 ms, a crash an election, ~1 s), then stops Raft, closes
+// the listener and every tracked connection, and waits for all of them.
 //
 // Lock order: Node.op (serialises the active controller's decide →
 // propose → apply, and guards the heartbeat times) before Node.mu (the

@@ -37,16 +37,25 @@ const (
 	handshakeTimeout = 5 * time.Second
 )
 
+// maxConns bounds the node's open connections (Raft's pools and
+// forwarded operations need a handful per voter; the rest is a misbehaving
+// or hostile peer). A variable so a test can hit it.
+var maxConns = 1024
+
 // track adds c to the connections Close closes; false (and c closed) when
-// the node is closing already.
+// the node is closing already or has maxConns open.
 func (n *Node) track(c net.Conn) bool {
 	n.mu.Lock()
+	full := len(n.mu.conns) >= maxConns
 	select {
 	case <-n.closing:
+		full = true
+	default:
+	}
+	if full {
 		n.mu.Unlock()
 		c.Close() // outside mu: a trackedConn's Close takes it
 		return false
-	default:
 	}
 	n.mu.conns[c] = struct{}{}
 	n.mu.Unlock()
@@ -97,7 +106,12 @@ func (n *Node) acceptLoop() {
 		}
 		tc := &trackedConn{Conn: c, n: n}
 		if !n.track(tc) {
-			return
+			select {
+			case <-n.closing:
+				return
+			default:
+				continue // over maxConns: this one is refused
+			}
 		}
 		n.wg.Add(1)
 		go n.handshake(tc)
@@ -163,7 +177,7 @@ func (a voterAddr) String() string { return string(a) }
 func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := s.n.dial(ctx, string(addr))
+	c, err := s.n.cfg.Dial(ctx, "tcp", string(addr))
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +197,8 @@ func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.
 type rpcRequest struct {
 	Op   string          `json:"op"`
 	Args json.RawMessage `json:"args"`
+	// ID is the operation's token, the same on every retry.
+	ID string `json:"id,omitempty"`
 }
 
 type rpcResponse struct {
@@ -273,8 +289,8 @@ func (n *Node) serveRPC(c *trackedConn) {
 // read) is returned as is; the caller decides whether to retry.
 func (n *Node) send(ctx context.Context, addr string, req *rpcRequest) (*rpcResponse, error) {
 	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	c, err := n.dial(dctx, addr)
+	c, err := n.cfg.Dial(dctx, "tcp", addr)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
@@ -304,13 +320,4 @@ func (n *Node) send(ctx context.Context, addr string, req *rpcRequest) (*rpcResp
 		return nil, err
 	}
 	return &resp, nil
-}
-
-// dial opens a connection to another voter through Config.Dial.
-func (n *Node) dial(ctx context.Context, addr string) (net.Conn, error) {
-	if n.cfg.Dial != nil {
-		return n.cfg.Dial(ctx, "tcp", addr)
-	}
-	var d net.Dialer
-	return d.DialContext(ctx, "tcp", addr)
 }

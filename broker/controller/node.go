@@ -3,6 +3,7 @@ package controller
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 )
 
 // Config configures a Node. Zero durations and counts take the defaults
@@ -32,10 +34,6 @@ type Config struct {
 	// 127.0.0.1:0 and put its address in Voters). The Node owns it and
 	// closes it on Close. nil: listen on Voters[NodeID].
 	Listener net.Listener
-	// Dial opens connections to other voters (Raft and forwarded
-	// operations); nil means a net.Dialer. Tests use it to cut a node
-	// off the network.
-	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Dir holds the Raft log and stable store (raft.db) and the snapshots,
 	// e.g. <log.dir>/__cluster_metadata-0.
 	Dir string
@@ -50,6 +48,10 @@ type Config struct {
 	// broker is expected to heartbeat at; the leader checks sessions
 	// twice per interval. Default 2 s.
 	HeartbeatInterval time.Duration
+	// Dial, if set, opens every outgoing connection (Raft and forwarded
+	// operations); with Listener it is the seam a test uses to cut a node
+	// off from the others (STYLE practice 12). nil: a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Bootstrap, if set, gives the initial image of a brand-new quorum
 	// (its topics, configs and producer-id counter; brokers register
 	// themselves). It is called only when Dir holds no Raft state, and its
@@ -84,11 +86,20 @@ type Config struct {
 }
 
 func (c *Config) fill() error {
+	voters := make(map[int32]string, len(c.Voters))
+	for id, addr := range c.Voters {
+		voters[id] = addr
+	}
+	c.Voters = voters // the caller's map may change after Open
 	if _, ok := c.Voters[c.NodeID]; !ok {
 		return fmt.Errorf("controller: node %d is not in controller.quorum.voters %v", c.NodeID, c.Voters)
 	}
 	if c.Dir == "" {
 		return errors.New("controller: Dir is required")
+	}
+	if c.Dial == nil {
+		d := &net.Dialer{}
+		c.Dial = d.DialContext
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -145,6 +156,11 @@ type Node struct {
 		subs    map[int]chan struct{}
 		nextSub int
 		conns   map[net.Conn]struct{} // every open controller-listener and Raft connection
+		// recent maps the request tokens of the last maxRecent applied
+		// entries to their offset and stored answer, so a retried
+		// operation is answered, not applied twice.
+		recent      map[string]recentEntry
+		recentOrder []string
 	}
 
 	// op serialises the active controller's decisions: decide on the
@@ -173,6 +189,7 @@ func Open(cfg Config) (*Node, error) {
 	n.mu.changed = make(chan struct{})
 	n.mu.subs = map[int]chan struct{}{}
 	n.mu.conns = map[net.Conn]struct{}{}
+	n.mu.recent = map[string]recentEntry{}
 	n.op.lastSeen = map[int32]time.Time{}
 
 	ok := false
@@ -191,7 +208,9 @@ func Open(cfg Config) (*Node, error) {
 	}
 	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, Output: &slogWriter{n.log}})
 
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
+	// bbolt locks its file; a second process on the same Dir fails after
+	// the timeout instead of hanging.
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db"), BoltOptions: &bbolt.Options{Timeout: 5 * time.Second}})
 	if err != nil {
 		return nil, fmt.Errorf("controller: open raft store: %w", err)
 	}
@@ -402,13 +421,46 @@ type fsm struct{ n *Node }
 // others' until it is upgraded.
 func (f *fsm) Apply(l *raft.Log) any {
 	cur := f.n.Image()
-	recs, err := DecodeBatch(l.Data)
+	recs, b, err := decodeEntry(l.Data)
 	if err != nil {
 		f.n.log.Error("controller: skipping undecodable metadata entry", "index", l.Index, "err", err)
 		recs = nil
 	}
+	if b != nil && b.Request != "" {
+		f.n.remember(b.Request, recentEntry{Index: l.Index, Result: b.Result})
+	}
 	f.n.setImage(ApplyBatch(cur, l.Index, recs))
 	return err
+}
+
+// maxRecent bounds the request tokens remembered (a retry comes within
+// seconds; a thousand entries is minutes of metadata traffic).
+const maxRecent = 1024
+
+type recentEntry struct {
+	Index  uint64
+	Result json.RawMessage
+}
+
+func (n *Node) remember(token string, e recentEntry) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.mu.recent[token]; ok {
+		return
+	}
+	n.mu.recent[token] = e
+	n.mu.recentOrder = append(n.mu.recentOrder, token)
+	if len(n.mu.recentOrder) > maxRecent {
+		delete(n.mu.recent, n.mu.recentOrder[0])
+		n.mu.recentOrder = n.mu.recentOrder[1:]
+	}
+}
+
+func (n *Node) recentLookup(token string) (recentEntry, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	e, ok := n.mu.recent[token]
+	return e, ok
 }
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) { return imageSnapshot{f.n.Image()}, nil }

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,6 +74,16 @@ func (n *Node) exec(ctx context.Context, req *rpcRequest) *rpcResponse {
 	if err := n.readyLocked(); err != nil {
 		return &rpcResponse{Err: toWire(err)}
 	}
+	// A retry of an operation whose entry committed although its caller
+	// did not hear so (the leader changed or died meanwhile) is answered
+	// from the entry instead of being decided again, so it applies once:
+	// a retried CreateTopics does not answer TOPIC_ALREADY_EXISTS.
+	// (readyLocked's Barrier made every committed entry applied here.)
+	if req.ID != "" {
+		if e, ok := n.recentLookup(req.ID); ok {
+			return n.replay(req, e)
+		}
+	}
 	img := n.Image()
 	recs, result, err := h(n, img, req.Args, time.Now())
 	if err != nil {
@@ -80,7 +91,15 @@ func (n *Node) exec(ctx context.Context, req *rpcRequest) *rpcResponse {
 	}
 	index, post := img.Offset, img
 	if len(recs) > 0 {
-		if index, err = n.proposeLocked(recs); err != nil {
+		// The answer goes into the entry for replay, except where it is
+		// only known after the apply (replay recomputes those).
+		var stored json.RawMessage
+		if !answerAfterApply[req.Op] {
+			if v, err := result(img); err == nil {
+				stored, _ = json.Marshal(v)
+			}
+		}
+		if index, err = n.proposeLocked(recs, req.ID, stored); err != nil {
 			return &rpcResponse{Err: toWire(err)}
 		}
 		post = n.Image()
@@ -94,6 +113,43 @@ func (n *Node) exec(ctx context.Context, req *rpcRequest) *rpcResponse {
 		return &rpcResponse{Index: index, Err: toWire(err)}
 	}
 	return &rpcResponse{Index: index, Result: data}
+}
+
+// answerAfterApply names the operations whose answer depends on the
+// applied entry: a registration's epoch is its offset; AlterPartition
+// answers the partition's new state.
+var answerAfterApply = map[string]bool{opRegister: true, opAlterPartition: true}
+
+// replay answers a retried operation from its applied entry.
+func (n *Node) replay(req *rpcRequest, e recentEntry) *rpcResponse {
+	if !answerAfterApply[req.Op] {
+		return &rpcResponse{Index: e.Index, Result: e.Result}
+	}
+	img := n.Image()
+	var v any
+	switch req.Op {
+	case opRegister:
+		var b BrokerInfo
+		if err := decode(req.Args, &b); err != nil {
+			return &rpcResponse{Err: toWire(err)}
+		}
+		if cur := img.Brokers[b.ID]; cur != nil {
+			v = cur.Epoch
+		}
+	case opAlterPartition:
+		var a AlterPartitionRequest
+		if err := decode(req.Args, &a); err != nil {
+			return &rpcResponse{Err: toWire(err)}
+		}
+		if t := img.TopicsByID[a.TopicID]; t != nil && int(a.Partition) < len(t.Partitions) && a.Partition >= 0 {
+			v = t.Partitions[a.Partition]
+		}
+	}
+	if v == nil {
+		return &rpcResponse{Index: e.Index, Err: toWire(errorf(tributary.ErrUnknownServerError, "applied, but the state it made is gone"))}
+	}
+	data, _ := json.Marshal(v)
+	return &rpcResponse{Index: e.Index, Result: data}
 }
 
 // readyLocked makes sure this leader's image holds everything committed
@@ -121,7 +177,7 @@ func (n *Node) readyLocked() error {
 			}
 			b.Topics, b.ClusterConfigs, b.NodeConfigs, b.NextProducerID = p.Topics(), p.ClusterConfigs, p.NodeConfigs, p.NextProducerID
 		}
-		if _, err := n.proposeLocked([]Record{b}); err != nil {
+		if _, err := n.proposeLocked([]Record{b}, "", nil); err != nil {
 			return err
 		}
 		n.log.Info("controller: initialised the metadata", "cluster_id", b.ClusterID, "topics", len(b.Topics))
@@ -130,13 +186,13 @@ func (n *Node) readyLocked() error {
 	return nil
 }
 
-// proposeLocked commits one batch and waits until it is applied here.
-// Losing leadership meanwhile is NOT_CONTROLLER: the caller retries with
-// the new leader, as Kafka's forwarding does (so the change may, rarely,
-// have been made once already, e.g. a retried CreateTopics then answers
-// TOPIC_ALREADY_EXISTS).
-func (n *Node) proposeLocked(recs []Record) (uint64, error) {
-	data, err := EncodeBatch(recs)
+// proposeLocked commits one batch (with the operation's token and stored
+// answer) and waits until it is applied here. Losing leadership meanwhile
+// is NOT_CONTROLLER: the caller retries with the new leader, as Kafka's
+// forwarding does, and the token makes the retry find the entry if it
+// committed after all.
+func (n *Node) proposeLocked(recs []Record, token string, answer json.RawMessage) (uint64, error) {
+	data, err := encodeEntry(recs, token, answer)
 	if err != nil {
 		return 0, err
 	}
@@ -163,7 +219,7 @@ func (n *Node) call(ctx context.Context, op string, args, out any) error {
 	if err != nil {
 		return err
 	}
-	req := &rpcRequest{Op: op, Args: data}
+	req := &rpcRequest{Op: op, Args: data, ID: newToken()}
 	backoff := 10 * time.Millisecond
 	for {
 		select {
@@ -204,6 +260,13 @@ func (n *Node) call(ctx context.Context, op string, args, out any) error {
 		}
 		backoff = min(2*backoff, 200*time.Millisecond)
 	}
+}
+
+// newToken names one operation across its retries.
+func newToken() string {
+	var b [16]byte
+	crand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func decode(args json.RawMessage, v any) error {
@@ -705,7 +768,7 @@ func (n *Node) leaderTick(now time.Time) {
 		}
 		n.log.Info("controller: fencing broker: no heartbeat within broker.session.timeout.ms",
 			"broker", b.ID, "silent", now.Sub(seen).Round(time.Millisecond))
-		if _, err := n.proposeLocked(FenceBrokerRecords(n.Image(), b.ID)); err != nil {
+		if _, err := n.proposeLocked(FenceBrokerRecords(n.Image(), b.ID), "", nil); err != nil {
 			n.log.Warn("controller: fencing broker", "broker", b.ID, "err", err)
 			return
 		}
@@ -723,7 +786,7 @@ func (n *Node) leaderTick(now time.Time) {
 	n.op.lastCheck = now
 	if recs := RebalanceRecords(n.Image(), n.cfg.ImbalancePercentage); len(recs) > 0 {
 		n.log.Info("controller: auto leader rebalance", "changes", len(recs))
-		if _, err := n.proposeLocked(recs); err != nil {
+		if _, err := n.proposeLocked(recs, "", nil); err != nil {
 			n.log.Warn("controller: auto leader rebalance", "err", err)
 		}
 	}

@@ -157,11 +157,18 @@ type envelope struct {
 type batch struct {
 	Version int        `json:"v"`
 	Records []envelope `json:"r"`
+	// Request and Result make a retried operation apply once: the
+	// operation's token and, for most operations, the answer the leader
+	// gave. Not part of the metadata; see Node.exec.
+	Request string          `json:"req,omitempty"`
+	Result  json.RawMessage `json:"res,omitempty"`
 }
 
 // EncodeBatch encodes records as one Raft log entry.
-func EncodeBatch(recs []Record) ([]byte, error) {
-	b := batch{Version: batchVersion}
+func EncodeBatch(recs []Record) ([]byte, error) { return encodeEntry(recs, "", nil) }
+
+func encodeEntry(recs []Record, request string, result json.RawMessage) ([]byte, error) {
+	b := batch{Version: batchVersion, Request: request, Result: result}
 	for _, r := range recs {
 		d, err := json.Marshal(r)
 		if err != nil {
@@ -176,29 +183,34 @@ func EncodeBatch(recs []Record) ([]byte, error) {
 // does not know is an error: applying part of a batch would make this node
 // diverge from the others silently.
 func DecodeBatch(data []byte) ([]Record, error) {
+	recs, _, err := decodeEntry(data)
+	return recs, err
+}
+
+func decodeEntry(data []byte) ([]Record, *batch, error) {
 	var b batch
 	if err := json.Unmarshal(data, &b); err != nil {
-		return nil, fmt.Errorf("controller: decode batch: %w", err)
+		return nil, nil, fmt.Errorf("controller: decode batch: %w", err)
 	}
 	if b.Version < 1 || b.Version > batchVersion {
-		return nil, fmt.Errorf("controller: batch version %d unknown (newest known %d)", b.Version, batchVersion)
+		return nil, nil, fmt.Errorf("controller: batch version %d unknown (newest known %d)", b.Version, batchVersion)
 	}
 	out := make([]Record, 0, len(b.Records))
 	for _, e := range b.Records {
 		mk := recordTypes[e.Type]
 		if mk == nil {
-			return nil, fmt.Errorf("controller: unknown record type %q", e.Type)
+			return nil, nil, fmt.Errorf("controller: unknown record type %q", e.Type)
 		}
 		if e.Version < 1 || e.Version > recordVersion {
-			return nil, fmt.Errorf("controller: %s record version %d unknown", e.Type, e.Version)
+			return nil, nil, fmt.Errorf("controller: %s record version %d unknown", e.Type, e.Version)
 		}
 		r := mk()
 		if err := json.Unmarshal(e.Data, r); err != nil {
-			return nil, fmt.Errorf("controller: decode %s: %w", e.Type, err)
+			return nil, nil, fmt.Errorf("controller: decode %s: %w", e.Type, err)
 		}
 		out = append(out, deref(r))
 	}
-	return out, nil
+	return out, &b, nil
 }
 
 // deref turns the pointer DecodeBatch filled back into the value type the
@@ -275,7 +287,7 @@ func applyTo(next *Image, offset uint64, r Record) {
 			delete(next.Brokers, r.ID)
 		}
 	case CreateTopic:
-		if r.Topic == nil || next.TopicsByName[r.Topic.Name] != nil || next.TopicsByID[r.Topic.ID] != nil {
+		if r.Topic == nil || !validPartitions(r.Topic.Partitions) || next.TopicsByName[r.Topic.Name] != nil || next.TopicsByID[r.Topic.ID] != nil {
 			return
 		}
 		next.putTopic(cloneTopic(r.Topic))
@@ -286,7 +298,7 @@ func applyTo(next *Image, offset uint64, r Record) {
 		}
 	case CreatePartitions:
 		t := next.TopicsByID[r.ID]
-		if t == nil {
+		if t == nil || !validPartitions(r.Partitions) {
 			return
 		}
 		c := *t
@@ -297,7 +309,7 @@ func applyTo(next *Image, offset uint64, r Record) {
 		next.putTopic(&c)
 	case PartitionChange:
 		t := next.TopicsByID[r.ID]
-		if t == nil || r.State == nil || r.Partition < 0 || int(r.Partition) >= len(t.Partitions) {
+		if t == nil || r.State == nil || len(r.State.Replicas) == 0 || r.Partition < 0 || int(r.Partition) >= len(t.Partitions) {
 			return
 		}
 		next.putTopic(t.withPartition(r.Partition, r.State.clone()))
@@ -317,6 +329,9 @@ func applyTo(next *Image, offset uint64, r Record) {
 		// registered yet. A replica's first heartbeat elects it (with a
 		// new leader epoch), as after any restart.
 		for _, t := range r.Topics {
+			if t == nil || !validPartitions(t.Partitions) {
+				continue
+			}
 			c := cloneTopic(t)
 			for _, p := range c.Partitions {
 				if !next.Alive(p.Leader) {
@@ -335,6 +350,18 @@ func applyTo(next *Image, offset uint64, r Record) {
 			next.NextProducerID = r.NextProducerID
 		}
 	}
+}
+
+// validPartitions guards Apply against a malformed record (a nil
+// partition, no replicas): such a record is a no-op rather than a panic or
+// an image the decisions cannot work with.
+func validPartitions(ps []*Partition) bool {
+	for _, p := range ps {
+		if p == nil || len(p.Replicas) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func applyConfig(next *Image, r ConfigChange) {
