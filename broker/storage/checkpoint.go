@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"os"
+	"path/filepath"
+
+	"github.com/tributary/tributary/internal/vfs"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -15,54 +18,47 @@ const (
 	cleanShutdownFile = "clean-shutdown"
 )
 
-// writeFileAtomic replaces path with b through a temporary file and a
-// rename, so a crash leaves either the old or the new content.
-func writeFileAtomic(path string, b []byte, sync bool) error {
+// writeFileAtomic publishes b at path: a temporary file is written and
+// fsynced, renamed over path, and the directory is fsynced, so a power
+// cut at any point leaves either the old or the new content, and once it
+// returns the new content stays.
+func writeFileAtomic(fs vfs.FS, path string, b []byte) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(b)
-	if err == nil && sync {
+	_, err = f.WriteAt(b, 0)
+	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = fs.Rename(tmp, path)
+	}
 	if err != nil {
-		os.Remove(tmp)
+		fs.Remove(tmp)
 		return err
 	}
-	return os.Rename(tmp, path)
+	return fs.SyncDir(filepath.Dir(path))
 }
 
 // A checkpoint is an 8-byte offset and the CRC-32C of those bytes.
-func writeCheckpoint(path string, v int64, sync bool) error {
+func writeCheckpoint(fs vfs.FS, path string, v int64) error {
 	b := binary.BigEndian.AppendUint64(nil, uint64(v))
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
-	return writeFileAtomic(path, b, sync)
+	return writeFileAtomic(fs, path, b)
 }
 
 // readCheckpoint returns the offset in path; ok is false when the file is
 // missing or damaged.
-func readCheckpoint(path string) (int64, bool) {
-	b, err := os.ReadFile(path)
+func readCheckpoint(fs vfs.FS, path string) (int64, bool) {
+	b, err := vfs.ReadFile(fs, path)
 	if err != nil || len(b) != 12 || crc32.Checksum(b[:8], castagnoli) != binary.BigEndian.Uint32(b[8:]) {
 		return 0, false
 	}
 	v := int64(binary.BigEndian.Uint64(b))
 	return v, v >= 0
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
