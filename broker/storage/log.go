@@ -614,12 +614,14 @@ func (l *Log) rollLocked(now int64) (*rollWork, error) {
 // new segment instead of rescanning the log. Failures are logged; a
 // failed fsync fails the log.
 func (l *Log) afterRoll(w *rollWork) {
-	if err := l.publishSnapshot(w.end, w.snap); err != nil {
-		l.logger.Warn("producer snapshot failed", "dir", l.dir, "err", err)
-	}
+	// The flush first: the snapshot's directory fsync would otherwise
+	// publish the new segment while the rolled one's tail is unsynced.
 	if err := l.flush(); err != nil {
 		l.logger.Warn("flushing a rolled segment failed", "dir", l.dir, "err", err)
 		return
+	}
+	if err := l.publishSnapshot(w.end, w.snap); err != nil {
+		l.logger.Warn("producer snapshot failed", "dir", l.dir, "err", err)
 	}
 	if err := l.CheckpointRecoveryPoint(); err != nil {
 		l.logger.Warn("recovery point checkpoint failed", "dir", l.dir, "err", err)

@@ -123,6 +123,14 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 			l.closeSegs()
 			return nil, err
 		}
+		if s := l.segs[i]; !truncated && i+1 < len(l.segs) && s.next != l.segs[i+1].base {
+			// The segment lost its unflushed tail while the next one's
+			// directory entry reached the disk (a power cut between a
+			// roll and its flush): a gap in offsets, torn like any tail.
+			l.logger.Warn("log segment ends before the next one starts, truncating later segments",
+				"segment", s.path, "end", s.next, "next_base", l.segs[i+1].base)
+			truncated = true
+		}
 		if truncated {
 			for _, s := range l.segs[i+1:] {
 				s.cf.drop()
