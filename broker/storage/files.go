@@ -21,12 +21,14 @@ import (
 // Files in use are never closed: the active segment of every log (it
 // takes every append), and a file while a Log method reads or syncs it.
 // A file handed out in a FileSlice is leased for FileLease so that the
-// response writing it is not cut short; when the process runs out of
-// descriptors leases are broken (a fetch then fails and is retried,
-// sendfile(2) in progress keeps its descriptor until it returns).
+// response writing it is not cut short, as long as leased files stay
+// within a quarter over the limit; past that, and when the process runs
+// out of descriptors, leases are broken (a copying fetch then fails and
+// is retried; a sendfile(2) in progress keeps its descriptor until it
+// returns).
 //
-// The limit is soft: when everything open is in use or leased, opening
-// one more file goes past it rather than failing.
+// Files in use can still take the count past the limit: opening one
+// more file then goes past it rather than failing.
 type FileCache struct {
 	mu    sync.Mutex
 	limit int
@@ -58,7 +60,7 @@ func (c *FileCache) SetLimit(n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.limit = max(n, 1)
-	c.evictLocked(time.Now(), false)
+	c.evictLocked(time.Now(), false, 0)
 }
 
 // SetLease changes how long a FileSlice keeps its file open (tests).
@@ -106,11 +108,11 @@ func (cf *cachedFile) acquire() (vfs.File, error) {
 			return nil, errSegmentGone
 		}
 		now := time.Now()
-		c.evictLocked(now, false)
+		c.evictLocked(now, false, 1)
 		f, err := cf.fs.OpenFile(cf.path, os.O_RDWR, 0o644)
 		if err != nil && vfs.IsTooManyFiles(err) {
 			// Out of descriptors: break leases and try once more.
-			c.evictLocked(now, true)
+			c.evictLocked(now, true, 1)
 			f, err = cf.fs.OpenFile(cf.path, os.O_RDWR, 0o644)
 		}
 		if err != nil {
@@ -138,9 +140,9 @@ func (cf *cachedFile) release(lease bool) {
 	}
 	if cf.dead && cf.pins == 0 && !now.Before(cf.leaseUntil) {
 		c.closeLocked(cf)
-		return
 	}
-	c.evictLocked(now, false)
+	// No eviction here: a file just leased must reach its reader. The
+	// next open makes room.
 }
 
 // rename records that the file moved (a deleted segment's .deleted name).
@@ -164,12 +166,21 @@ func (cf *cachedFile) drop() {
 }
 
 // evictLocked closes least recently used idle files while more than the
-// limit are open; force (the process is out of descriptors) closes every
-// file not in use, leased or not.
-func (c *FileCache) evictLocked(now time.Time, force bool) {
-	for cf := c.tail; cf != nil && (force || c.open > c.limit); {
+// limit would be open with room more. Leased files are spared up to a quarter over the limit
+// (a fetch in flight), not beyond: the bound holds within that slack.
+// force (the process is out of descriptors) closes every file not in
+// use, leased or not.
+func (c *FileCache) evictLocked(now time.Time, force bool, room int) {
+	for cf := c.tail; cf != nil && (force || c.open+room > c.limit); {
 		prev := cf.prev
 		if cf.pins == 0 && (force || !now.Before(cf.leaseUntil)) {
+			c.closeLocked(cf)
+		}
+		cf = prev
+	}
+	for cf := c.tail; cf != nil && c.open+room > c.limit+c.limit/4; {
+		prev := cf.prev
+		if cf.pins == 0 {
 			c.closeLocked(cf)
 		}
 		cf = prev
