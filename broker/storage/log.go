@@ -233,7 +233,7 @@ func (l *Log) Close() error {
 			err = l.CheckpointLogStartOffset()
 		}
 		if err == nil {
-			err = writeFileAtomic(l.fs, dirFile(l.dir, cleanShutdownFile), nil)
+			err = publishFile(l.fs, dirFile(l.dir, cleanShutdownFile), nil)
 		}
 	}
 	l.mu.Lock()
@@ -633,7 +633,7 @@ func (l *Log) afterRoll(w *rollWork) {
 // listing the directory at every roll made each roll slower than the
 // last.
 func (l *Log) publishSnapshot(end int64, snap []byte) error {
-	if err := writeFileAtomic(l.fs, snapshotPath(l.dir, end), snap); err != nil {
+	if err := publishFile(l.fs, snapshotPath(l.dir, end), snap); err != nil {
 		return err
 	}
 	l.mu.Lock()
@@ -1283,7 +1283,7 @@ func (l *Log) CheckpointRecoveryPoint() error {
 	if closed || rp == l.rpCkpt {
 		return nil
 	}
-	if err := writeCheckpoint(l.fs, dirFile(l.dir, recoveryPointFile), rp); err != nil {
+	if err := writeCheckpointFS(l.fs, dirFile(l.dir, recoveryPointFile), rp); err != nil {
 		return errStorage("recovery point checkpoint", err)
 	}
 	l.rpCkpt = rp
@@ -1303,7 +1303,7 @@ func (l *Log) CheckpointLogStartOffset() error {
 	if closed || lso == l.lsoCkpt {
 		return nil
 	}
-	if err := writeCheckpoint(l.fs, dirFile(l.dir, logStartFile), lso); err != nil {
+	if err := writeCheckpointFS(l.fs, dirFile(l.dir, logStartFile), lso); err != nil {
 		return errStorage("log start offset checkpoint", err)
 	}
 	l.lsoCkpt = lso

@@ -612,7 +612,7 @@ func TestDuplicateAfterUncleanReopen(t *testing.T) {
 			}
 			if roll {
 				names, _ := vfs.Default.ReadDir(dir)
-				snaps := listSnapshots(names)
+				snaps := snapshotOffsets(names)
 				require.NotEmpty(t, snaps)
 			}
 			crash(l)
@@ -698,21 +698,21 @@ func TestFlushAdvancesRecoveryPoint(t *testing.T) {
 	l := openT(t, dir, cfg, newClock())
 	mustAppend(t, l, mkBatch(compress.None, 1, "a", 3))
 	require.NoError(t, l.CheckpointRecoveryPoint())
-	_, ok := readCheckpoint(vfs.Default, filepath.Join(dir, recoveryPointFile))
+	_, ok := readCheckpointFS(vfs.Default, filepath.Join(dir, recoveryPointFile))
 	require.False(t, ok, "no flush yet")
 	mustAppend(t, l, mkBatch(compress.None, 1, "a", 3)) // 6 >= flush.messages
 	// The flush moved the recovery point in memory; the file follows at
 	// the periodic checkpoint (log.flush.offset.checkpoint.interval.ms).
-	_, ok = readCheckpoint(vfs.Default, filepath.Join(dir, recoveryPointFile))
+	_, ok = readCheckpointFS(vfs.Default, filepath.Join(dir, recoveryPointFile))
 	require.False(t, ok)
 	require.NoError(t, l.CheckpointRecoveryPoint())
-	rp, ok := readCheckpoint(vfs.Default, filepath.Join(dir, recoveryPointFile))
+	rp, ok := readCheckpointFS(vfs.Default, filepath.Join(dir, recoveryPointFile))
 	require.True(t, ok)
 	require.EqualValues(t, 6, rp)
 	mustAppend(t, l, mkBatch(compress.None, 1, "a", 1))
 	require.NoError(t, l.Flush())
 	require.NoError(t, l.CheckpointRecoveryPoint())
-	rp, _ = readCheckpoint(vfs.Default, filepath.Join(dir, recoveryPointFile))
+	rp, _ = readCheckpointFS(vfs.Default, filepath.Join(dir, recoveryPointFile))
 	require.EqualValues(t, 7, rp)
 	require.NoError(t, l.Close())
 	require.FileExists(t, filepath.Join(dir, cleanShutdownFile))

@@ -186,9 +186,9 @@ func decodeSnapshot(b []byte) (map[int64]producerEntry, error) {
 	return m, nil
 }
 
-// listSnapshots returns the offsets of the snapshot files among a
+// snapshotOffsets returns the offsets of the snapshot files among a
 // directory's names, ascending.
-func listSnapshots(names []string) []int64 {
+func snapshotOffsets(names []string) []int64 {
 	var offs []int64
 	for _, name := range names {
 		if !strings.HasSuffix(name, snapshotExt) {

@@ -67,11 +67,11 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 			return nil, err
 		}
 	}
-	rp, ok := readCheckpoint(l.fs, dirFile(dir, recoveryPointFile))
+	rp, ok := readCheckpointFS(l.fs, dirFile(dir, recoveryPointFile))
 	if !ok {
 		rp = 0
 	}
-	lso, _ := readCheckpoint(l.fs, dirFile(dir, logStartFile))
+	lso, _ := readCheckpointFS(l.fs, dirFile(dir, logStartFile))
 	l.rpCkpt, l.lsoCkpt = rp, lso
 
 	for _, base := range bases {
@@ -156,7 +156,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	l.hw = end
 	l.recoveryPoint = min(rp, end)
 	l.lastFlush = now
-	if err := l.loadProducers(end, now, listSnapshots(names)); err != nil {
+	if err := l.loadProducers(end, now, snapshotOffsets(names)); err != nil {
 		l.closeSegs()
 		return nil, err
 	}
