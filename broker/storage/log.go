@@ -1241,8 +1241,11 @@ func (l *Log) flush() error {
 			err = nil
 		}
 	}
-	if err == nil && (dirDirty || len(jobs) > 0) {
-		// New segments' and renamed files' entries; cheap when clean.
+	if err == nil && dirDirty {
+		// New segments' and renamed files' entries. Not on every
+		// flush: with flush.messages=1 that would double the fsyncs
+		// of an append, and the active segment's entry was synced by
+		// the flush after the roll (or the Open) that created it.
 		err = l.fs.SyncDir(l.dir)
 	}
 	for _, j := range jobs {
