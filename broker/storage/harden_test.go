@@ -486,3 +486,32 @@ func TestPublishingRenamesSyncTheDirectory(t *testing.T) {
 	require.NoError(t, l.Close())
 	check("Close")
 }
+
+// Validation (decompression) of a produce request runs outside the lock
+// readers take: while it is slow, Read and the offsets still answer.
+func TestSlowValidationDoesNotBlockReaders(t *testing.T) {
+	l := openT(t, t.TempDir(), testConfig(), newClock())
+	defer l.Close()
+	mustAppend(t, l, mkBatch(compress.ZSTD, 1, "a", 2))
+	held, release := make(chan struct{}), make(chan struct{})
+	testHookValidated = func() {
+		close(held)
+		<-release
+	}
+	defer func() { testHookValidated = nil }()
+	appended := make(chan error, 1)
+	go func() {
+		_, err := l.Append(mkBatch(compress.ZSTD, 1, "b", 2), 0)
+		appended <- err
+	}()
+	<-held
+	within(t, 5*time.Second, "Read", func() {
+		fs, err := l.Read(0, l.HighWatermark(), 1<<20, true)
+		require.NoError(t, err)
+		require.NotZero(t, fs.Len)
+	})
+	within(t, 5*time.Second, "LogEndOffset", func() { require.EqualValues(t, 2, l.LogEndOffset()) })
+	close(release)
+	require.NoError(t, <-appended)
+	require.EqualValues(t, 4, l.LogEndOffset())
+}

@@ -314,6 +314,9 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{}, err
 	}
+	if testHookValidated != nil {
+		testHookValidated()
+	}
 	res, roll, flushNow, err := l.appendLocked(batches, leaderEpoch, &cfg, records)
 	if roll != nil {
 		l.afterRoll(roll)
@@ -329,6 +332,10 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 	}
 	return res, nil
 }
+
+// testHookValidated, when set by a test, runs between validation and the
+// locked part of Append: a stand-in for a slow decompression.
+var testHookValidated func()
 
 // validate checks every batch of a produce request before anything
 // changes, filling l.infos (guarded by appendMu).
