@@ -208,6 +208,13 @@ func (l *Log) Close() error {
 		l.mu.Unlock()
 		return nil
 	}
+	if l.torn && l.failed == nil {
+		if err := l.untearLocked(); err != nil {
+			// Leave no clean-shutdown marker over a torn tail: the
+			// next Open recovers it.
+			l.failed = err
+		}
+	}
 	failed := l.failed != nil
 	if !failed {
 		act := l.active()
@@ -385,6 +392,9 @@ func (l *Log) appendLocked(batches []byte, leaderEpoch int32, cfg *Config, recor
 	defer l.mu.Unlock()
 	if l.closed {
 		return AppendResult{}, nil, false, errClosed
+	}
+	if l.failed != nil {
+		return AppendResult{}, nil, false, l.failed // a flush failed meanwhile
 	}
 	now := l.nowMs()
 	l.finishDeletesLocked(now, false)
