@@ -75,6 +75,11 @@ type Config struct {
 	ConnectionsMaxIdleMs  int64 // connections.max.idle.ms (600000): close a connection that sends nothing for this long
 	FetchMaxBytes         int32 // fetch.max.bytes (57671680)
 
+	// How often recovery points and log start offsets reach their
+	// checkpoint files (checkpointLoop).
+	LogFlushOffsetCheckpointIntervalMs      int32 // log.flush.offset.checkpoint.interval.ms (60000)
+	LogFlushStartOffsetCheckpointIntervalMs int32 // log.flush.start.offset.checkpoint.interval.ms (60000)
+
 	// Listener, when set, is used instead of opening Listeners: tests and
 	// embedders hand the broker a socket they opened (127.0.0.1:0).
 	Listener net.Listener
@@ -138,6 +143,9 @@ func DefaultConfig() Config {
 		ConnectionsMaxIdleMs:            600000,
 		FetchMaxBytes:                   57671680,
 		ShutdownTimeout:                 10 * time.Second,
+
+		LogFlushOffsetCheckpointIntervalMs:      60000,
+		LogFlushStartOffsetCheckpointIntervalMs: 60000,
 	}
 }
 
