@@ -115,12 +115,15 @@ type Options struct {
 //
 // Locks, in the order they are taken:
 //
-//	appendMu  serializes writers (Append, rolls, Close): validation and
-//	          decompression of a request, the fsync that flush.messages or
-//	          a roll asks for, and the snapshot written at a roll run
-//	          under it, outside mu.
-//	flushMu   serializes flushes and checkpoint writes, which fsync
-//	          outside mu.
+//	appendMu  serializes writers (Append, AppendAsFollower, rolls,
+//	          truncations, AssignEpochStartOffset, Close): validation and
+//	          decompression of a request, the fsync that flush.messages, a
+//	          roll or a new leader epoch asks for, and the snapshot written
+//	          at a roll run under it, outside mu. The log end moves only
+//	          under it.
+//	flushMu   serializes flushes and checkpoint writes (recovery point,
+//	          log start, leader epochs, high watermark), which fsync
+//	          outside mu; truncations hold it throughout.
 //	mu        guards the state below it; readers (Read, HighWatermark,
 //	          LogEndOffset, ...) take only mu, and nothing slow (fsync,
 //	          decompression) happens under it.
