@@ -1,12 +1,15 @@
 package storage
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tributary/tributary"
+	"github.com/tributary/tributary/internal/batch"
 	"github.com/tributary/tributary/internal/compress"
 	"github.com/tributary/tributary/internal/vfs"
 )
@@ -178,4 +181,51 @@ func TestTruncateIntoOlderSegmentKeepsCacheAndSnapshots(t *testing.T) {
 	e, end := l.EndOffsetForEpoch(7)
 	require.Equal(t, int32(7), e)
 	require.Equal(t, leo, end)
+}
+
+// A full disk while a new epoch starts fails the append (its entry could
+// not be published first) without failing the log; once space returns
+// the epoch file and the batch are written, leader and follower alike,
+// and a power cut after that keeps both.
+func TestFullDiskAtNewEpochRecovers(t *testing.T) {
+	for _, follower := range []bool{false, true} {
+		t.Run(fmt.Sprintf("follower=%v", follower), func(t *testing.T) {
+			mem := vfs.NewMem()
+			ifs := vfs.NewInject(mem)
+			var full vfs.DiskFull
+			ifs.SetHook(full.Hook)
+			c := newClock()
+			cfg := testConfig()
+			cfg.FlushMessages = 1
+			l, err := Open("/d", cfg, Options{Now: c.Now, FS: ifs, Files: NewFileCache(8)})
+			require.NoError(t, err)
+			appendEpoch(t, l, c, 1, "a", 3)
+			appendAt := func(e int32, tag string) error {
+				b := mkBatch(compress.None, c.Ms(), tag, 3)
+				if !follower {
+					_, err := l.Append(b, e)
+					return err
+				}
+				batch.SetBaseOffset(b, l.LogEndOffset())
+				batch.SetPartitionLeaderEpoch(b, e)
+				_, err := l.AppendAsFollower(b)
+				return err
+			}
+			full.Set(true)
+			for range 2 {
+				require.ErrorIs(t, appendAt(2, "lost"), tributary.ErrKafkaStorageError)
+			}
+			require.EqualValues(t, 3, l.LogEndOffset())
+			full.Set(false)
+			require.NoError(t, appendAt(2, "b"))
+			require.Equal(t, []EpochEntry{{1, 0}, {2, 3}}, l.Epochs())
+
+			l2, err := Open("/d", cfg, Options{Now: c.Now, FS: mem.CrashClone(), Files: NewFileCache(8)})
+			require.NoError(t, err)
+			require.Equal(t, []EpochEntry{{1, 0}, {2, 3}}, l2.Epochs())
+			requireContiguous(t, readAll(t, l2), 0, 6)
+			require.NoError(t, l2.Close())
+			require.NoError(t, l.Close())
+		})
+	}
 }
