@@ -141,9 +141,10 @@ type Log struct {
 	flushMu sync.Mutex
 	rpCkpt  int64 // recovery point in the checkpoint file (flushMu)
 	lsoCkpt int64 // log start offset in the checkpoint file (flushMu)
-	// Replication's checkpoints (epochs.go, hwcheckpoint.go), flushMu.
+	// Replication's checkpoints (epochs.go, hwcheckpoint.go). epochsCkpt
+	// is written under flushMu and mu, so appends read it under mu alone.
 	epochsCkpt uint64 // epochsGen of the leader-epoch-checkpoint file
-	hwCkpt     int64  // HW in the high-watermark checkpoint, -1 when none
+	hwCkpt     int64  // HW in the high-watermark checkpoint, -1 when none (flushMu)
 
 	mu            sync.Mutex
 	cfg           Config
