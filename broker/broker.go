@@ -142,6 +142,7 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.goTracked(b.retentionLoop)
 	b.goTracked(b.flushLoop)
+	b.goTracked(b.checkpointLoop)
 	return b, nil
 }
 

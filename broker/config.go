@@ -99,6 +99,10 @@ type Config struct {
 	MaxConnectionsPerIp          int32  // max.connections.per.ip (Integer.MAX)
 	MaxConnectionsPerIpOverrides string // max.connections.per.ip.overrides ("host:count,...")
 	QueuedMaxRequestBytes        int64  // queued.max.request.bytes (104857600; Kafka's -1 = unbounded)
+	// How often recovery points and log start offsets reach their
+	// checkpoint files (checkpointLoop).
+	LogFlushOffsetCheckpointIntervalMs      int32 // log.flush.offset.checkpoint.interval.ms (60000)
+	LogFlushStartOffsetCheckpointIntervalMs int32 // log.flush.start.offset.checkpoint.interval.ms (60000)
 
 	// Listener, when set, is used instead of opening Listeners: tests and
 	// embedders hand the broker a socket they opened (127.0.0.1:0).
@@ -175,20 +179,22 @@ func DefaultConfig() Config {
 		QueuedMaxRequestBytes:           defaultQueuedMaxRequestBytes,
 		ShutdownTimeout:                 10 * time.Second,
 
-		ProcessRoles:                       []string{"broker", "controller"},
-		ControllerListenerNames:            "CONTROLLER",
-		BrokerSessionTimeoutMs:             9000,
-		BrokerHeartbeatIntervalMs:          2000,
-		ReplicaLagTimeMaxMs:                30000,
-		ReplicaFetchWaitMaxMs:              500,
-		ReplicaFetchMinBytes:               1,
-		ReplicaFetchMaxBytes:               1048576,
-		ReplicaFetchResponseMaxBytes:       10485760,
-		ReplicaFetchBackoffMs:              1000,
-		ReplicaHighWatermarkCheckpointMs:   5000,
-		AutoLeaderRebalanceEnable:          true,
-		LeaderImbalanceCheckIntervalSecs:   300,
-		LeaderImbalancePerBrokerPercentage: 10,
+		ProcessRoles:                            []string{"broker", "controller"},
+		ControllerListenerNames:                 "CONTROLLER",
+		BrokerSessionTimeoutMs:                  9000,
+		BrokerHeartbeatIntervalMs:               2000,
+		ReplicaLagTimeMaxMs:                     30000,
+		ReplicaFetchWaitMaxMs:                   500,
+		ReplicaFetchMinBytes:                    1,
+		ReplicaFetchMaxBytes:                    1048576,
+		ReplicaFetchResponseMaxBytes:            10485760,
+		ReplicaFetchBackoffMs:                   1000,
+		ReplicaHighWatermarkCheckpointMs:        5000,
+		AutoLeaderRebalanceEnable:               true,
+		LeaderImbalanceCheckIntervalSecs:        300,
+		LeaderImbalancePerBrokerPercentage:      10,
+		LogFlushOffsetCheckpointIntervalMs:      60000,
+		LogFlushStartOffsetCheckpointIntervalMs: 60000,
 	}
 }
 

@@ -219,6 +219,8 @@ var brokerProps = []brokerProp{
 	{"log.index.size.max.bytes", valueSpec{typ: kmsg.ConfigTypeInt, min: 4}, true, "Largest size of an offset index file.", func(c *Config) any { return &c.LogIndexSizeMaxBytes }},
 	{"log.flush.interval.messages", specLongGE1, true, "fsync after this many records.", func(c *Config) any { return &c.LogFlushIntervalMessages }},
 	{"log.flush.interval.ms", specLongGE0, true, "fsync when the oldest unflushed write is this old.", func(c *Config) any { return &c.LogFlushIntervalMs }},
+	{"log.flush.offset.checkpoint.interval.ms", specIntGE0, false, "How often recovery points are written to their checkpoint files (0: only at roll and shutdown).", func(c *Config) any { return &c.LogFlushOffsetCheckpointIntervalMs }},
+	{"log.flush.start.offset.checkpoint.interval.ms", specIntGE0, false, "How often log start offsets are written to their checkpoint files (0: only on DeleteRecords and shutdown).", func(c *Config) any { return &c.LogFlushStartOffsetCheckpointIntervalMs }},
 	{"log.segment.delete.delay.ms", specLongGE0, true, "Delay before a deleted segment's files are removed.", func(c *Config) any { return &c.LogSegmentDeleteDelayMs }},
 	{"log.message.timestamp.type", specTimestampType, true, "CreateTime or LogAppendTime.", func(c *Config) any { return &c.LogMessageTimestampType }},
 	{"log.message.timestamp.before.max.ms", specLongGE0, true, "Largest allowed age of a CreateTime timestamp.", func(c *Config) any { return &c.LogMessageTimestampBeforeMaxMs }},

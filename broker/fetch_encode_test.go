@@ -265,7 +265,7 @@ func TestSendFileUsesOwnOffset(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, done, "TCP connection should use sendfile")
 	require.Equal(t, data, <-got)
-	pos, err := s.File.Seek(0, io.SeekCurrent)
+	pos, err := s.File.(io.Seeker).Seek(0, io.SeekCurrent)
 	require.NoError(t, err)
 	require.Zero(t, pos, "sendfile moved the file's shared offset")
 }

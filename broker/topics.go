@@ -252,6 +252,51 @@ func (b *Broker) retentionLoop() {
 	}
 }
 
+// checkpointLoop writes every log's recovery point each
+// log.flush.offset.checkpoint.interval.ms and its log start offset each
+// log.flush.start.offset.checkpoint.interval.ms, as Kafka's LogManager
+// does, so an unclean restart rescans only what was written since.
+func (b *Broker) checkpointLoop() {
+	rpEvery := time.Duration(b.cfg.LogFlushOffsetCheckpointIntervalMs) * time.Millisecond
+	lsoEvery := time.Duration(b.cfg.LogFlushStartOffsetCheckpointIntervalMs) * time.Millisecond
+	if rpEvery <= 0 && lsoEvery <= 0 {
+		return
+	}
+	tick := time.Second
+	for _, d := range []time.Duration{rpEvery, lsoEvery} {
+		if d > 0 {
+			tick = max(min(tick, d), 10*time.Millisecond)
+		}
+	}
+	lastRP, lastLSO := time.Now(), time.Now()
+	for b.sleep(tick) {
+		now := time.Now()
+		rp := rpEvery > 0 && now.Sub(lastRP) >= rpEvery
+		lso := lsoEvery > 0 && now.Sub(lastLSO) >= lsoEvery
+		if rp {
+			lastRP = now
+		}
+		if lso {
+			lastLSO = now
+		}
+		if !rp && !lso {
+			continue
+		}
+		for _, p := range b.allPartitions() {
+			if rp {
+				if err := p.log.CheckpointRecoveryPoint(); err != nil {
+					b.logger.Warn("recovery point checkpoint", "topic", p.topic.name, "partition", p.index, "err", err)
+				}
+			}
+			if lso {
+				if err := p.log.CheckpointLogStartOffset(); err != nil {
+					b.logger.Warn("log start offset checkpoint", "topic", p.topic.name, "partition", p.index, "err", err)
+				}
+			}
+		}
+	}
+}
+
 // flushLoop fsyncs logs whose flush.ms has passed since the loop last
 // flushed them. With the defaults (flush.ms = Long.MAX) it only wakes up
 // once a second to look at the configs; durability is left to the page

@@ -105,7 +105,8 @@
 // # Locks
 //
 // Order: Partition.applyMu → Partition.roleMu → Partition.mu →
-// storage.Log's own lock; Partition.applyMu → Manager.mu → fetcher.mu;
+// storage.Log's own locks (innermost; see broker/storage);
+// Partition.applyMu → Manager.mu → fetcher.mu;
 // Partition.roleMu → fetcher.mu (a fetcher records a backoff while
 // holding the role it appended under). fetcher.mu is never held while
 // a Partition lock is taken.

@@ -19,9 +19,49 @@
 // divergent or out-of-range log (TruncateTo, TruncateFullyAndStartAt);
 // hwcheckpoint.go persists the high watermark of a replicated log.
 //
-// One mutex guards a Log. Files are written only under it; FileSlices are
-// read outside it, which is safe because segment bytes never change once
-// written and deleted segments stay open for file.delete.delay.ms.
+// Every file operation goes through a vfs.FS (internal/vfs, Options.FS):
+// the OS by default, whose files are *os.File so sendfile keeps working;
+// an in-memory filesystem whose CrashClone keeps only what was fsynced,
+// and an error-injecting wrapper, for the power-loss and fault tests.
+// The replication files (epoch and HW checkpoints, truncation) use it
+// too, so the same tests cover them.
+//
+// Segment .log files are opened on use through a FileCache (files.go)
+// shared by every Log of the process and bounded (by default half of
+// RLIMIT_NOFILE): the active segment is held open, others are closed
+// least-recently-used first. A FileSlice's file is leased for FileLease
+// so the fetch writing it is not cut short. A Log that cannot open a file
+// (EMFILE) fails that request with KAFKA_STORAGE_ERROR and nothing else.
+// Index, snapshot and checkpoint files are opened only while read or
+// written. The list of snapshots is kept in memory: a roll never lists
+// the directory, and a truncation drops the entries above its cut.
+//
+// # Locks
+//
+// Taken in this order, never the reverse:
+//
+//	appendMu      writers: Append, AppendAsFollower, TruncateTo,
+//	              TruncateFullyAndStartAt, AssignEpochStartOffset,
+//	              EnforceRetention, Close. Validation and decompression of
+//	              a request, and the fsyncs a roll, flush.messages or a
+//	              new leader epoch asks for, run under it, outside mu.
+//	              Every change of the log end happens under it, so an
+//	              append can publish its epoch entry before taking mu.
+//	flushMu       flush and the checkpoint writes (recovery point, log
+//	              start, leader epochs, high watermark); fsyncs run under
+//	              it, outside mu. Truncations hold it throughout, so no
+//	              flush in flight moves the recovery point past a cut.
+//	mu            the Log's state. Readers (Read, HighWatermark,
+//	              LogEndOffset, OffsetForTimestamp, EndOffsetForEpoch, ...)
+//	              take only mu, and nothing slow happens under it, so a
+//	              hanging disk does not stall fetches.
+//	FileCache.mu  the descriptor bound, taken under mu.
+//
+// Files are written under mu (the append's one write, index tails, a
+// truncation's ftruncate); FileSlices are read outside it, which is safe
+// because segment bytes never change once written (a truncation cuts
+// only a replica's divergent tail, as in Kafka) and deleted segments stay
+// open for file.delete.delay.ms.
 //
 // # On-disk format (all integers big-endian, as in Kafka)
 //
@@ -39,16 +79,30 @@
 //	                                  offset entry when the maximum grew, and
 //	                                  a final one when the segment is closed
 //	  <offset>.snapshot               producer state as of <offset>, see
-//	                                  producer.go; written at roll and Close
+//	                                  producer.go; written after each roll
+//	                                  and at Close; the newest two are kept
 //	  recovery-point-checkpoint       offset (int64) + CRC-32C (uint32):
-//	                                  everything below is fsynced; moved only
-//	                                  by Flush
-//	  log-start-offset-checkpoint     offset (int64) + CRC-32C (uint32)
+//	                                  everything below is fsynced; written
+//	                                  after each roll's flush, by
+//	                                  CheckpointRecoveryPoint (the broker's
+//	                                  log.flush.offset.checkpoint.interval.ms)
+//	                                  and at Close; lowered before a
+//	                                  truncation cuts below it
+//	  log-start-offset-checkpoint     offset (int64) + CRC-32C (uint32);
+//	                                  written before DeleteRecordsBefore
+//	                                  returns, by CheckpointLogStartOffset
+//	                                  (log.flush.start.offset.checkpoint.interval.ms)
+//	                                  and at Close
 //	  leader-epoch-checkpoint         count (uint32) + count × {epoch int32,
 //	                                  start offset int64} + CRC-32C: the
-//	                                  leader epoch cache (epochs.go)
+//	                                  leader epoch cache (epochs.go);
+//	                                  published before the first batch of a
+//	                                  new epoch is written, after
+//	                                  truncations, and (lazily) after the
+//	                                  log start moves
 //	  high-watermark-checkpoint       offset (int64) + CRC-32C: the HW of a
-//	                                  replicated log (hwcheckpoint.go)
+//	                                  replicated log (hwcheckpoint.go), by
+//	                                  CheckpointHighWatermark and at Close
 //	  clean-shutdown                  empty marker written by Close, removed
 //	                                  by Open
 //	  *.deleted                       segments awaiting file.delete.delay.ms
@@ -60,24 +114,71 @@
 // # Durability and recovery
 //
 // Appended bytes reach the page cache before Append returns (so they
-// survive a process crash, as in Kafka); fsync happens only when
-// flush.messages or flush.ms is due, on Flush, and on Close — by default
-// never on a schedule, leaving durability to the page cache and
-// replication, like Kafka's defaults. Index entries reach their
-// files lazily (roll, Flush, Close), since recovery rebuilds anything after
-// the recovery point anyway.
+// survive a process crash, as in Kafka); fsync happens when
+// flush.messages or flush.ms is due (with flush.messages=1 an append is
+// acknowledged only after its fsync), on Flush, when a segment rolls,
+// and on Close. Index entries reach their files lazily (roll, Flush,
+// Close), since recovery rebuilds anything after the recovery point.
 //
-// Open without the clean-shutdown marker re-validates every batch from the
-// segment holding the recovery point to the end (CRC, lengths, record
-// structure, increasing offsets), truncates at the first bad byte and
-// drops later segments. Segments before it, and all segments after a
-// clean shutdown, keep their indexes if those pass sanity checks (entry
-// sizes, ordering, bounds, the last offset entry naming the batch at its
-// position); otherwise the indexes are rebuilt from batch headers. The
-// producer state comes from the newest intact snapshot at or below the
-// recovered end plus a replay of the batch headers after it, so a retried
-// batch stored before a crash is answered as a duplicate, never stored
-// twice.
+// A flush fsyncs the dirty segments, the index files that grew and, when
+// entries changed, the directory, then moves the in-memory recovery
+// point; the checkpoint file follows after each roll and periodically.
+// A roll flushes as Kafka does (after the new segment is made), so the
+// recovery point trails the active segment: an unclean restart rescans
+// only the active segment, whatever the size of the log.
+//
+// Every file published by rename (checkpoints, snapshots, the
+// clean-shutdown marker) is written to a .tmp file, fsynced, renamed and
+// its directory fsynced before the call returns; .deleted renames are
+// published by the next flush's directory fsync (a lost one only brings
+// an old segment back for retention to delete again). Open removes the
+// clean-shutdown marker durably before writing anything.
+//
+// A truncation (TruncateTo, TruncateFullyAndStartAt) returns only once
+// it is durable: it lowers the recovery-point checkpoint below the cut
+// first, so a crash in the middle is recovered by rescanning from there;
+// then it cuts the segment, renames later segments .deleted, and flushes
+// (segment fsync, directory fsync) and rewrites the checkpoints before
+// anything can be appended after the cut — otherwise a crash could bring
+// the old tail back behind new data. The leader epoch file is published
+// before the first batch of a new epoch is written, so after a crash it
+// is never behind the log; Open trims entries past the recovered end
+// and below the log start, and rebuilds a missing or damaged file from
+// the batch headers.
+//
+// Open without the clean-shutdown marker re-validates every batch from
+// the segment holding the recovery point to the end (CRC, lengths,
+// record structure, increasing offsets, and each segment ending where
+// the next begins), truncates at the first bad byte and drops later
+// segments: that is the unflushed tail a crash or power cut tore.
+// Segments before it, and all segments after a clean shutdown, keep their
+// indexes if those pass sanity checks (entry sizes, ordering, bounds, the
+// last offset entry naming the batch at its position; an empty time
+// index over batches without timestamps is valid); otherwise the indexes
+// are rebuilt from batch headers. Damage found there — below the
+// recovery point, in data that was fsynced — is never answered by
+// truncation: it is logged at ERROR, reads of the damaged range answer
+// CORRUPT_MESSAGE (as Kafka's fetch does on a CorruptRecordException),
+// and the data after it stays readable. The broker checks batch CRCs
+// only where it decodes batches itself (timestamp lookups); damage inside
+// a record payload reaches consumers, whose CRC check rejects it, as with
+// Kafka.
+//
+// The producer state comes from the newest intact snapshot at or below
+// the recovered end plus a replay of the batch headers after it, so a
+// retried batch stored before a crash is answered as a duplicate, never
+// stored twice.
+//
+// # Failures
+//
+// A failed write (ENOSPC, say) is answered with KAFKA_STORAGE_ERROR and
+// its torn bytes are cut back to the last good position, at once or
+// before the next append; the partition takes writes again as soon as an
+// append succeeds. A failed roll removes the files it made. A failed
+// fsync fails the log until it is reopened (after a failed fsync the
+// kernel may have dropped the dirty pages, so what was written since
+// cannot be trusted). Failures to open a file (EMFILE) fail only the
+// request.
 //
 // # Choices that differ from Kafka
 //

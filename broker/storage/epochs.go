@@ -2,8 +2,11 @@ package storage
 
 import (
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
 	"os"
+
+	"github.com/tributary/tributary/internal/vfs"
 )
 
 // The leader epoch cache (Kafka's LeaderEpochFileCache): for every leader
@@ -13,11 +16,16 @@ import (
 // (KIP-320).
 //
 // It lives in memory (a handful of entries) and in the
-// leader-epoch-checkpoint file, rewritten atomically with fsync on every
-// change: changes are rare (a new epoch, a truncation, a log start move).
-// A new epoch is recorded before the batches carrying it are written, so
+// leader-epoch-checkpoint file, published like the other checkpoints
+// (temporary file, fsync, rename, directory fsync) through the Log's
+// vfs.FS, under flushMu and outside mu. Changes are rare (a new epoch, a
+// truncation, a log start move). A new epoch is recorded, and the file
+// published, before the batches carrying it are written (Append and
+// AppendAsFollower do this under appendMu, before they take mu), so
 // after a crash the file can only be ahead of the log, and Open trims it
-// to the recovered end.
+// to the recovered end. A log start move only trims the cache in memory:
+// the file may keep entries below the log start (Open trims those too)
+// until the next checkpointEpochs.
 //
 // File format (big-endian): count uint32 | count × { epoch int32 |
 // startOffset int64 } | crc32c uint32 over everything before it.
@@ -59,18 +67,22 @@ func (l *Log) LatestEpoch() int32 {
 // Entries for that epoch or later, or starting at or after offset, are
 // replaced (they describe a log that was truncated).
 func (l *Log) AssignEpochStartOffset(epoch int32, offset int64) error {
+	// appendMu: no append may write a batch between the change and its
+	// publication (an append checks the file is current before writing).
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return errClosed
 	}
 	if l.failed != nil {
+		l.mu.Unlock()
 		return l.failed
 	}
-	if err := l.assignEpochLocked(epoch, offset); err != nil {
-		return l.fail(err)
-	}
-	return nil
+	l.assignEpochLocked(epoch, offset)
+	l.mu.Unlock()
+	return l.checkpointEpochs()
 }
 
 // EndOffsetForEpoch answers OffsetForLeaderEpoch with Kafka's semantics
@@ -112,17 +124,17 @@ func (l *Log) endOffsetForEpochLocked(epoch int32) (int32, int64) {
 // assignEpochLocked is Kafka's LeaderEpochFileCache.assign: nothing
 // changes when epoch is already the latest and starts at or before
 // offset; otherwise entries for epoch or later, or starting at or after
-// offset, are dropped and (epoch, offset) appended, and the file is
-// rewritten. Negative epochs (batches from before leader epochs) are
-// ignored.
-func (l *Log) assignEpochLocked(epoch int32, offset int64) error {
+// offset, are dropped and (epoch, offset) appended. Negative epochs
+// (batches from before leader epochs) are ignored. Like every ...Locked
+// change of the cache it changes memory only; checkpointEpochs publishes.
+func (l *Log) assignEpochLocked(epoch int32, offset int64) {
 	if epoch < 0 {
-		return nil
+		return
 	}
 	if n := len(l.epochs); n > 0 {
 		last := l.epochs[n-1]
 		if last.Epoch == epoch && last.StartOffset <= offset {
-			return nil
+			return
 		}
 		if last.Epoch > epoch && last.StartOffset <= offset {
 			// An older epoch arriving after a newer one at a later
@@ -138,41 +150,91 @@ func (l *Log) assignEpochLocked(epoch int32, offset int64) error {
 		}
 	}
 	l.epochs = append(keep, EpochEntry{Epoch: epoch, StartOffset: offset})
-	return l.writeEpochsLocked()
+	l.epochsGen++
 }
 
 // noteBatchEpochLocked records the epoch of a batch about to be appended
 // at offset when it is newer than the latest: epochs in a log only grow,
 // and a batch stamped with an older epoch (a caller still using a stale
 // epoch) must not rewrite the history of newer ones.
-func (l *Log) noteBatchEpochLocked(epoch int32, offset int64) error {
+func (l *Log) noteBatchEpochLocked(epoch int32, offset int64) {
 	if n := len(l.epochs); epoch < 0 || (n > 0 && epoch <= l.epochs[n-1].Epoch) {
-		return nil
+		return
 	}
 	l.epochs = append(l.epochs, EpochEntry{Epoch: epoch, StartOffset: offset})
-	return l.writeEpochsLocked()
+	l.epochsGen++
+}
+
+// epochsBehindLocked reports whether the file lacks a change of the cache.
+func (l *Log) epochsBehindLocked() bool { return l.epochsGen != l.epochsCkpt }
+
+// publishEpochsIfBehind is called by appends after noting their batches'
+// epochs and before writing the batches: the file may be ahead of the
+// log after a crash, never behind. The caller holds appendMu, so the
+// log end and the entries an append noted cannot change before its
+// write; the fsync runs outside mu.
+func (l *Log) publishEpochsIfBehind() error {
+	l.mu.Lock()
+	behind := l.epochsBehindLocked()
+	l.mu.Unlock()
+	if !behind {
+		return nil
+	}
+	return l.checkpointEpochs()
 }
 
 // truncateEpochsFromEndLocked drops the entries starting at or after end
 // (the log was truncated to end).
-func (l *Log) truncateEpochsFromEndLocked(end int64) error {
+func (l *Log) truncateEpochsFromEndLocked(end int64) {
 	es := trimEpochsEnd(l.epochs, end)
 	if len(es) == len(l.epochs) {
-		return nil
+		return
 	}
 	l.epochs = es
-	return l.writeEpochsLocked()
+	l.epochsGen++
 }
 
 // truncateEpochsFromStartLocked drops the entries wholly below start (the
 // log start moved there); the entry covering start begins at start.
-func (l *Log) truncateEpochsFromStartLocked(start int64) error {
+func (l *Log) truncateEpochsFromStartLocked(start int64) {
 	es, changed := trimEpochsStart(l.epochs, start)
 	if !changed {
-		return nil
+		return
 	}
 	l.epochs = es
-	return l.writeEpochsLocked()
+	l.epochsGen++
+}
+
+// checkpointEpochs publishes the cache when the file is behind it.
+func (l *Log) checkpointEpochs() error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	return l.checkpointEpochsHeld()
+}
+
+// checkpointEpochsHeld is checkpointEpochs with flushMu held. epochsCkpt
+// is written under both flushMu and mu, so appends can check it under mu
+// alone without waiting for a flush.
+func (l *Log) checkpointEpochsHeld() error {
+	l.mu.Lock()
+	gen, closed := l.epochsGen, l.closed
+	var b []byte
+	if gen != l.epochsCkpt && !closed {
+		b = encodeEpochs(l.epochs)
+	}
+	l.mu.Unlock()
+	if b == nil {
+		return nil
+	}
+	if err := publishFile(l.fs, dirFile(l.dir, leaderEpochFile), b); err != nil {
+		// The generation stays behind: the next append publishes
+		// again before it writes.
+		return errStorage("leader epoch checkpoint", err)
+	}
+	l.mu.Lock()
+	l.epochsCkpt = gen
+	l.mu.Unlock()
+	return nil
 }
 
 func trimEpochsEnd(es []EpochEntry, end int64) []EpochEntry {
@@ -196,10 +258,6 @@ func trimEpochsStart(es []EpochEntry, start int64) ([]EpochEntry, bool) {
 	es = append(es[:0], es[i:]...)
 	es[0].StartOffset = start
 	return es, true
-}
-
-func (l *Log) writeEpochsLocked() error {
-	return writeFileAtomic(dirFile(l.dir, leaderEpochFile), encodeEpochs(l.epochs), true)
 }
 
 func encodeEpochs(es []EpochEntry) []byte {
@@ -244,8 +302,8 @@ func decodeEpochs(b []byte) ([]EpochEntry, bool) {
 // re-validated (from index recovered on) are replayed into it, since a
 // crash may have kept batches whose entry the file lacks.
 func (l *Log) loadEpochsLocked(recovered int) error {
-	b, err := os.ReadFile(dirFile(l.dir, leaderEpochFile))
-	missing := os.IsNotExist(err)
+	b, err := vfs.ReadFile(l.fs, dirFile(l.dir, leaderEpochFile))
+	missing := errors.Is(err, os.ErrNotExist)
 	es, ok := decodeEpochs(b)
 	if err != nil || !ok {
 		if !missing || l.logEndLocked() > l.logStart {
@@ -259,6 +317,9 @@ func (l *Log) loadEpochsLocked(recovered int) error {
 	for _, s := range l.segs[min(recovered, len(l.segs)):] {
 		for pos := int64(0); pos < s.size; {
 			h, err := l.sc.header(s, pos)
+			if errors.Is(err, errCorruptSegment) {
+				break // damage below the recovery point, reported when marked
+			}
 			if err != nil {
 				return err
 			}
@@ -275,5 +336,6 @@ func (l *Log) loadEpochsLocked(recovered int) error {
 	if (ok && string(before) == string(encodeEpochs(es))) || (missing && len(es) == 0) {
 		return nil
 	}
-	return l.writeEpochsLocked()
+	// Open runs alone: the checkpoint is published directly.
+	return publishFile(l.fs, dirFile(l.dir, leaderEpochFile), encodeEpochs(es))
 }

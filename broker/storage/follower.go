@@ -35,18 +35,20 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendResult, error) {
 	if len(batches) == 0 {
 		return AppendResult{}, errEmpty
 	}
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
+	cfg, closed, failed := l.cfg, l.closed, l.failed
+	// Every writer holds appendMu: the log end stays put until the write.
+	leo := l.logEndLocked()
+	l.mu.Unlock()
+	if closed {
 		return AppendResult{}, errClosed
 	}
-	if l.failed != nil {
-		return AppendResult{}, l.failed
+	if failed != nil {
+		return AppendResult{}, failed
 	}
-	now := l.nowMs()
-	l.finishDeletesLocked(now, false)
-
-	leo := l.logEndLocked()
+	// Validation (CRCs) runs outside mu, as Append's does.
 	infos := l.infos[:0]
 	var records int64
 	maxTs := int64(-1)
@@ -56,7 +58,7 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendResult, error) {
 		if size < 0 || size > int64(len(batches)-pos) {
 			return AppendResult{}, errFrame
 		}
-		if size > int64(l.cfg.MaxMessageBytes) {
+		if size > int64(cfg.MaxMessageBytes) {
 			return AppendResult{}, errBig
 		}
 		info, err := validateReplicated(batches[pos : pos+int(size)])
@@ -77,18 +79,66 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendResult, error) {
 	}
 	l.infos = infos
 
-	if err := l.maybeRollLocked(int64(len(batches)), records, maxTs, now); err != nil {
-		return AppendResult{}, l.fail(err)
-	}
 	// Epoch entries first, as in Append: the file may only be ahead.
+	l.mu.Lock()
 	for i := range infos {
-		if err := l.noteBatchEpochLocked(infos[i].PartitionLeaderEpoch, infos[i].BaseOffset); err != nil {
-			return AppendResult{}, l.fail(err)
+		l.noteBatchEpochLocked(infos[i].PartitionLeaderEpoch, infos[i].BaseOffset)
+	}
+	l.mu.Unlock()
+	if err := l.publishEpochsIfBehind(); err != nil {
+		return AppendResult{}, err
+	}
+
+	res, roll, flushNow, err := l.appendAsFollowerLocked(batches, records, maxTs, leo, next)
+	if roll != nil {
+		l.afterRoll(roll)
+	}
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if flushNow {
+		if err := l.flush(); err != nil {
+			return AppendResult{}, err
 		}
 	}
+	return res, nil
+}
+
+// appendAsFollowerLocked is AppendAsFollower's part under mu: the roll,
+// the one write, indexes and producer state. Like appendLocked it
+// returns the roll's remaining work and whether a flush is due.
+func (l *Log) appendAsFollowerLocked(batches []byte, records, maxTs, leo, next int64) (AppendResult, *rollWork, bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return AppendResult{}, nil, false, errClosed
+	}
+	if l.failed != nil {
+		return AppendResult{}, nil, false, l.failed // a flush failed meanwhile
+	}
+	now := l.nowMs()
+	l.finishDeletesLocked(now, false)
+	if l.torn {
+		if err := l.untearLocked(); err != nil {
+			return AppendResult{}, nil, false, err
+		}
+	}
+	infos := l.infos
+	roll, err := l.maybeRollLocked(int64(len(batches)), records, maxTs, now)
+	if err != nil {
+		return AppendResult{}, nil, false, errStorage("rolling a new segment", err)
+	}
 	act := l.active()
-	if _, err := act.f.WriteAt(batches, act.size); err != nil {
-		return AppendResult{}, l.fail(err)
+	if _, err := act.wf.WriteAt(batches, act.size); err != nil {
+		// As in appendLocked: cut a partial write back, now or before
+		// the next append; the fetcher retries.
+		l.torn = true
+		l.sc.reset()
+		if terr := l.untearLocked(); terr != nil {
+			l.logger.Warn("cannot truncate a failed write yet", "segment", act.path, "err", terr)
+		}
+		l.logger.Error("follower append failed", "dir", l.dir, "err", err)
+		return AppendResult{}, roll, false, errStorage("writing segment", err)
 	}
 	pos := int64(0)
 	for i := range infos {
@@ -118,14 +168,11 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendResult, error) {
 	act.size += int64(len(batches))
 	act.next = next
 	act.dirty = true
+	act.modified = now
 	l.hwSet = true
 	l.unflushed += records
-	if l.flushDue(now) {
-		if err := l.flushLocked(); err != nil {
-			return AppendResult{}, l.fail(err)
-		}
-	}
-	return AppendResult{BaseOffset: leo, LastOffset: next - 1, LogAppendTime: -1, LogStartOffset: l.logStart}, nil
+	return AppendResult{BaseOffset: leo, LastOffset: next - 1, LogAppendTime: -1, LogStartOffset: l.logStart},
+		roll, l.flushDue(now), nil
 }
 
 // validateReplicated checks a batch from the leader: header, magic,
@@ -156,25 +203,78 @@ func validateReplicated(b []byte) (batch.Info, error) {
 // later segments whole, and the tail of the segment holding it, with
 // their index entries. A batch straddling offset goes entirely, so the
 // log end may end up below offset. Producer state is rebuilt for the new
-// end, the leader epoch cache loses the epochs starting at or after it,
-// and the high watermark and recovery point are clamped to it.
+// end (snapshots above it are removed), the leader epoch cache loses the
+// epochs starting at or after it, and the high watermark and recovery
+// point are clamped to it.
 //
 // The log never shrinks below its log start offset: offset is raised to
 // it, and if the batch holding the log start would have to go, the log
 // restarts empty at offset (TruncateFullyAndStartAt). Offsets at or past
 // the log end change nothing but the epoch cache: epochs starting at or
 // after offset are dropped.
+//
+// It returns once the cut is durable: the truncated segment, the
+// directory (later segments renamed .deleted) and the checkpoints are
+// fsynced before anything can be appended after it, or a crash could
+// resurrect the old tail behind new data. It holds appendMu and flushMu
+// throughout; the fsyncs run outside mu, so reads go on.
 func (l *Log) TruncateTo(offset int64) error {
 	if offset < 0 {
 		return errNegativeOffset
 	}
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+
+	// The recovery point checkpoint goes below the cut first: a crash
+	// anywhere in the truncation then rescans from there, and
+	// recovery's checks (contiguous offsets, segments ending where the
+	// next begins) cut whatever half-done state it finds.
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	if l.closed || l.failed != nil {
+		l.mu.Unlock()
+		return l.closedOrFailed()
+	}
+	bound := max(offset, l.logStart)
+	if si := l.segmentFor(bound); bound < l.logEndLocked() {
+		bound = min(bound, l.segs[si].base)
+	}
+	l.mu.Unlock()
+	if bound < l.rpCkpt {
+		if err := writeCheckpointFS(l.fs, dirFile(l.dir, recoveryPointFile), bound); err != nil {
+			return errStorage("recovery point checkpoint", err)
+		}
+		l.rpCkpt = bound
+	}
+
+	changed, err := l.truncateToLocked(offset)
+	if err != nil {
+		return err
+	}
+	return l.afterTruncate(changed)
+}
+
+// closedOrFailed is the error for a closed or failed log (under mu).
+func (l *Log) closedOrFailed() error {
 	if l.closed {
 		return errClosed
 	}
-	if l.failed != nil {
-		return l.failed
+	return l.failed
+}
+
+// truncateToLocked does TruncateTo's changes under mu. changed is false
+// when only the epoch cache may have changed.
+func (l *Log) truncateToLocked(offset int64) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.failed != nil {
+		return false, l.closedOrFailed()
+	}
+	if l.torn {
+		if err := l.untearLocked(); err != nil {
+			return false, err
+		}
 	}
 	offset = max(offset, l.logStart)
 	if offset >= l.logEndLocked() {
@@ -182,26 +282,28 @@ func (l *Log) TruncateTo(offset int64) error {
 		// without a batch (a leader that appended nothing) still
 		// goes: a follower truncating there must stop claiming it,
 		// or its next OffsetForLeaderEpoch asks the same again.
-		if err := l.truncateEpochsFromEndLocked(offset); err != nil {
-			return l.fail(err)
-		}
-		return nil
+		l.truncateEpochsFromEndLocked(offset)
+		return false, nil
 	}
 	si := l.segmentFor(offset)
 	s := l.segs[si]
 	pos, h, found, err := l.sc.locate(s, offset)
 	if err != nil {
-		return l.readErr(err)
+		return false, l.readErr(s, err)
 	}
 	cut := s.next
 	if found {
 		cut = h.BaseOffset
 	}
 	if cut < l.logStart {
-		return l.truncateFullyLocked(offset)
+		return true, l.truncateFullyLocked(offset)
 	}
 	if !found {
 		pos = s.size
+	}
+	// s becomes the active segment: it is held open from now on.
+	if err := s.pin(); err != nil {
+		return false, errStorage("opening segment", err)
 	}
 	now := l.nowMs()
 	// Later segments go the way retention deletes them: renamed now,
@@ -212,114 +314,126 @@ func (l *Log) TruncateTo(offset int64) error {
 	l.retireSegmentsLocked(gone, now)
 
 	if pos < s.size {
-		if err := s.f.Truncate(pos); err != nil {
-			return l.fail(err)
+		if err := s.wf.Truncate(pos); err != nil {
+			// Memory and file disagree now: take the log offline
+			// until Open recovers it.
+			return true, l.fail(err)
 		}
 		s.size = pos
 		l.sc.reset()
 		if err := l.rebuildFromHeaders(s); err != nil {
-			return l.fail(err)
+			return true, l.fail(err)
 		}
 		s.next = cut
-		// The cut must be durable before anything is appended after
-		// it, or a crash could resurrect the old tail behind new data.
-		if err := s.f.Sync(); err != nil {
-			return l.fail(err)
-		}
+		s.dirty = true // the cut is fsynced by afterTruncate
 	}
-	return l.afterTruncateLocked(cut, now)
+	return true, l.afterTruncateLocked(cut, now)
 }
 
 // afterTruncateLocked brings everything derived from the log in line
 // with a log that now ends at end.
 func (l *Log) afterTruncateLocked(end, now int64) error {
-	if l.recoveryPoint > end {
-		l.recoveryPoint = end
-		if err := writeCheckpoint(dirFile(l.dir, recoveryPointFile), end, true); err != nil {
-			return l.fail(err)
+	l.recoveryPoint = min(l.recoveryPoint, end)
+	l.hw = min(l.hw, end)
+	l.truncateEpochsFromEndLocked(end)
+	// Snapshots above end are removed, and l.snapshots with them.
+	if err := l.loadProducers(end, now, l.snapshots); err != nil {
+		return l.fail(err)
+	}
+	l.dirDirty = true
+	return nil
+}
+
+// afterTruncate makes a truncation durable, with flushMu held and mu
+// not: the cut segment and the directory (flushHeld), then the
+// checkpoints that may have moved.
+func (l *Log) afterTruncate(changed bool) error {
+	if changed {
+		if err := l.flushHeld(); err != nil {
+			return err
+		}
+		if err := l.checkpointLogStartHeld(); err != nil {
+			return err
+		}
+		if err := l.checkpointRecoveryPointHeld(); err != nil {
+			return err
 		}
 	}
-	l.hw = min(l.hw, end)
-	if err := l.truncateEpochsFromEndLocked(end); err != nil {
-		return l.fail(err)
-	}
-	if err := l.loadProducers(end, now); err != nil {
-		return l.fail(err)
-	}
-	return nil
+	return l.checkpointEpochsHeld()
 }
 
 // TruncateFullyAndStartAt empties the log and restarts it at offset,
 // which becomes both the log start and the log end: a follower whose log
 // is entirely out of the leader's range (below its log start, or ahead
-// of it after an unclean election) starts over.
+// of it after an unclean election) starts over. Like TruncateTo it
+// returns once the change is durable.
 func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	if offset < 0 {
 		return errNegativeOffset
 	}
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return errClosed
+	if l.closed || l.failed != nil {
+		l.mu.Unlock()
+		return l.closedOrFailed()
 	}
-	if l.failed != nil {
-		return l.failed
+	err := l.truncateFullyLocked(offset)
+	l.mu.Unlock()
+	if err != nil {
+		return err
 	}
-	return l.truncateFullyLocked(offset)
+	return l.afterTruncate(true)
 }
 
 func (l *Log) truncateFullyLocked(offset int64) error {
 	now := l.nowMs()
 	gone := l.segs
 	l.segs = nil
+	// The old active segment goes too: a torn tail of it is moot.
+	l.torn = false
 	l.retireSegmentsLocked(gone, now)
-	s, err := createSegment(l.dir, offset, now)
+	s, err := createSegment(l.fs, l.files, l.dir, offset, now)
 	if err != nil {
-		// No segment to append to: the log is unusable until reopened.
+		// No segment to append to: the log is unusable until reopened
+		// (Open finds no segment and starts one at the log start).
 		l.segs = gone[len(gone)-1:]
 		return l.fail(err)
 	}
 	l.segs = []*segment{s}
 	l.logStart = offset
-	if err := writeCheckpoint(dirFile(l.dir, logStartFile), offset, true); err != nil {
-		return l.fail(err)
-	}
 	l.hw = offset
 	l.hwSet = true
 	l.epochs = nil
-	if err := l.writeEpochsLocked(); err != nil {
-		return l.fail(err)
+	l.epochsGen++
+	for _, o := range l.snapshots {
+		l.fs.Remove(snapshotPath(l.dir, o))
 	}
-	offs, err := listSnapshots(l.dir)
-	if err != nil {
-		return l.fail(err)
-	}
-	for _, o := range offs {
-		os.Remove(snapshotPath(l.dir, o))
-	}
+	l.snapshots = nil
 	l.producers = make(map[int64]producerEntry)
 	l.recoveryPoint = offset
-	if err := writeCheckpoint(dirFile(l.dir, recoveryPointFile), offset, true); err != nil {
-		return l.fail(err)
-	}
-	if err := syncDir(l.dir); err != nil {
-		return l.fail(err)
-	}
+	l.dirDirty = true
 	l.sc.reset()
 	return nil
 }
 
 // retireSegmentsLocked renames segments .deleted and queues their
-// removal after file.delete.delay.ms, as retention does.
+// removal after file.delete.delay.ms, as retention does; the directory
+// fsync that publishes the renames is the next flush's.
 func (l *Log) retireSegmentsLocked(gone []*segment, now int64) {
 	for _, s := range gone {
+		s.unpin() // the old active segment
 		for _, ext := range []string{".log", ".index", ".timeindex"} {
-			if err := os.Rename(s.path+ext, s.path+ext+deletedSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := l.fs.Rename(s.path+ext, s.path+ext+deletedSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
 				l.logger.Warn("renaming truncated segment", "file", s.path+ext, "err", err)
 			}
 		}
+		s.cf.rename(s.path + ".log" + deletedSuffix)
 		l.pending = append(l.pending, pendingDelete{seg: s, deadline: now + l.cfg.FileDeleteDelayMs})
 	}
+	l.dirDirty = true
 	l.sc.reset()
 	l.finishDeletesLocked(now, false)
 }

@@ -24,22 +24,22 @@ const highWatermarkFile = "high-watermark-checkpoint"
 // the last checkpoint. The replica manager calls it every
 // replica.high.watermark.checkpoint.interval.ms; Close calls it too.
 func (l *Log) CheckpointHighWatermark() error {
+	// Like the other checkpoints: under flushMu, the fsync outside mu.
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
+	hw, set, closed := l.hw, l.hwSet, l.closed
+	l.mu.Unlock()
+	if closed {
 		return errClosed
 	}
-	return l.checkpointHWLocked()
-}
-
-func (l *Log) checkpointHWLocked() error {
-	if !l.hwSet || l.hw == l.hwCheckpointed {
+	if !set || hw == l.hwCkpt {
 		return nil
 	}
-	if err := writeCheckpoint(dirFile(l.dir, highWatermarkFile), l.hw, true); err != nil {
-		return err
+	if err := writeCheckpointFS(l.fs, dirFile(l.dir, highWatermarkFile), hw); err != nil {
+		return errStorage("high watermark checkpoint", err)
 	}
-	l.hwCheckpointed = l.hw
+	l.hwCkpt = hw
 	return nil
 }
 
@@ -47,12 +47,12 @@ func (l *Log) checkpointHWLocked() error {
 // clamped to the recovered log; without a checkpoint the log is a single
 // replica's and the HW starts at (and follows) the log end.
 func (l *Log) loadHighWatermarkLocked() {
-	l.hwCheckpointed = -1
-	v, ok := readCheckpoint(dirFile(l.dir, highWatermarkFile))
+	l.hwCkpt = -1
+	v, ok := readCheckpointFS(l.fs, dirFile(l.dir, highWatermarkFile))
 	if !ok {
 		return
 	}
 	l.hwSet = true
-	l.hwCheckpointed = v
+	l.hwCkpt = v
 	l.hw = min(max(v, l.logStart), l.logEndLocked())
 }

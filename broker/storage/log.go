@@ -15,6 +15,7 @@ import (
 
 	"github.com/tributary/tributary"
 	"github.com/tributary/tributary/internal/batch"
+	"github.com/tributary/tributary/internal/vfs"
 )
 
 // Config holds the topic-level settings of one partition log, with
@@ -100,18 +101,50 @@ type Options struct {
 	// Now is the clock; nil means time.Now. Tests move time to roll and
 	// expire segments.
 	Now func() time.Time
+	// FS is the filesystem; nil means the operating system's
+	// (vfs.Default). Tests pass an in-memory or error-injecting one.
+	FS vfs.FS
+	// Files bounds the segment files held open; nil means
+	// DefaultFileCache, shared by the process.
+	Files *FileCache
 }
 
 // Log is one partition's log: a directory of segments named by base
 // offset, each with .log, .index and .timeindex files, plus producer-state
 // snapshots. All methods are safe for concurrent use.
 //
-// One mutex (mu) guards everything below it; no other lock is taken while
-// it is held.
+// Locks, in the order they are taken:
+//
+//	appendMu  serializes writers (Append, AppendAsFollower, rolls,
+//	          truncations, AssignEpochStartOffset, Close): validation and
+//	          decompression of a request, the fsync that flush.messages, a
+//	          roll or a new leader epoch asks for, and the snapshot written
+//	          at a roll run under it, outside mu. The log end moves only
+//	          under it.
+//	flushMu   serializes flushes and checkpoint writes (recovery point,
+//	          log start, leader epochs, high watermark), which fsync
+//	          outside mu; truncations hold it throughout.
+//	mu        guards the state below it; readers (Read, HighWatermark,
+//	          LogEndOffset, ...) take only mu, and nothing slow (fsync,
+//	          decompression) happens under it.
+//	FileCache.mu (the storage-wide descriptor bound) is taken under mu.
 type Log struct {
 	dir    string
 	now    func() time.Time
 	logger *slog.Logger
+	fs     vfs.FS
+	files  *FileCache
+
+	appendMu sync.Mutex
+	infos    []batch.Info // per-batch scratch of one Append (appendMu)
+
+	flushMu sync.Mutex
+	rpCkpt  int64 // recovery point in the checkpoint file (flushMu)
+	lsoCkpt int64 // log start offset in the checkpoint file (flushMu)
+	// Replication's checkpoints (epochs.go, hwcheckpoint.go). epochsCkpt
+	// is written under flushMu and mu, so appends read it under mu alone.
+	epochsCkpt uint64 // epochsGen of the leader-epoch-checkpoint file
+	hwCkpt     int64  // HW in the high-watermark checkpoint, -1 when none (flushMu)
 
 	mu            sync.Mutex
 	cfg           Config
@@ -125,15 +158,20 @@ type Log struct {
 	lastFlush     int64 // ms
 	pending       []pendingDelete
 	closed        bool
-	failed        error // set by a failed write: the log refuses further appends
+	failed        error // set by a failed fsync: the log refuses appends until reopened
+	// torn is set when a failed write may have left bytes past the
+	// active segment's size; the next append truncates them first.
+	torn      bool
+	dirDirty  bool    // directory entries changed since the last SyncDir
+	snapshots []int64 // offsets of the snapshot files, ascending
 
-	// Replication (epochs.go, hwcheckpoint.go).
-	epochs         []EpochEntry // leader epoch cache, ascending
-	hwCheckpointed int64        // HW in the checkpoint file, -1 when none
+	// Leader epoch cache (epochs.go), ascending; epochsGen counts its
+	// changes, so a checkpoint knows whether the file is behind.
+	epochs    []EpochEntry
+	epochsGen uint64
 
 	sc      *scanner
 	readBuf []byte         // whole batches read for timestamp lookups and recovery
-	infos   []batch.Info   // per-batch scratch of one Append
 	overlay []overlayEntry // producer state changes of one Append
 }
 
@@ -149,15 +187,16 @@ type pendingDelete struct {
 }
 
 var (
-	errClosed = fmt.Errorf("%w: log is closed", tributary.ErrKafkaStorageError)
-	errEmpty  = fmt.Errorf("%w: no record batches", tributary.ErrCorruptMessage)
-	errFrame  = fmt.Errorf("%w: batch length does not fit the request", tributary.ErrCorruptMessage)
-	errBase   = fmt.Errorf("%w: produced batch must have base offset 0", tributary.ErrInvalidRecord)
-	errNoRecs = fmt.Errorf("%w: batch has no records", tributary.ErrInvalidRecord)
-	errDelta  = fmt.Errorf("%w: lastOffsetDelta does not match the record count", tributary.ErrInvalidRecord)
-	errCtrl   = fmt.Errorf("%w: clients cannot produce control batches", tributary.ErrInvalidRecord)
-	errTxnPID = fmt.Errorf("%w: transactional batch without a producer id", tributary.ErrInvalidRecord)
-	errBig    = fmt.Errorf("%w: batch exceeds max.message.bytes", tributary.ErrMessageTooLarge)
+	errClosed         = fmt.Errorf("%w: log is closed", tributary.ErrKafkaStorageError)
+	errCorruptSegment = fmt.Errorf("%w: corrupt log segment below the recovery point", tributary.ErrCorruptMessage)
+	errEmpty          = fmt.Errorf("%w: no record batches", tributary.ErrCorruptMessage)
+	errFrame          = fmt.Errorf("%w: batch length does not fit the request", tributary.ErrCorruptMessage)
+	errBase           = fmt.Errorf("%w: produced batch must have base offset 0", tributary.ErrInvalidRecord)
+	errNoRecs         = fmt.Errorf("%w: batch has no records", tributary.ErrInvalidRecord)
+	errDelta          = fmt.Errorf("%w: lastOffsetDelta does not match the record count", tributary.ErrInvalidRecord)
+	errCtrl           = fmt.Errorf("%w: clients cannot produce control batches", tributary.ErrInvalidRecord)
+	errTxnPID         = fmt.Errorf("%w: transactional batch without a producer id", tributary.ErrInvalidRecord)
+	errBig            = fmt.Errorf("%w: batch exceeds max.message.bytes", tributary.ErrMessageTooLarge)
 )
 
 func (l *Log) nowMs() int64 { return l.now().UnixMilli() }
@@ -171,34 +210,60 @@ func (l *Log) SetConfig(cfg Config) {
 	l.cfg = cfg.sanitized()
 }
 
-// Close flushes, writes a producer-state snapshot and the clean-shutdown
-// marker, and closes every file.
+// Close flushes, writes a producer-state snapshot, the checkpoints and
+// the clean-shutdown marker, and closes every file.
 func (l *Log) Close() error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return nil
 	}
-	var err error
-	if l.failed == nil {
+	if l.torn && l.failed == nil {
+		if err := l.untearLocked(); err != nil {
+			// Leave no clean-shutdown marker over a torn tail: the
+			// next Open recovers it.
+			l.failed = err
+		}
+	}
+	failed := l.failed != nil
+	if !failed {
 		act := l.active()
 		act.maybeAppendTime()
 		act.dirty = true // the final time entry must reach the file
-		err = l.flushLocked()
+	}
+	l.mu.Unlock()
+	var err error
+	if !failed {
+		err = l.flush()
+		var snap []byte
+		var end int64
 		if err == nil {
-			err = l.writeSnapshotLocked(true)
+			l.mu.Lock()
+			end, snap = l.logEndLocked(), encodeSnapshot(l.producers)
+			l.mu.Unlock()
+			err = l.publishSnapshot(end, snap)
 		}
 		if err == nil {
-			err = l.checkpointHWLocked()
+			err = l.CheckpointRecoveryPoint()
 		}
 		if err == nil {
-			err = writeFileAtomic(dirFile(l.dir, cleanShutdownFile), nil, true)
+			err = l.CheckpointLogStartOffset()
 		}
 		if err == nil {
-			err = syncDir(l.dir)
+			err = l.checkpointEpochs()
+		}
+		if err == nil {
+			err = l.CheckpointHighWatermark()
+		}
+		if err == nil {
+			err = publishFile(l.fs, dirFile(l.dir, cleanShutdownFile), nil)
 		}
 	}
+	l.mu.Lock()
 	l.closeFilesLocked()
+	l.mu.Unlock()
 	return err
 }
 
@@ -206,10 +271,11 @@ func (l *Log) Close() error {
 func (l *Log) closeFilesLocked() {
 	l.closed = true
 	for _, s := range l.segs {
-		s.f.Close()
+		s.unpin()
+		s.cf.drop()
 	}
 	for _, p := range l.pending {
-		removeDeleted(p.seg)
+		l.removeDeleted(p.seg)
 	}
 	l.pending = nil
 }
@@ -221,7 +287,7 @@ func (l *Log) Delete() error {
 		l.closeFilesLocked()
 	}
 	l.mu.Unlock()
-	return os.RemoveAll(l.dir)
+	return l.fs.RemoveAll(l.dir)
 }
 
 // Dir is the partition directory.
@@ -257,57 +323,120 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 	if len(batches) == 0 {
 		return AppendResult{}, errEmpty
 	}
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
+	cfg, closed, failed := l.cfg, l.closed, l.failed
+	l.mu.Unlock()
+	if closed {
 		return AppendResult{}, errClosed
 	}
-	if l.failed != nil {
-		return AppendResult{}, l.failed
+	if failed != nil {
+		return AppendResult{}, failed
 	}
-	now := l.nowMs()
-	l.finishDeletesLocked(now, false)
+	// Validation decompresses: it runs outside mu, so reads go on.
+	records, err := l.validate(batches, &cfg)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if testHookValidated != nil {
+		testHookValidated()
+	}
+	// The epoch's entry reaches its file before the batches carrying
+	// it, so a crash can only leave the file ahead (Open trims it). The
+	// log end cannot move before appendLocked: every writer holds
+	// appendMu. The fsync (once per new epoch) runs outside mu.
+	l.mu.Lock()
+	l.noteBatchEpochLocked(leaderEpoch, l.logEndLocked())
+	l.mu.Unlock()
+	if err := l.publishEpochsIfBehind(); err != nil {
+		return AppendResult{}, err
+	}
+	res, roll, flushNow, err := l.appendLocked(batches, leaderEpoch, &cfg, records)
+	if roll != nil {
+		l.afterRoll(roll)
+	}
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if flushNow {
+		// flush.messages: the append is acknowledged only once durable.
+		if err := l.flush(); err != nil {
+			return AppendResult{}, err
+		}
+	}
+	return res, nil
+}
 
-	// Validate every batch before changing anything.
+// testHookValidated, when set by a test, runs between validation and the
+// locked part of Append: a stand-in for a slow decompression.
+var testHookValidated func()
+
+// validate checks every batch of a produce request before anything
+// changes, filling l.infos (guarded by appendMu).
+func (l *Log) validate(batches []byte, cfg *Config) (int64, error) {
 	infos := l.infos[:0]
-	limit := l.cfg.decompressLimit()
+	limit := cfg.decompressLimit()
 	var records int64
 	for pos := 0; pos < len(batches); {
 		size := batch.SizeAt(batches[pos:])
 		if size < 0 || size > int64(len(batches)-pos) {
-			return AppendResult{}, errFrame
+			return 0, errFrame
 		}
-		if size > int64(l.cfg.MaxMessageBytes) {
-			return AppendResult{}, errBig
+		if size > int64(cfg.MaxMessageBytes) {
+			return 0, errBig
 		}
 		b := batches[pos : pos+int(size)]
 		info, err := batch.Validate(b, limit)
 		if err != nil {
-			return AppendResult{}, err
+			return 0, err
 		}
 		switch {
 		case info.BaseOffset != 0:
-			return AppendResult{}, errBase
+			return 0, errBase
 		case info.RecordCount == 0:
-			return AppendResult{}, errNoRecs
+			return 0, errNoRecs
 		case info.RecordCount != info.LastOffsetDelta+1:
-			return AppendResult{}, errDelta
+			return 0, errDelta
 		case info.IsControl():
-			return AppendResult{}, errCtrl
+			return 0, errCtrl
 		case info.IsTransactional() && info.ProducerID < 0:
-			return AppendResult{}, errTxnPID
+			return 0, errTxnPID
 		}
 		records += int64(info.RecordCount)
 		infos = append(infos, info)
 		pos += int(size)
 	}
 	l.infos = infos
+	return records, nil
+}
+
+// appendLocked checks producer sequences, rolls if due, stamps and writes
+// validated batches. It returns the work a roll leaves for after mu
+// (nil without a roll) and whether flush.messages/flush.ms ask for an
+// fsync now.
+func (l *Log) appendLocked(batches []byte, leaderEpoch int32, cfg *Config, records int64) (AppendResult, *rollWork, bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return AppendResult{}, nil, false, errClosed
+	}
+	if l.failed != nil {
+		return AppendResult{}, nil, false, l.failed // a flush failed meanwhile
+	}
+	now := l.nowMs()
+	l.finishDeletesLocked(now, false)
+	if l.torn {
+		if err := l.untearLocked(); err != nil {
+			return AppendResult{}, nil, false, err
+		}
+	}
+	infos := l.infos
 
 	logAppendTime := int64(-1)
-	if l.cfg.LogAppendTime {
+	if cfg.LogAppendTime {
 		logAppendTime = now
 	}
-
 	// Producer id, epoch and sequence, against the stored state plus the
 	// earlier batches of this request.
 	leo := l.logEndLocked()
@@ -334,7 +463,7 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 		o := &l.overlay[oi]
 		dup, err := checkSequence(&o.entry, o.exists, h)
 		if err != nil {
-			return AppendResult{}, err
+			return AppendResult{}, nil, false, err
 		}
 		if dup != nil {
 			return AppendResult{
@@ -343,10 +472,10 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 				LogAppendTime:  dup.logAppendTime,
 				LogStartOffset: l.logStart,
 				Duplicate:      true,
-			}, nil
+			}, nil, false, nil
 		}
 		lat := int64(-1)
-		if l.cfg.LogAppendTime || h.IsLogAppendTime() {
+		if cfg.LogAppendTime || h.IsLogAppendTime() {
 			lat = now
 		}
 		o.entry.push(h.ProducerEpoch, batchMeta{
@@ -362,11 +491,14 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 	for i := range infos {
 		maxTs = max(maxTs, infos[i].MaxTimestamp)
 	}
-	if l.cfg.LogAppendTime {
+	if cfg.LogAppendTime {
 		maxTs = now
 	}
-	if err := l.maybeRollLocked(int64(len(batches)), records, maxTs, now); err != nil {
-		return AppendResult{}, l.fail(err)
+	roll, err := l.maybeRollLocked(int64(len(batches)), records, maxTs, now)
+	if err != nil {
+		// Nothing changed (a failed roll removes what it made): the
+		// next append tries again, once the disk has room.
+		return AppendResult{}, nil, false, errStorage("rolling a new segment", err)
 	}
 
 	// Assign offsets and stamp the headers.
@@ -379,7 +511,7 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 		batch.SetBaseOffset(b, off)
 		batch.SetPartitionLeaderEpoch(b, leaderEpoch)
 		switch {
-		case l.cfg.LogAppendTime || info.IsLogAppendTime():
+		case cfg.LogAppendTime || info.IsLogAppendTime():
 			batch.SetLogAppendTime(b, now)
 			info.MaxTimestamp = now
 			if logAppendTime < 0 {
@@ -394,26 +526,29 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 		pos += size
 	}
 
-	// The epoch's entry reaches its file before the batches carrying
-	// it, so a crash can only leave the file ahead (Open trims it).
-	if err := l.noteBatchEpochLocked(leaderEpoch, leo); err != nil {
-		return AppendResult{}, l.fail(err)
-	}
 	act := l.active()
-	if _, err := act.f.WriteAt(batches, act.size); err != nil {
-		// The file may hold part of the write; refuse everything
-		// until a restart recovers the segment.
-		return AppendResult{}, l.fail(err)
+	if _, err := act.wf.WriteAt(batches, act.size); err != nil {
+		// The file may hold part of the write (a full disk): cut it
+		// back to the last good position, now or before the next
+		// append, so a retry once there is room succeeds.
+		l.torn = true
+		l.sc.reset()
+		if terr := l.untearLocked(); terr != nil {
+			l.logger.Warn("cannot truncate a failed write yet", "segment", act.path, "err", terr)
+		}
+		l.logger.Error("append failed", "dir", l.dir, "err", err)
+		return AppendResult{}, roll, false, errStorage("writing segment", err)
 	}
 	pos = 0
 	for i := range infos {
 		info := &infos[i]
-		act.noteBatch(info.BaseOffset, act.size+int64(pos), info.Size(), info.MaxTimestamp, l.cfg.IndexIntervalBytes)
+		act.noteBatch(info.BaseOffset, act.size+int64(pos), info.Size(), info.MaxTimestamp, cfg.IndexIntervalBytes)
 		pos += int(info.Size())
 	}
 	act.size += int64(len(batches))
 	act.next = off
 	act.dirty = true
+	act.modified = now
 	for _, o := range l.overlay {
 		if l.producers == nil {
 			l.producers = make(map[int64]producerEntry)
@@ -424,21 +559,29 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 		l.hw = off
 	}
 	l.unflushed += records
-	if l.flushDue(now) {
-		if err := l.flushLocked(); err != nil {
-			return AppendResult{}, l.fail(err)
-		}
-	}
 	return AppendResult{
 		BaseOffset:     leo,
 		LastOffset:     off - 1,
 		LogAppendTime:  logAppendTime,
 		LogStartOffset: l.logStart,
-	}, nil
+	}, roll, l.flushDue(now), nil
 }
 
-// fail records an I/O failure: like Kafka taking a log dir offline, the
-// log answers KAFKA_STORAGE_ERROR until it is reopened and recovered.
+// untearLocked truncates the active segment back to its last good
+// position after a failed write.
+func (l *Log) untearLocked() error {
+	act := l.active()
+	if err := act.wf.Truncate(act.size); err != nil {
+		return errStorage("truncating a failed write", err)
+	}
+	l.torn = false
+	return nil
+}
+
+// fail records an fsync failure: like Kafka taking a log dir offline,
+// the log answers KAFKA_STORAGE_ERROR until it is reopened and recovered.
+// After a failed fsync the kernel may have dropped the dirty pages, so
+// nothing written since the last good fsync can be trusted.
 func (l *Log) fail(err error) error {
 	l.failed = fmt.Errorf("%w: %v", tributary.ErrKafkaStorageError, err)
 	l.logger.Error("partition log failed", "dir", l.dir, "err", err)
@@ -466,10 +609,10 @@ func (l *Log) logEndLocked() int64 { return l.active().next }
 // Like Kafka, segment.ms compares the incoming batches' timestamp with
 // the first batch's, so a producer with old timestamps does not roll on
 // every append; without timestamps it counts from the segment's creation.
-func (l *Log) maybeRollLocked(size, records, maxTs, now int64) error {
+func (l *Log) maybeRollLocked(size, records, maxTs, now int64) (*rollWork, error) {
 	act := l.active()
 	if act.size == 0 {
-		return nil
+		return nil, nil
 	}
 	waited := now - act.created
 	if act.firstTs >= 0 && maxTs >= 0 {
@@ -481,41 +624,80 @@ func (l *Log) maybeRollLocked(size, records, maxTs, now int64) error {
 		act.next+records-1-act.base > math.MaxInt32 {
 		return l.rollLocked(now)
 	}
-	return nil
+	return nil, nil
+}
+
+// rollWork is what a roll leaves to do outside mu (under appendMu): the
+// producer snapshot at the new segment's base, and the flush that makes
+// the rolled segment durable and moves the recovery point past it.
+type rollWork struct {
+	end  int64
+	snap []byte
 }
 
 // rollLocked closes the active segment to appends and starts a new one at
-// the log end, taking a producer-state snapshot there.
-func (l *Log) rollLocked(now int64) error {
+// the log end. The caller runs afterRoll on the result once mu is
+// released, under appendMu.
+func (l *Log) rollLocked(now int64) (*rollWork, error) {
 	act := l.active()
 	act.maybeAppendTime()
 	if err := act.persistIndexes(false); err != nil {
-		return err
+		return nil, err
 	}
-	s, err := createSegment(l.dir, act.next, now)
+	s, err := createSegment(l.fs, l.files, l.dir, act.next, now)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	act.unpin()
 	l.segs = append(l.segs, s)
-	if err := l.writeSnapshotLocked(false); err != nil {
-		l.logger.Warn("producer snapshot failed", "dir", l.dir, "err", err)
-	}
-	return nil
+	l.dirDirty = true
+	return &rollWork{end: s.base, snap: encodeSnapshot(l.producers)}, nil
 }
 
-// writeSnapshotLocked writes the producer state as of the log end and
-// keeps only the newest two snapshots.
-func (l *Log) writeSnapshotLocked(sync bool) error {
-	end := l.logEndLocked()
-	if err := writeFileAtomic(snapshotPath(l.dir, end), encodeSnapshot(l.producers), sync); err != nil {
+// afterRoll writes the roll's producer snapshot and flushes, as Kafka
+// flushes a rolled segment: after a crash, recovery then starts at the
+// new segment instead of rescanning the log. Failures are logged; a
+// failed fsync fails the log.
+func (l *Log) afterRoll(w *rollWork) {
+	// The flush first: the snapshot's directory fsync would otherwise
+	// publish the new segment while the rolled one's tail is unsynced.
+	if err := l.flush(); err != nil {
+		l.logger.Warn("flushing a rolled segment failed", "dir", l.dir, "err", err)
+		return
+	}
+	if err := l.publishSnapshot(w.end, w.snap); err != nil {
+		l.logger.Warn("producer snapshot failed", "dir", l.dir, "err", err)
+	}
+	if err := l.CheckpointRecoveryPoint(); err != nil {
+		l.logger.Warn("recovery point checkpoint failed", "dir", l.dir, "err", err)
+	}
+}
+
+// publishSnapshot writes the producer state as of end durably and keeps
+// only the newest two snapshots. The list of snapshots lives in memory:
+// listing the directory at every roll made each roll slower than the
+// last.
+func (l *Log) publishSnapshot(end int64, snap []byte) error {
+	if err := publishFile(l.fs, snapshotPath(l.dir, end), snap); err != nil {
 		return err
 	}
-	offs, err := listSnapshots(l.dir)
-	if err != nil {
-		return err
+	l.mu.Lock()
+	offs := l.snapshots
+	if n := len(offs); n == 0 || offs[n-1] < end {
+		offs = append(offs, end)
 	}
-	for i := 0; i < len(offs)-2; i++ {
-		os.Remove(snapshotPath(l.dir, offs[i]))
+	var drop []int64
+	if n := len(offs); n > 2 {
+		drop = append(drop, offs[:n-2]...)
+		offs = append(offs[:0], offs[n-2:]...)
+	}
+	l.snapshots = offs
+	if len(drop) > 0 {
+		l.dirDirty = true
+	}
+	l.mu.Unlock()
+	for _, off := range drop {
+		l.fs.Remove(snapshotPath(l.dir, off))
 	}
 	return nil
 }
@@ -565,11 +747,12 @@ func (l *Log) Size() int64 {
 }
 
 // FileSlice is a byte range of a segment file, handed to the socket
-// without copying (sendfile). File stays open at least until
-// file.delete.delay.ms after its segment is deleted, so a slice remains
-// readable while a response is written.
+// without copying (sendfile when File has a descriptor). The FileCache
+// keeps File open for FileLease after Read, and a deleted segment's file
+// stays open until file.delete.delay.ms, so a slice remains readable
+// while a response is written.
 type FileSlice struct {
-	File *os.File
+	File vfs.File
 	Pos  int64
 	Len  int64
 }
@@ -604,7 +787,7 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int32, minOne bool) (FileSl
 		}
 		start, first, found, err := l.sc.locate(s, offset)
 		if err != nil {
-			return FileSlice{}, l.readErr(err)
+			return FileSlice{}, l.readErr(s, err)
 		}
 		if !found {
 			continue // offset falls past this segment's end (a gap)
@@ -614,21 +797,38 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int32, minOne bool) (FileSl
 		}
 		end, err := l.readEnd(s, start, maxOffset, int64(max(maxBytes, 0)))
 		if err != nil {
-			return FileSlice{}, l.readErr(err)
+			return FileSlice{}, l.readErr(s, err)
 		}
 		if end == start && minOne {
 			end = start + first.Size()
 		}
-		if end == start {
-			return FileSlice{File: s.f, Pos: start}, nil
+		f, err := s.cf.acquire()
+		if err != nil {
+			return FileSlice{}, l.readErr(s, err)
 		}
-		return FileSlice{File: s.f, Pos: start, Len: end - start}, nil
+		s.cf.release(true) // leased: open while the response is written
+		if end == start {
+			return FileSlice{File: f, Pos: start}, nil
+		}
+		return FileSlice{File: f, Pos: start, Len: end - start}, nil
 	}
 	return FileSlice{}, nil
 }
 
-func (l *Log) readErr(err error) error {
-	return fmt.Errorf("%w: reading segment: %v", tributary.ErrKafkaStorageError, err)
+// readErr classifies a failed read of s: damaged bytes (a header that
+// does not parse, or damage marked at Open) answer CORRUPT_MESSAGE, as
+// Kafka's fetch does for a CorruptRecordException, and are logged as an
+// error once per segment; anything else (EMFILE, EIO) is
+// KAFKA_STORAGE_ERROR for this request only.
+func (l *Log) readErr(s *segment, err error) error {
+	if errors.Is(err, tributary.ErrCorruptMessage) || errors.Is(err, tributary.ErrUnsupportedForMessageFormat) {
+		if !s.corruptLogged {
+			s.corruptLogged = true
+			l.logger.Error("corrupt batch in log segment: reads of it fail", "segment", s.path, "err", err)
+		}
+		return fmt.Errorf("%w: %s: %v", tributary.ErrCorruptMessage, s.path, err)
+	}
+	return errStorage("reading segment", err)
 }
 
 // readEnd returns the end of the longest run of whole batches from start
@@ -636,6 +836,9 @@ func (l *Log) readErr(err error) error {
 // over most of the run, so only the batches near its end are scanned.
 func (l *Log) readEnd(s *segment, start, maxOffset, maxBytes int64) (int64, error) {
 	limit := min(start+maxBytes, s.size)
+	if s.corruptAt >= 0 {
+		limit = min(limit, s.corruptAt)
+	}
 	if s.next <= maxOffset && limit == s.size {
 		return s.size, nil
 	}
@@ -711,12 +914,12 @@ func (l *Log) OffsetForTimestamp(ts, maxOffset int64) (offset, timestamp int64, 
 		}
 		pos, _, found, err := l.sc.locate(s, startOff)
 		if err != nil {
-			return 0, 0, false, l.readErr(err)
+			return 0, 0, false, l.readErr(s, err)
 		}
 		for found && pos < s.size {
 			h, err := l.sc.header(s, pos)
 			if err != nil {
-				return 0, 0, false, l.readErr(err)
+				return 0, 0, false, l.readErr(s, err)
 			}
 			if h.BaseOffset >= maxOffset {
 				return 0, 0, false, nil
@@ -743,10 +946,15 @@ func (l *Log) OffsetForTimestamp(ts, maxOffset int64) (offset, timestamp int64, 
 func (l *Log) findInBatch(s *segment, pos int64, h *batch.Header, match func(off, ts int64) bool) (int64, int64, bool, error) {
 	b, err := l.readBatch(s, pos, h.Size())
 	if err != nil {
-		return 0, 0, false, l.readErr(err)
+		return 0, 0, false, l.readErr(s, err)
 	}
 	p := batch.GetBuffer()
 	defer batch.PutBuffer(p)
+	// The broker decodes this batch itself, so it checks what a
+	// client would: damage is reported here, not served as records.
+	if batch.ComputeCRC(b) != h.CRC {
+		return 0, 0, false, l.readErr(s, batch.ErrBadCRC)
+	}
 	region, err := batch.RecordsRegion(b, (*p)[:0], l.cfg.decompressLimit())
 	if err != nil {
 		return 0, 0, false, err
@@ -771,7 +979,7 @@ func (l *Log) readBatch(s *segment, pos, size int64) ([]byte, error) {
 		l.readBuf = make([]byte, size)
 	}
 	b := l.readBuf[:size]
-	if _, err := s.f.ReadAt(b, pos); err != nil {
+	if _, err := s.readAt(b, pos); err != nil {
 		return nil, err
 	}
 	if int64(cap(l.readBuf)) > 8<<20 {
@@ -813,7 +1021,7 @@ func (l *Log) MaxTimestamp(maxOffset int64) (offset, timestamp int64, ok bool, e
 			if s.maxTs > best.ts {
 				pos, h, found, err := l.sc.locate(s, s.maxTsOff)
 				if err != nil {
-					return 0, 0, false, l.readErr(err)
+					return 0, 0, false, l.readErr(s, err)
 				}
 				if found {
 					consider(s, pos, h)
@@ -824,7 +1032,7 @@ func (l *Log) MaxTimestamp(maxOffset int64) (offset, timestamp int64, ok bool, e
 		for pos := int64(0); pos < s.size; {
 			h, err := l.sc.header(s, pos)
 			if err != nil {
-				return 0, 0, false, l.readErr(err)
+				return 0, 0, false, l.readErr(s, err)
 			}
 			if h.LastOffset() >= maxOffset {
 				break
@@ -853,29 +1061,37 @@ func (l *Log) MaxTimestamp(maxOffset int64) (offset, timestamp int64, ok bool, e
 }
 
 // DeleteRecordsBefore moves the log start offset to offset (DeleteRecords)
-// and persists it; whole segments below it are deleted. offset must not be
-// above the high watermark (the caller checks and answers
-// OFFSET_OUT_OF_RANGE).
+// and persists it: it returns only once the new log start offset is
+// durable (checkpoint fsynced and published). Whole segments below it are
+// deleted. offset must not be above the high watermark (the caller checks
+// and answers OFFSET_OUT_OF_RANGE).
 func (l *Log) DeleteRecordsBefore(offset int64) error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return errClosed
 	}
 	if offset > l.hw || offset < 0 {
+		l.mu.Unlock()
 		return tributary.ErrOffsetOutOfRange
 	}
 	if offset <= l.logStart {
-		return nil
+		l.mu.Unlock()
+		return l.CheckpointLogStartOffset() // an earlier call may still be unwritten
 	}
 	l.logStart = offset
-	if err := writeCheckpoint(dirFile(l.dir, logStartFile), l.logStart, true); err != nil {
-		return l.fail(err)
+	l.truncateEpochsFromStartLocked(l.logStart)
+	l.deleteSegmentsLocked(func(s *segment) bool { return s.next <= l.logStart }, l.nowMs())
+	l.mu.Unlock()
+	if err := l.CheckpointLogStartOffset(); err != nil {
+		return errStorage("persisting the log start offset", err)
 	}
-	if err := l.truncateEpochsFromStartLocked(l.logStart); err != nil {
-		return l.fail(err)
+	// The epoch file may lag the log start (Open trims it there), so it
+	// is written after the log start offset, which must be durable.
+	if err := l.checkpointEpochs(); err != nil {
+		return err
 	}
-	return l.deleteSegmentsLocked(func(s *segment) bool { return s.next <= l.logStart }, l.nowMs())
+	return nil
 }
 
 // EnforceRetention deletes whole non-active segments past retention.ms or
@@ -884,31 +1100,55 @@ func (l *Log) DeleteRecordsBefore(offset int64) error {
 //
 // It also expires producers idle past producer.id.expiration.ms, fsyncs
 // when flush.ms is due, and closes and removes segment files whose
-// file.delete.delay.ms has passed.
+// file.delete.delay.ms has passed. A moved log start offset is written
+// by CheckpointLogStartOffset: deleted segments take their offsets with
+// them, so a lost checkpoint cannot expose deleted data.
 func (l *Log) EnforceRetention() error {
+	l.appendMu.Lock() // a roll here must not interleave with an append's
+	defer l.appendMu.Unlock()
+	roll, flushNow, err := l.enforceRetentionLocked()
+	if roll != nil {
+		l.afterRoll(roll)
+	}
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	dirDirty := l.dirDirty && !l.closed
+	l.mu.Unlock()
+	if flushNow || dirDirty {
+		// Publishes the .deleted renames too (directory fsync).
+		if err := l.flush(); err != nil {
+			return err
+		}
+	}
+	// Deleted segments may have trimmed the epoch cache (lazily
+	// published: Open trims a file that is behind the log start).
+	return l.checkpointEpochs()
+}
+
+func (l *Log) enforceRetentionLocked() (*rollWork, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return errClosed
+		return nil, false, errClosed
 	}
 	if l.failed != nil {
-		return l.failed
+		return nil, false, l.failed
 	}
 	now := l.nowMs()
-	if err := l.deleteSegmentsLocked(func(s *segment) bool { return s.next <= l.logStart }, now); err != nil {
-		return err
-	}
+	l.deleteSegmentsLocked(func(s *segment) bool { return s.next <= l.logStart }, now)
 	// By the broker's clock here: record timestamps may be far in the
 	// past, and rolling on them would roll after every append.
+	var roll *rollWork
 	if act := l.active(); act.size > 0 && now-act.created > l.cfg.SegmentMs {
-		if err := l.rollLocked(now); err != nil {
-			return l.fail(err)
+		var err error
+		if roll, err = l.rollLocked(now); err != nil {
+			return nil, false, errStorage("rolling a new segment", err)
 		}
 	}
 	if ms := l.cfg.RetentionMs; ms >= 0 {
-		if err := l.deleteSegmentsLocked(func(s *segment) bool { return now-s.maxTs > ms }, now); err != nil {
-			return err
-		}
+		l.deleteSegmentsLocked(func(s *segment) bool { return now-s.retentionTs() > ms }, now)
 	}
 	if rb := l.cfg.RetentionBytes; rb >= 0 {
 		var total int64
@@ -916,63 +1156,53 @@ func (l *Log) EnforceRetention() error {
 			total += s.size
 		}
 		excess := total - rb
-		if err := l.deleteSegmentsLocked(func(s *segment) bool {
+		l.deleteSegmentsLocked(func(s *segment) bool {
 			if excess-s.size < 0 {
 				return false
 			}
 			excess -= s.size
 			return true
-		}, now); err != nil {
-			return err
-		}
+		}, now)
 	}
 	for pid, e := range l.producers {
 		if now-e.lastTs >= l.cfg.ProducerIDExpirationMs {
 			delete(l.producers, pid)
 		}
 	}
-	if l.flushDue(now) {
-		if err := l.flushLocked(); err != nil {
-			return l.fail(err)
-		}
-	}
 	l.finishDeletesLocked(now, false)
-	return nil
+	return roll, l.flushDue(now), nil
 }
 
 // deleteSegmentsLocked deletes the oldest non-active segments while
 // pred holds, and moves the log start past them. Files are renamed
-// .deleted now and removed after file.delete.delay.ms, so FileSlices
-// handed out before stay readable.
-func (l *Log) deleteSegmentsLocked(pred func(*segment) bool, now int64) error {
+// .deleted now (made durable by the next flush's directory fsync) and
+// removed after file.delete.delay.ms, so FileSlices handed out before
+// stay readable.
+func (l *Log) deleteSegmentsLocked(pred func(*segment) bool, now int64) {
 	n := 0
 	for n < len(l.segs)-1 && pred(l.segs[n]) {
 		n++
 	}
 	if n == 0 {
-		return nil
+		return
 	}
 	gone := l.segs[:n]
 	l.segs = append([]*segment(nil), l.segs[n:]...)
-	if l.segs[0].base > l.logStart {
-		l.logStart = l.segs[0].base
-		if err := writeCheckpoint(dirFile(l.dir, logStartFile), l.logStart, true); err != nil {
-			return l.fail(err)
-		}
-		if err := l.truncateEpochsFromStartLocked(l.logStart); err != nil {
-			return l.fail(err)
-		}
-	}
+	l.logStart = max(l.logStart, l.segs[0].base)
+	// In memory only: the epoch file may keep entries below the log
+	// start (Open trims them); the next checkpointEpochs drops them.
+	l.truncateEpochsFromStartLocked(l.logStart)
 	for _, s := range gone {
 		for _, ext := range []string{".log", ".index", ".timeindex"} {
-			if err := os.Rename(s.path+ext, s.path+ext+deletedSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := l.fs.Rename(s.path+ext, s.path+ext+deletedSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
 				l.logger.Warn("renaming deleted segment", "file", s.path+ext, "err", err)
 			}
 		}
+		s.cf.rename(s.path + ".log" + deletedSuffix)
 		l.pending = append(l.pending, pendingDelete{seg: s, deadline: now + l.cfg.FileDeleteDelayMs})
 	}
+	l.dirDirty = true
 	l.finishDeletesLocked(now, false)
-	return nil
 }
 
 const deletedSuffix = ".deleted"
@@ -981,7 +1211,7 @@ const deletedSuffix = ".deleted"
 // passed (all of them when force is set).
 func (l *Log) finishDeletesLocked(now int64, force bool) {
 	for len(l.pending) > 0 && (force || now >= l.pending[0].deadline) {
-		removeDeleted(l.pending[0].seg)
+		l.removeDeleted(l.pending[0].seg)
 		l.pending = l.pending[1:]
 	}
 	if len(l.pending) == 0 {
@@ -989,56 +1219,170 @@ func (l *Log) finishDeletesLocked(now int64, force bool) {
 	}
 }
 
-func removeDeleted(s *segment) {
-	s.f.Close()
+func (l *Log) removeDeleted(s *segment) {
+	s.cf.drop()
 	for _, ext := range []string{".log", ".index", ".timeindex"} {
-		os.Remove(s.path + ext + deletedSuffix)
+		l.fs.Remove(s.path + ext + deletedSuffix)
 	}
+	l.dirDirty = true
 }
 
 // Flush fsyncs everything appended so far and advances the recovery
-// point.
+// point. The fsyncs run outside mu: reads and the high watermark stay
+// available while the disk is slow.
 func (l *Log) Flush() error {
+	return l.flush()
+}
+
+// flush fsyncs every dirty segment (data, then index files that grew)
+// and, when entries changed, the directory; then it moves the in-memory
+// recovery point to the log end it saw. The recovery-point checkpoint
+// file follows on CheckpointRecoveryPoint (periodic, at roll, at Close).
+func (l *Log) flush() error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	return l.flushHeld()
+}
+
+// flushHeld is flush with flushMu held.
+func (l *Log) flushHeld() error {
+	type job struct {
+		s         *segment
+		f         vfs.File
+		idx, tidx bool
+		nIdx      int
+		nTidx     int
+	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return errClosed
 	}
 	if l.failed != nil {
+		l.mu.Unlock()
 		return l.failed
 	}
-	if err := l.flushLocked(); err != nil {
-		return l.fail(err)
-	}
-	return nil
-}
-
-func (l *Log) flushLocked() error {
+	end := l.logEndLocked()
+	var jobs []job
+	var err error
 	for _, s := range l.segs {
 		if !s.dirty {
 			continue
 		}
-		if err := s.persistIndexes(true); err != nil {
-			return err
+		if err = s.persistIndexes(false); err != nil {
+			break
 		}
-		if err := s.f.Sync(); err != nil {
-			return err
+		f, aerr := s.cf.acquire()
+		if aerr != nil {
+			// Out of descriptors, say: nothing is lost yet, so this
+			// flush fails without failing the log.
+			for _, j := range jobs {
+				j.s.dirty = true
+				j.s.cf.release(false)
+			}
+			l.mu.Unlock()
+			return errStorage("flush", aerr)
 		}
 		s.dirty = false
+		jobs = append(jobs, job{s: s, f: f, idx: s.idxSynced != s.idxOnDisk, tidx: s.tidxSynced != s.tidxOnDisk,
+			nIdx: s.idxOnDisk, nTidx: s.tidxOnDisk})
 	}
-	if err := syncDir(l.dir); err != nil {
-		return err
-	}
-	end := l.logEndLocked()
-	if end != l.recoveryPoint {
-		// The checkpoint moves only after the data it covers is durable.
-		if err := writeCheckpoint(dirFile(l.dir, recoveryPointFile), end, true); err != nil {
-			return err
-		}
-		l.recoveryPoint = end
-	}
+	dirDirty := l.dirDirty
+	l.dirDirty = false
+	unflushed := l.unflushed
 	l.unflushed = 0
+	l.mu.Unlock()
+
+	if err == nil {
+		for _, j := range jobs {
+			if err = j.f.Sync(); err != nil {
+				break
+			}
+			if err = syncIndexes(l.fs, j.s.path, j.idx, j.tidx); err != nil && !errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			err = nil
+		}
+	}
+	if err == nil && dirDirty {
+		// New segments' and renamed files' entries. Not on every
+		// flush: with flush.messages=1 that would double the fsyncs
+		// of an append, and the active segment's entry was synced by
+		// the flush after the roll (or the Open) that created it.
+		err = l.fs.SyncDir(l.dir)
+	}
+	for _, j := range jobs {
+		j.s.cf.release(false)
+	}
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		for _, j := range jobs {
+			j.s.dirty = true
+		}
+		l.dirDirty = l.dirDirty || dirDirty
+		l.unflushed += unflushed
+		if l.closed {
+			return errStorage("flush", err)
+		}
+		return l.fail(err)
+	}
+	for _, j := range jobs {
+		j.s.idxSynced, j.s.tidxSynced = max(j.s.idxSynced, j.nIdx), max(j.s.tidxSynced, j.nTidx)
+	}
+	l.recoveryPoint = max(l.recoveryPoint, end)
 	l.lastFlush = l.nowMs()
+	return nil
+}
+
+// CheckpointRecoveryPoint writes the recovery point to its checkpoint
+// file when it moved since the last write. The broker calls it every
+// log.flush.offset.checkpoint.interval.ms; rolls and Close call it too.
+// An unclean Open rescans only the log past the checkpointed point.
+func (l *Log) CheckpointRecoveryPoint() error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	return l.checkpointRecoveryPointHeld()
+}
+
+// checkpointRecoveryPointHeld is CheckpointRecoveryPoint with flushMu held.
+func (l *Log) checkpointRecoveryPointHeld() error {
+	l.mu.Lock()
+	rp, closed := l.recoveryPoint, l.closed
+	l.mu.Unlock()
+	if closed || rp == l.rpCkpt {
+		return nil
+	}
+	if err := writeCheckpointFS(l.fs, dirFile(l.dir, recoveryPointFile), rp); err != nil {
+		return errStorage("recovery point checkpoint", err)
+	}
+	l.rpCkpt = rp
+	return nil
+}
+
+// CheckpointLogStartOffset writes the log start offset to its checkpoint
+// file when it moved since the last write. The broker calls it every
+// log.flush.start.offset.checkpoint.interval.ms; DeleteRecordsBefore and
+// Close call it too.
+func (l *Log) CheckpointLogStartOffset() error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	return l.checkpointLogStartHeld()
+}
+
+// checkpointLogStartHeld is CheckpointLogStartOffset with flushMu held.
+func (l *Log) checkpointLogStartHeld() error {
+	l.mu.Lock()
+	lso, closed := l.logStart, l.closed
+	l.mu.Unlock()
+	if closed || lso == l.lsoCkpt {
+		return nil
+	}
+	if err := writeCheckpointFS(l.fs, dirFile(l.dir, logStartFile), lso); err != nil {
+		return errStorage("log start offset checkpoint", err)
+	}
+	l.lsoCkpt = lso
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/tributary/tributary/internal/batch"
 	"github.com/tributary/tributary/internal/batch/batchtest"
 	"github.com/tributary/tributary/internal/compress"
+	"github.com/tributary/tributary/internal/vfs"
 )
 
 var allCodecs = []compress.Codec{compress.None, compress.Gzip, compress.Snappy, compress.LZ4, compress.ZSTD}
@@ -609,7 +611,8 @@ func TestDuplicateAfterUncleanReopen(t *testing.T) {
 				mustAppend(t, l, idemBatch(2, 5, int32(i), 1, 1))
 			}
 			if roll {
-				snaps, _ := listSnapshots(dir)
+				names, _ := vfs.Default.ReadDir(dir)
+				snaps := snapshotOffsets(names)
 				require.NotEmpty(t, snaps)
 			}
 			crash(l)
@@ -694,15 +697,22 @@ func TestFlushAdvancesRecoveryPoint(t *testing.T) {
 	cfg.FlushMessages = 4
 	l := openT(t, dir, cfg, newClock())
 	mustAppend(t, l, mkBatch(compress.None, 1, "a", 3))
-	_, ok := readCheckpoint(filepath.Join(dir, recoveryPointFile))
+	require.NoError(t, l.CheckpointRecoveryPoint())
+	_, ok := readCheckpointFS(vfs.Default, filepath.Join(dir, recoveryPointFile))
 	require.False(t, ok, "no flush yet")
 	mustAppend(t, l, mkBatch(compress.None, 1, "a", 3)) // 6 >= flush.messages
-	rp, ok := readCheckpoint(filepath.Join(dir, recoveryPointFile))
+	// The flush moved the recovery point in memory; the file follows at
+	// the periodic checkpoint (log.flush.offset.checkpoint.interval.ms).
+	_, ok = readCheckpointFS(vfs.Default, filepath.Join(dir, recoveryPointFile))
+	require.False(t, ok)
+	require.NoError(t, l.CheckpointRecoveryPoint())
+	rp, ok := readCheckpointFS(vfs.Default, filepath.Join(dir, recoveryPointFile))
 	require.True(t, ok)
 	require.EqualValues(t, 6, rp)
 	mustAppend(t, l, mkBatch(compress.None, 1, "a", 1))
 	require.NoError(t, l.Flush())
-	rp, _ = readCheckpoint(filepath.Join(dir, recoveryPointFile))
+	require.NoError(t, l.CheckpointRecoveryPoint())
+	rp, _ = readCheckpointFS(vfs.Default, filepath.Join(dir, recoveryPointFile))
 	require.EqualValues(t, 7, rp)
 	require.NoError(t, l.Close())
 	require.FileExists(t, filepath.Join(dir, cleanShutdownFile))
@@ -832,27 +842,35 @@ func TestKgoProducedBatches(t *testing.T) {
 	require.Equal(t, want, got)
 }
 
-// A failed write takes the log out of service (KAFKA_STORAGE_ERROR, like
+// A failed fsync takes the log out of service (KAFKA_STORAGE_ERROR, like
 // Kafka marking the log dir offline) instead of acknowledging data that
-// may not be there; a reopen recovers it.
-func TestWriteFailureFailsLog(t *testing.T) {
+// may not be there: after a failed fsync the kernel may have dropped the
+// dirty pages. A reopen recovers it.
+func TestSyncFailureFailsLog(t *testing.T) {
 	dir := t.TempDir()
-	l := openT(t, dir, testConfig(), newClock())
+	ifs := vfs.NewInject(vfs.Default)
+	l, err := Open(dir, testConfig(), Options{Now: newClock().Now, FS: ifs})
+	require.NoError(t, err)
 	mustAppend(t, l, mkBatch(compress.None, 1, "a", 2))
-	l.mu.Lock()
-	l.active().f.Close() // every further write fails, as with EIO
-	l.mu.Unlock()
-	_, err := l.Append(mkBatch(compress.None, 1, "b", 2), 0)
-	require.ErrorIs(t, err, tributary.ErrKafkaStorageError)
+	require.NoError(t, l.Flush())
+	ifs.SetHook(func(op vfs.Op, _ string) error {
+		if op == vfs.OpSync {
+			return syscall.EIO
+		}
+		return nil
+	})
+	mustAppend(t, l, mkBatch(compress.None, 1, "b", 2))
+	require.ErrorIs(t, l.Flush(), tributary.ErrKafkaStorageError)
 	_, err = l.Append(mkBatch(compress.None, 1, "c", 2), 0)
 	require.ErrorIs(t, err, tributary.ErrKafkaStorageError)
 	require.ErrorIs(t, l.Flush(), tributary.ErrKafkaStorageError)
+	ifs.SetHook(nil)
 	require.NoError(t, l.Close())
 	require.NoFileExists(t, filepath.Join(dir, cleanShutdownFile), "a failed log is not closed cleanly")
 
 	l = openT(t, dir, testConfig(), newClock())
 	defer l.Close()
-	requireContiguous(t, readAll(t, l), 0, 2)
+	requireContiguous(t, readAll(t, l), 0, 4)
 	r := mustAppend(t, l, mkBatch(compress.None, 1, "d", 2))
-	require.EqualValues(t, 2, r.BaseOffset)
+	require.EqualValues(t, 4, r.BaseOffset)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -187,15 +186,11 @@ func decodeSnapshot(b []byte) (map[int64]producerEntry, error) {
 	return m, nil
 }
 
-// listSnapshots returns the offsets of the snapshot files in dir, ascending.
-func listSnapshots(dir string) ([]int64, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
+// snapshotOffsets returns the offsets of the snapshot files among a
+// directory's names, ascending.
+func snapshotOffsets(names []string) []int64 {
 	var offs []int64
-	for _, e := range ents {
-		name := e.Name()
+	for _, name := range names {
 		if !strings.HasSuffix(name, snapshotExt) {
 			continue
 		}
@@ -204,5 +199,5 @@ func listSnapshots(dir string) ([]int64, error) {
 		}
 	}
 	sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
-	return offs, nil
+	return offs
 }

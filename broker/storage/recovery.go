@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tributary/tributary/internal/batch"
+	"github.com/tributary/tributary/internal/vfs"
 )
 
 // Open opens (creating if needed) the log in dir and recovers it: a torn
@@ -21,64 +21,80 @@ import (
 //
 // After a clean shutdown (Close left its marker) segments are trusted and
 // only their indexes are sanity-checked. Otherwise every segment from the
-// one holding the recovery point (advanced only by Flush) is re-validated
-// batch by batch — CRC, lengths, records, offsets — and the log is cut at
-// the first bad byte, dropping every later segment, as Kafka's LogLoader
-// does.
+// one holding the recovery point (moved by flushes: every roll flushes
+// the rolled segment) is re-validated batch by batch — CRC, lengths,
+// records, offsets — and the log is cut at the first bad byte, dropping
+// every later segment, as Kafka's LogLoader does: that is the unflushed
+// tail a crash may have torn. Damage found in a trusted segment below the
+// recovery point is not a torn tail: it is logged as an error, reads of
+// that range fail, and nothing is cut.
+//
+// Segment files are not opened here beyond what recovery reads; the
+// FileCache opens them on use.
 func Open(dir string, cfg Config, opts Options) (*Log, error) {
-	l := &Log{dir: dir, now: opts.Now, logger: opts.Logger, cfg: cfg.sanitized(), sc: newScanner()}
+	l := &Log{dir: dir, now: opts.Now, logger: opts.Logger, cfg: cfg.sanitized(), sc: newScanner(),
+		fs: opts.FS, files: opts.Files}
 	if l.now == nil {
 		l.now = time.Now
 	}
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if l.fs == nil {
+		l.fs = vfs.Default
+	}
+	if l.files == nil {
+		l.files = defaultCache
+	}
+	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	now := l.nowMs()
-	bases, err := l.cleanDir()
+	bases, names, err := l.cleanDir()
 	if err != nil {
 		return nil, err
 	}
 	marker := dirFile(dir, cleanShutdownFile)
-	_, statErr := os.Stat(marker)
+	_, statErr := l.fs.Stat(marker)
 	clean := statErr == nil
-	// The marker goes before anything is written, so a crash from here
-	// on is recovered as unclean.
+	// The marker goes, durably, before anything is written, so a crash
+	// (or power cut) from here on is recovered as unclean.
 	if clean {
-		if err := os.Remove(marker); err != nil {
+		if err := l.fs.Remove(marker); err != nil {
+			return nil, err
+		}
+		if err := l.fs.SyncDir(dir); err != nil {
 			return nil, err
 		}
 	}
-	rp, ok := readCheckpoint(dirFile(dir, recoveryPointFile))
+	rp, ok := readCheckpointFS(l.fs, dirFile(dir, recoveryPointFile))
 	if !ok {
 		rp = 0
 	}
-	lso, _ := readCheckpoint(dirFile(dir, logStartFile))
+	lso, _ := readCheckpointFS(l.fs, dirFile(dir, logStartFile))
+	l.rpCkpt, l.lsoCkpt = rp, lso
 
 	for _, base := range bases {
-		s := &segment{base: base, path: segmentPath(dir, base), maxTs: -1, maxTsOff: -1, firstTs: -1, created: now}
-		f, err := os.OpenFile(s.path+".log", os.O_RDWR, 0o644)
-		if err != nil {
-			l.closeSegs()
-			return nil, err
-		}
-		s.f = f
-		fi, err := f.Stat()
+		s := newSegment(l.fs, l.files, dir, base, now)
+		fi, err := l.fs.Stat(s.path + ".log")
 		if err != nil {
 			l.closeSegs()
 			return nil, err
 		}
 		s.size = fi.Size()
+		s.modified = fi.ModTime().UnixMilli()
 		l.segs = append(l.segs, s)
 	}
 	if len(l.segs) == 0 {
-		s, err := createSegment(dir, lso, now)
+		s, err := createSegment(l.fs, l.files, dir, lso, now)
 		if err != nil {
 			return nil, err
 		}
 		l.segs = append(l.segs, s)
+		if err := l.fs.SyncDir(dir); err != nil {
+			l.closeSegs()
+			return nil, err
+		}
 		// A log with no segment yet has nothing a crash could have torn:
 		// without this every new partition was scanned and logged as an
 		// unclean recovery.
@@ -95,7 +111,9 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		}
 	}
 	for i := 0; i < recoverFrom; i++ {
-		if !l.loadTrusted(i) {
+		if !l.loadTrusted(i) && i == len(l.segs)-1 {
+			// Only the active segment can have a torn tail after a
+			// clean shutdown's marker was lost; validate it.
 			recoverFrom = i
 		}
 	}
@@ -105,19 +123,32 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 			l.closeSegs()
 			return nil, err
 		}
+		if s := l.segs[i]; !truncated && i+1 < len(l.segs) && s.next != l.segs[i+1].base {
+			// The segment lost its unflushed tail while the next one's
+			// directory entry reached the disk (a power cut between a
+			// roll and its flush): a gap in offsets, torn like any tail.
+			l.logger.Warn("log segment ends before the next one starts, truncating later segments",
+				"segment", s.path, "end", s.next, "next_base", l.segs[i+1].base)
+			truncated = true
+		}
 		if truncated {
 			for _, s := range l.segs[i+1:] {
-				s.f.Close()
+				s.cf.drop()
 				for _, ext := range []string{".log", ".index", ".timeindex"} {
-					os.Remove(s.path + ext)
+					l.fs.Remove(s.path + ext)
 				}
 			}
 			l.segs = l.segs[:i+1]
+			l.dirDirty = true
 			break
 		}
 	}
 	if recoverFrom < len(l.segs) || !clean {
 		l.logger.Info("recovered partition log", "dir", dir, "clean", clean, "from_segment", recoverFrom, "log_end", l.logEndLocked())
+	}
+	if err := l.active().pin(); err != nil {
+		l.closeSegs()
+		return nil, err
 	}
 
 	end := l.logEndLocked()
@@ -125,7 +156,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	l.hw = end
 	l.recoveryPoint = min(rp, end)
 	l.lastFlush = now
-	if err := l.loadProducers(end, now); err != nil {
+	if err := l.loadProducers(end, now, snapshotOffsets(names)); err != nil {
 		l.closeSegs()
 		return nil, err
 	}
@@ -139,41 +170,44 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 
 func (l *Log) closeSegs() {
 	for _, s := range l.segs {
-		s.f.Close()
+		s.unpin()
+		s.cf.drop()
 	}
 }
 
 // cleanDir removes leftovers (deleted segments awaiting removal,
 // temporary files, index files without their log) and returns the base
-// offsets of the .log files, ascending.
-func (l *Log) cleanDir() ([]int64, error) {
-	ents, err := os.ReadDir(l.dir)
+// offsets of the .log files, ascending, and the names left.
+func (l *Log) cleanDir() ([]int64, []string, error) {
+	ents, err := l.fs.ReadDir(l.dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	logs := map[int64]bool{}
 	var bases []int64
-	for _, e := range ents {
-		name := e.Name()
+	for _, name := range ents {
 		if base, ok := parseBase(name, ".log"); ok {
 			logs[base] = true
 			bases = append(bases, base)
 		}
 	}
-	for _, e := range ents {
-		name := e.Name()
+	names := ents[:0:0]
+	for _, name := range ents {
 		switch {
 		case strings.HasSuffix(name, deletedSuffix), strings.HasSuffix(name, ".tmp"):
-			os.Remove(filepath.Join(l.dir, name))
+			l.fs.Remove(filepath.Join(l.dir, name))
+			continue
 		case strings.HasSuffix(name, ".index"), strings.HasSuffix(name, ".timeindex"):
 			base, ok := parseBase(strings.TrimSuffix(strings.TrimSuffix(name, ".index"), ".timeindex"), "")
 			if !ok || !logs[base] {
-				os.Remove(filepath.Join(l.dir, name))
+				l.fs.Remove(filepath.Join(l.dir, name))
+				continue
 			}
 		}
+		names = append(names, name)
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
-	return bases, nil
+	return bases, names, nil
 }
 
 func parseBase(name, ext string) (int64, bool) {
@@ -190,8 +224,10 @@ func parseBase(name, ext string) (int64, bool) {
 
 // loadTrusted loads segment i without validating its batches: its
 // indexes are sanity-checked and rebuilt from the batch headers when they
-// fail. It returns false when even the headers are damaged, so the
-// segment needs full recovery.
+// fail. A segment whose headers are damaged is kept with its damage
+// marked (corruptAt), reported as an error, and readable up to it; the
+// later segments stay. It returns false when that happened to the last
+// segment, which may instead hold a torn tail and needs recovery.
 func (l *Log) loadTrusted(i int) bool {
 	s := l.segs[i]
 	last := i == len(l.segs)-1
@@ -203,7 +239,10 @@ func (l *Log) loadTrusted(i int) bool {
 	if !s.loadIndexes(l.sc) {
 		l.logger.Warn("rebuilding damaged or missing index", "segment", s.path)
 		if err := l.rebuildFromHeaders(s); err != nil {
-			return false
+			if last {
+				return false
+			}
+			l.markCorrupt(s, l.segs[i+1].base, err)
 		}
 		return true
 	}
@@ -245,6 +284,30 @@ func (l *Log) loadTrusted(i int) bool {
 		s.firstTs = h.MaxTimestamp
 	}
 	return true
+}
+
+// markCorrupt records damage at the rebuilt end of a trusted segment (s
+// holds the indexes of the batches before it): reads from there fail
+// with CORRUPT_MESSAGE, and the segment keeps its offset range up to
+// next, the following segment's base.
+func (l *Log) markCorrupt(s *segment, next int64, err error) {
+	pos := int64(0)
+	if n := len(s.idx); n > 0 {
+		pos = int64(s.idx[n-1].pos)
+	}
+	// rebuildFromHeaders stopped at the first bad header: walk to it.
+	for {
+		h, herr := l.sc.header(s, pos)
+		if herr != nil {
+			break
+		}
+		pos += h.Size()
+	}
+	s.corruptAt = pos
+	s.next = next
+	s.corruptLogged = true
+	l.logger.Error("corrupt log segment below the recovery point: reads from this position fail; later segments kept",
+		"segment", s.path, "position", pos, "size", s.size, "first_unreadable_offset", s.next, "err", err)
 }
 
 // rebuildFromHeaders recomputes a segment's indexes and timestamps from
@@ -315,7 +378,13 @@ func (l *Log) recoverSegment(s *segment) (bool, error) {
 	if pos < s.size {
 		l.logger.Warn("found invalid batches in log segment, truncating",
 			"segment", s.path, "position", pos, "size", s.size, "err", bad)
-		if err := s.f.Truncate(pos); err != nil {
+		f, err := s.cf.acquire()
+		if err != nil {
+			return false, err
+		}
+		err = f.Truncate(pos)
+		s.cf.release(false)
+		if err != nil {
 			return false, err
 		}
 		s.size = pos
@@ -334,19 +403,16 @@ func (l *Log) recoverSegment(s *segment) (bool, error) {
 // timestamps, which can lie far in the past (producer clocks, old data)
 // and would expire a producer whose retry is still in flight, turning it
 // into a duplicate; keeping state one extra expiration period is cheap.
-func (l *Log) loadProducers(end, now int64) error {
-	offs, err := listSnapshots(l.dir)
-	if err != nil {
-		return err
-	}
+func (l *Log) loadProducers(end, now int64, offs []int64) error {
 	l.producers = make(map[int64]producerEntry)
 	from := l.segs[0].base
 	for i := len(offs) - 1; i >= 0; i-- {
 		if offs[i] > end {
-			os.Remove(snapshotPath(l.dir, offs[i]))
+			l.fs.Remove(snapshotPath(l.dir, offs[i]))
+			offs = offs[:i]
 			continue
 		}
-		b, err := os.ReadFile(snapshotPath(l.dir, offs[i]))
+		b, err := vfs.ReadFile(l.fs, snapshotPath(l.dir, offs[i]))
 		if err != nil {
 			continue
 		}
@@ -365,6 +431,9 @@ func (l *Log) loadProducers(end, now int64) error {
 		pos := int64(0)
 		if from > s.base {
 			p, _, found, err := l.sc.locate(s, from)
+			if errors.Is(err, errCorruptSegment) {
+				continue
+			}
 			if err != nil {
 				return err
 			}
@@ -375,6 +444,9 @@ func (l *Log) loadProducers(end, now int64) error {
 		}
 		for pos < s.size {
 			h, err := l.sc.header(s, pos)
+			if errors.Is(err, errCorruptSegment) {
+				break // reported when marked; the rest is unreadable
+			}
 			if err != nil {
 				return err
 			}
@@ -398,5 +470,6 @@ func (l *Log) loadProducers(end, now int64) error {
 			delete(l.producers, pid)
 		}
 	}
+	l.snapshots = offs
 	return nil
 }

@@ -102,15 +102,19 @@ func flipByte(t *testing.T, path string, at int64) {
 	require.NoError(t, err)
 }
 
-// A corrupt batch in an older, unflushed segment cuts the log there and
-// drops every later segment, as Kafka's recovery does.
+// A corrupt batch in an older segment above the recovery point cuts the
+// log there and drops every later segment, as Kafka's recovery does: it
+// is the unflushed tail a crash tore.
 func TestRecoveryCorruptMiddleSegmentDropsLater(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig()
 	cfg.SegmentBytes = 1000
 	l := openT(t, dir, cfg, newClock())
 	locs := fillLog(t, l, 40)
-	crash(l) // never flushed: recovery starts at the first segment
+	crash(l)
+	// As if the crash came before any roll's flush had checkpointed the
+	// recovery point: recovery starts at the first segment.
+	require.NoError(t, os.Remove(filepath.Join(dir, recoveryPointFile)))
 	bad := locs[7]
 	require.NotEqual(t, bad.seg, locs[len(locs)-1].seg)
 	flipByte(t, segFile(dir, bad.seg, ".log"), bad.pos+30) // inside the CRC range

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -11,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/tributary/tributary/internal/batch"
+	"github.com/tributary/tributary/internal/vfs"
 )
 
 const (
@@ -35,9 +35,19 @@ type tsEntry struct {
 type segment struct {
 	base int64
 	path string // directory + 20-digit base, without extension
-	f    *os.File
+	fs   vfs.FS
+	// cf is the .log file, opened on demand through the FileCache; wf is
+	// the same file pinned open while the segment is active.
+	cf   *cachedFile
+	wf   vfs.File
 	size int64 // bytes in the .log, all of them written to the file
 	next int64 // offset after the last batch; base when empty
+
+	// corruptAt is the file position of damage found in a segment below
+	// the recovery point (-1: none). Reads from there fail; the data
+	// after it, and every later segment, stay.
+	corruptAt     int64
+	corruptLogged bool
 
 	idx        []idxEntry
 	idxOnDisk  int // entries already in the .index file
@@ -49,28 +59,91 @@ type segment struct {
 	maxTsOff int64 // base offset of the batch carrying maxTs, -1
 	firstTs  int64 // maxTimestamp of the first batch (segment.ms base), -1
 	created  int64 // ms by the broker's clock: creation, or load at Open
+	modified int64 // ms of the last append (file mtime at Open)
 
 	dirty bool // written since the last fsync
+	// Index entries known fsynced, so a flush syncs index files only
+	// when they grew.
+	idxSynced, tidxSynced int
+}
+
+func newSegment(fs vfs.FS, files *FileCache, dir string, base, now int64) *segment {
+	s := &segment{base: base, path: segmentPath(dir, base), fs: fs, next: base,
+		maxTs: -1, maxTsOff: -1, firstTs: -1, created: now, modified: now, corruptAt: -1}
+	s.cf = files.newFile(fs, s.path+".log")
+	return s
+}
+
+// retentionTs is the segment's time for retention.ms: its largest
+// timestamp, or, when no batch carried one, when it was last written
+// (Kafka's LogSegment.largestTimestamp).
+func (s *segment) retentionTs() int64 {
+	if s.maxTs >= 0 {
+		return s.maxTs
+	}
+	return s.modified
+}
+
+// readAt reads the .log at pos, opening it through the cache if needed.
+func (s *segment) readAt(b []byte, pos int64) (int, error) {
+	if s.wf != nil {
+		return s.wf.ReadAt(b, pos)
+	}
+	f, err := s.cf.acquire()
+	if err != nil {
+		return 0, err
+	}
+	n, err := f.ReadAt(b, pos)
+	s.cf.release(false)
+	return n, err
+}
+
+// pin keeps the .log open for appends (the active segment).
+func (s *segment) pin() error {
+	if s.wf != nil {
+		return nil
+	}
+	f, err := s.cf.acquire()
+	if err != nil {
+		return err
+	}
+	s.wf = f
+	return nil
+}
+
+// unpin lets the cache close the .log again (after a roll).
+func (s *segment) unpin() {
+	if s.wf != nil {
+		s.wf = nil
+		s.cf.release(false)
+	}
 }
 
 func segmentPath(dir string, base int64) string {
 	return filepath.Join(dir, fmt.Sprintf("%020d", base))
 }
 
-// createSegment makes a new, empty segment, truncating leftovers of the
-// same name (a segment truncated away by recovery).
-func createSegment(dir string, base, now int64) (*segment, error) {
-	s := &segment{base: base, path: segmentPath(dir, base), next: base, maxTs: -1, maxTsOff: -1, firstTs: -1, created: now}
-	f, err := os.OpenFile(s.path+".log", os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	s.f = f
+// createSegment makes a new, empty, pinned segment, truncating leftovers
+// of the same name (a segment truncated away by recovery). On failure it
+// removes what it made: an empty segment file left behind would claim an
+// offset range the previous segment still grows into.
+func createSegment(fs vfs.FS, files *FileCache, dir string, base, now int64) (*segment, error) {
+	s := newSegment(fs, files, dir, base, now)
+	err := vfs.WriteFile(fs, s.path+".log", nil, 0o644)
 	for _, ext := range []string{".index", ".timeindex"} {
-		if err := os.WriteFile(s.path+ext, nil, 0o644); err != nil {
-			f.Close()
-			return nil, err
+		if err == nil {
+			err = vfs.WriteFile(fs, s.path+ext, nil, 0o644)
 		}
+	}
+	if err == nil {
+		err = s.pin()
+	}
+	if err != nil {
+		for _, ext := range []string{".log", ".index", ".timeindex"} {
+			fs.Remove(s.path + ext)
+		}
+		s.cf.drop()
+		return nil, err
 	}
 	s.dirty = true
 	return s, nil
@@ -141,7 +214,7 @@ func (s *segment) persistIndexes(sync bool) error {
 		buf = binary.BigEndian.AppendUint32(buf, e.rel)
 		buf = binary.BigEndian.AppendUint32(buf, e.pos)
 	}
-	if err := writeTail(s.path+".index", int64(s.idxOnDisk)*idxEntrySize, buf, sync); err != nil {
+	if err := writeTail(s.fs, s.path+".index", int64(s.idxOnDisk)*idxEntrySize, buf, sync); err != nil {
 		return err
 	}
 	s.idxOnDisk = len(s.idx)
@@ -150,28 +223,54 @@ func (s *segment) persistIndexes(sync bool) error {
 		buf = binary.BigEndian.AppendUint64(buf, uint64(e.ts))
 		buf = binary.BigEndian.AppendUint32(buf, e.rel)
 	}
-	if err := writeTail(s.path+".timeindex", int64(s.tidxOnDisk)*tidxEntrySize, buf, sync); err != nil {
+	if err := writeTail(s.fs, s.path+".timeindex", int64(s.tidxOnDisk)*tidxEntrySize, buf, sync); err != nil {
 		return err
 	}
 	s.tidxOnDisk = len(s.tidx)
+	if sync {
+		s.idxSynced, s.tidxSynced = s.idxOnDisk, s.tidxOnDisk
+	}
 	return nil
+}
+
+// syncIndexes fsyncs index files that grew since their last fsync. The
+// entries to sync are read under Log.mu (idx, tidx); the fsync itself
+// may run outside it.
+func syncIndexes(fs vfs.FS, path string, idx, tidx bool) error {
+	if idx {
+		if err := syncFile(fs, path+".index"); err != nil {
+			return err
+		}
+	}
+	if tidx {
+		return syncFile(fs, path+".timeindex")
+	}
+	return nil
+}
+
+func syncFile(fs vfs.FS, path string) error {
+	f, err := fs.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // rewriteIndexes replaces both index files with the in-memory entries.
 func (s *segment) rewriteIndexes() error {
 	s.idxOnDisk, s.tidxOnDisk = 0, 0
-	for _, ext := range []string{".index", ".timeindex"} {
-		if err := os.Truncate(s.path+ext, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-	}
+	s.idxSynced, s.tidxSynced = -1, -1
 	return s.persistIndexes(false)
 }
 
 // writeTail writes b at off in the file at path, truncating anything after
 // it, so a longer stale file cannot leave garbage entries behind.
-func writeTail(path string, off int64, b []byte, sync bool) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+func writeTail(fs vfs.FS, path string, off int64, b []byte, sync bool) error {
+	f, err := fs.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
 	}
@@ -192,8 +291,8 @@ func writeTail(path string, off int64, b []byte, sync bool) error {
 // positions inside the log, offsets below next); a failing or missing
 // index must be rebuilt.
 func (s *segment) loadIndexes(sc *scanner) bool {
-	ib, err1 := os.ReadFile(s.path + ".index")
-	tb, err2 := os.ReadFile(s.path + ".timeindex")
+	ib, err1 := vfs.ReadFile(s.fs, s.path+".index")
+	tb, err2 := vfs.ReadFile(s.fs, s.path+".timeindex")
 	if err1 != nil || err2 != nil || len(ib)%idxEntrySize != 0 || len(tb)%tidxEntrySize != 0 {
 		return false
 	}
@@ -220,9 +319,15 @@ func (s *segment) loadIndexes(sc *scanner) bool {
 		s.tidx = append(s.tidx, e)
 	}
 	if s.size > 0 && len(s.tidx) == 0 {
-		// A closed segment with data always has a final time entry
-		// unless no batch carried a timestamp; rebuilding settles it.
-		return false
+		// A closed segment with data has a final time entry unless no
+		// batch carried a timestamp (librdkafka sends such batches): an
+		// empty time index is valid then. The first batch tells the two
+		// apart cheaply; a first batch with a timestamp means the file
+		// lost its entries.
+		h, err := sc.header(s, 0)
+		if err != nil || h.MaxTimestamp >= 0 {
+			return false
+		}
 	}
 	// The last offset entry must point at the batch it names.
 	if n := len(s.idx); n > 0 {
@@ -235,6 +340,7 @@ func (s *segment) loadIndexes(sc *scanner) bool {
 		s.maxTs, s.maxTsOff = s.tidx[n-1].ts, s.base+int64(s.tidx[n-1].rel)
 	}
 	s.idxOnDisk, s.tidxOnDisk = len(s.idx), len(s.tidx)
+	s.idxSynced, s.tidxSynced = s.idxOnDisk, s.tidxOnDisk
 	return true
 }
 
@@ -256,6 +362,9 @@ const scanBufSize = 8 << 10
 // header reads the batch header at pos of s, checking that the whole
 // batch fits in the segment.
 func (sc *scanner) header(s *segment, pos int64) (batch.Header, error) {
+	if s.corruptAt >= 0 && pos >= s.corruptAt {
+		return batch.Header{}, errCorruptSegment
+	}
 	if pos+batch.HeaderSize > s.size {
 		return batch.Header{}, io.ErrUnexpectedEOF
 	}
@@ -267,7 +376,7 @@ func (sc *scanner) header(s *segment, pos int64) (batch.Header, error) {
 		if rem := s.size - pos; rem < want {
 			want = rem
 		}
-		n, err := s.f.ReadAt(sc.buf[:want], pos)
+		n, err := s.readAt(sc.buf[:want], pos)
 		if n < batch.HeaderSize {
 			sc.seg = nil
 			if err == nil {

@@ -83,10 +83,19 @@ var (
 		return e
 	}}
 	zstdDec = sync.Pool{New: func() any {
-		d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxWindow(zstdMaxWindow))
 		return d
 	}}
 )
+
+// zstdMaxWindow bounds the window a zstd frame may declare. The decoder
+// allocates the declared window up front, so without a bound an 11-byte
+// frame claiming a 320 MiB window (found by FuzzDecompress) made every
+// decode allocate 320 MiB. 16 MiB covers every compression level up to
+// 19 (window log 23); frames from levels 20-22 on unknown-size streams
+// are refused as corrupt.
+const zstdMaxWindow = 16 << 20
 
 // appendWriter adapts a byte slice to io.Writer.
 type appendWriter struct{ b []byte }

@@ -3,6 +3,7 @@ package compress
 import (
 	"bytes"
 	"errors"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -48,4 +49,20 @@ func FuzzDecompress(f *testing.F) {
 			t.Fatalf("limit exceeded: %d", len(out))
 		}
 	})
+}
+
+// A zstd frame header declaring a huge window is refused before the
+// decoder allocates it (FuzzDecompress found an 11-byte frame that cost
+// 320 MiB per decode).
+func TestZstdWindowBomb(t *testing.T) {
+	data := []byte("(\xb5/\xfd\x10\x9220\x010")
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range 5 {
+		_, err := Decompress(ZSTD, nil, data, 1<<20)
+		require.Error(t, err)
+	}
+	runtime.ReadMemStats(&after)
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(64<<20))
 }

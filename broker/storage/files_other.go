@@ -1,0 +1,5 @@
+//go:build !unix
+
+package storage
+
+func defaultOpenFiles() int { return 4096 }
