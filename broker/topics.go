@@ -158,6 +158,9 @@ func (b *Broker) createTopicAssigned(spec *topicSpec, assignment [][]int32, vali
 	if err != nil {
 		return nil, err
 	}
+	if err := b.checkPartitionBudget(spec.partitions, spec.rf); err != nil {
+		return nil, err
+	}
 	ctx, cancel := b.adminCtx(timeoutMs)
 	defer cancel()
 	cs := controller.TopicSpec{
@@ -227,6 +230,9 @@ func (b *Broker) addPartitions(t *topic, count int32, assignment [][]int32, vali
 		return errorf(tributary.ErrInvalidPartitions, "topic already has %d partitions", cur)
 	case count > maxPartitionsPerTopic:
 		return errorf(tributary.ErrInvalidPartitions, "number of partitions %d is above this broker's limit of %d", count, maxPartitionsPerTopic)
+	}
+	if err := b.checkPartitionBudget(count-cur, t.replicationFactor()); err != nil {
+		return err
 	}
 	ctx, cancel := b.adminCtx(0)
 	defer cancel()
@@ -332,4 +338,29 @@ func (b *Broker) flushLoop() {
 			}
 		}
 	}
+}
+
+// checkPartitionBudget refuses a change that would give this broker more
+// partitions than it can hold open: each hosted partition keeps its active
+// segment open, and storage's file cache holds at most half the
+// descriptor limit, leaving the rest for connections. Kafka has no such
+// check and runs out of descriptors instead (issue 12); here the create
+// fails up front with a message that says what to raise. The share of
+// the new replicas this broker gets is estimated as an even spread over
+// the live brokers.
+func (b *Broker) checkPartitionBudget(partitions int32, rf int16) error {
+	limit := storage.DefaultFileCache().Limit()
+	live := 1
+	if img := b.image(); img != nil {
+		live = max(len(img.LiveBrokers()), 1)
+	}
+	replicas := int(partitions) * max(int(rf), 1)
+	mine := (replicas + live - 1) / live
+	hosted := len(b.allPartitions())
+	if hosted+mine > limit {
+		return errorf(tributary.ErrInvalidPartitions,
+			"this would put %d partitions on broker %d, which can keep %d segment files open (half its file descriptor limit, RLIMIT_NOFILE); raise the limit or use fewer partitions",
+			hosted+mine, b.cfg.NodeID, limit)
+	}
+	return nil
 }

@@ -63,6 +63,13 @@ func (c *FileCache) SetLimit(n int) {
 	c.evictLocked(time.Now(), false, 0)
 }
 
+// Limit is the bound on open files.
+func (c *FileCache) Limit() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.limit
+}
+
 // SetLease changes how long a FileSlice keeps its file open (tests).
 func (c *FileCache) SetLease(d time.Duration) {
 	c.mu.Lock()
