@@ -5,9 +5,11 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,6 +27,7 @@ import (
 	"github.com/tributary/tributary/admin"
 	"github.com/tributary/tributary/broker"
 	"github.com/tributary/tributary/broker/brokertest"
+	"github.com/tributary/tributary/internal/batch/batchtest"
 )
 
 // clusterClient is a kgo client over every node of c.
@@ -565,4 +568,96 @@ func TestClusterTwoOfThreeDown(t *testing.T) {
 	for i, v := range vals {
 		require.Equal(t, fmt.Sprintf("p0-%d", i), v)
 	}
+}
+
+// An acks=all produce waiting for a follower does not hold up the
+// requests after it on the same connection: a later produce to another
+// partition is appended while the first still waits, and the responses
+// still come back in request order.
+func TestAcksAllWaitDoesNotBlockTheConnection(t *testing.T) {
+	c := brokertest.StartCluster(t, 3, func(cfg *broker.Config) { cfg.ReplicaLagTimeMaxMs = 3000 })
+	cl := clusterClient(t, c.Addrs())
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, err := adm.CreateTopic(ctx, 1, 3, nil, "waits")
+	require.NoError(t, err)
+	p := describe(t, adm, "waits")[0]
+	leader := c.Node(p.Leader)
+	// "free" has one replica, on the same leader: nothing to wait for.
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "free", -1, -1
+	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+	ra.Partition, ra.Replicas = 0, []int32{leader.ID}
+	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 30000
+	cresp, err := req.RequestWith(ctx, cl)
+	require.NoError(t, err)
+	require.Zero(t, cresp.Topics[0].ErrorCode)
+	describe(t, adm, "free")
+
+	// A follower of "waits" stops fetching: acks=all there now waits
+	// until the leader drops it from the ISR (replica.lag.time.max.ms).
+	for _, id := range p.Replicas {
+		if id != leader.ID {
+			c.Node(id).Partition()
+			break
+		}
+	}
+	produce := func(topic string, acks int16) *kmsg.ProduceRequest {
+		r := kmsg.NewPtrProduceRequest()
+		r.Version, r.Acks, r.TimeoutMillis = 9, acks, 30000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = batchtest.Build(batchtest.NonIdempotent(time.Now().UnixMilli()), batchtest.Values(1, 10)...)
+		rt.Partitions = append(rt.Partitions, rp)
+		r.Topics = append(r.Topics, rt)
+		return r
+	}
+	nc, err := net.DialTimeout("tcp", leader.Addr(), 5*time.Second)
+	require.NoError(t, err)
+	defer nc.Close()
+	_, err = nc.Write(append(frame(produce("waits", -1), 1, "order"), frame(produce("free", 1), 2, "order")...))
+	require.NoError(t, err)
+
+	type answer struct {
+		corr int32
+		at   time.Time
+	}
+	answers := make(chan answer, 2)
+	go func() {
+		for range 2 {
+			nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+			var size [4]byte
+			if _, err := io.ReadFull(nc, size[:]); err != nil {
+				close(answers)
+				return
+			}
+			body := make([]byte, binary.BigEndian.Uint32(size[:]))
+			if _, err := io.ReadFull(nc, body); err != nil {
+				close(answers)
+				return
+			}
+			answers <- answer{int32(binary.BigEndian.Uint32(body)), time.Now()}
+		}
+	}()
+	var appended time.Time
+	waitFor(t, 20*time.Second, "the second produce appended", func() bool {
+		o, err := adm.ListEndOffsets(ctx, "free")
+		if err == nil && o["free"][0].Offset == 1 {
+			appended = time.Now()
+			return true
+		}
+		return false
+	})
+	first, ok := <-answers
+	require.True(t, ok, "no answer to the acks=all produce")
+	second, ok := <-answers
+	require.True(t, ok, "no answer to the second produce")
+	require.Equal(t, int32(1), first.corr, "responses in request order")
+	require.Equal(t, int32(2), second.corr)
+	require.True(t, appended.Before(first.at), "the second produce was appended (%v) only after the first was answered (%v)", appended, first.at)
 }
