@@ -120,6 +120,7 @@ func handleProduce(b *Broker, req *request) (any, error) {
 					b.logger.Error("append failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
 				}
 				fail(code, err.Error())
+				b.observeProduceFailed(rt.Topic)
 				if code == tributary.ErrInvalidRecord.Code && r.Version >= 8 {
 					// Storage does not say which record was bad; Kafka
 					// lists at least one, so point at the batch start.
@@ -130,6 +131,7 @@ func handleProduce(b *Broker, req *request) (any, error) {
 			if !res.Duplicate {
 				b.notifyPartition(p)
 			}
+			b.observeProduce(rt.Topic, rp.Records, res)
 			sp.BaseOffset = res.BaseOffset
 			sp.LogAppendTime = res.LogAppendTime
 			sp.LogStartOffset = res.LogStartOffset
@@ -153,6 +155,7 @@ func handleProduce(b *Broker, req *request) (any, error) {
 		return nil, nil
 	}
 	if len(waits) > 0 {
+		defer req.parked(time.Now())
 		deadline := time.Now().Add(time.Duration(max(r.TimeoutMillis, 0)) * time.Millisecond)
 		for _, w := range waits {
 			if !b.waitHighWatermark(w.p, w.last+1, time.Until(deadline)) {

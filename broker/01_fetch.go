@@ -59,6 +59,7 @@ func init() { register(1, 4, 12, handleFetch) }
 func handleFetch(b *Broker, req *request) (any, error) {
 	r := req.msg.(*kmsg.FetchRequest)
 	resp := &fetchResponse{version: r.Version, readCommitted: r.IsolationLevel == 1}
+	defer b.observeFetch(resp)
 	if r.Version >= 7 && r.SessionEpoch > 0 {
 		resp.errCode = tributary.ErrFetchSessionIdNotFound.Code
 		return resp, nil
@@ -165,6 +166,7 @@ func handleFetch(b *Broker, req *request) (any, error) {
 
 	w := b.newWaiter(parts)
 	defer b.unwatch(w)
+	defer req.parked(time.Now())
 	timer := time.NewTimer(time.Duration(r.MaxWaitMillis) * time.Millisecond)
 	defer timer.Stop()
 	var connDone <-chan struct{} // a dead client stops the wait early

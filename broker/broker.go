@@ -22,6 +22,7 @@ type Broker struct {
 	lockFile  *os.File          // flock on <dir>/.lock while open
 	data      dataPath          // produce/fetch state, see datapath.go
 	groups    *groupCoordinator // group coordinator, see groups.go
+	obs       obsState          // metrics and the HTTP listener, see observe.go
 
 	// closing is closed when Close starts; long-polling handlers and
 	// background loops select on it.
@@ -91,6 +92,7 @@ func New(cfg Config) (*Broker, error) {
 	b.mu.dynCluster = map[string]string{}
 	b.mu.eff = cfg
 	b.connMu.conns = make(map[*clientConn]struct{})
+	b.initObserve()
 
 	if err := b.load(); err != nil {
 		b.closeLogs()
@@ -138,6 +140,10 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.connMu.ln = ln
 	b.connMu.addr = ln.Addr().String()
 	b.connMu.Unlock()
+	if err := b.startHTTP(); err != nil {
+		b.Close()
+		return err
+	}
 	close(b.ready)
 	b.logger.Info("tributary broker listening", "addr", ln.Addr().String(), "node.id", b.cfg.NodeID, "cluster.id", b.clusterID)
 
@@ -202,6 +208,7 @@ func (b *Broker) Close() error {
 		for _, c := range conns {
 			c.kill()
 		}
+		b.stopHTTP()
 
 		b.trackMu.Lock()
 		b.tracking = false

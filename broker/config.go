@@ -75,6 +75,12 @@ type Config struct {
 	ConnectionsMaxIdleMs  int64 // connections.max.idle.ms (600000): close a connection that sends nothing for this long
 	FetchMaxBytes         int32 // fetch.max.bytes (57671680)
 
+	// Observability (observe.go): the HTTP listener serving the console,
+	// /metrics, /healthz and /readyz.
+	HTTPListener              string // http.listener (127.0.0.1:9644; "" disables it and the metrics)
+	ConsoleWriteEnable        bool   // console.write.enable (false): the console may create/delete topics and reset offsets
+	MetricsPartitionSeriesMax int32  // metrics.partition.series.max (2000): partitions with per-partition series
+
 	// Listener, when set, is used instead of opening Listeners: tests and
 	// embedders hand the broker a socket they opened (127.0.0.1:0).
 	Listener net.Listener
@@ -137,6 +143,8 @@ func DefaultConfig() Config {
 		SocketRequestMaxBytes:           104857600,
 		ConnectionsMaxIdleMs:            600000,
 		FetchMaxBytes:                   57671680,
+		HTTPListener:                    "127.0.0.1:9644",
+		MetricsPartitionSeriesMax:       2000,
 		ShutdownTimeout:                 10 * time.Second,
 	}
 }

@@ -243,6 +243,9 @@ var brokerProps = []brokerProp{
 	{"socket.request.max.bytes", valueSpec{typ: kmsg.ConfigTypeInt, min: 1}, false, "Largest request frame accepted; larger frames close the connection.", func(c *Config) any { return &c.SocketRequestMaxBytes }},
 	{"connections.max.idle.ms", specLongGE1, false, "Close a connection that sends nothing for this long.", func(c *Config) any { return &c.ConnectionsMaxIdleMs }},
 	{"fetch.max.bytes", valueSpec{typ: kmsg.ConfigTypeInt, min: 1024}, false, "Largest fetch response.", func(c *Config) any { return &c.FetchMaxBytes }},
+	{"http.listener", specString, false, "host:port of the console, /metrics, /healthz and /readyz (port 0: any free port; empty: no HTTP listener and no metrics). DescribeConfigs reports the bound address.", func(c *Config) any { return &c.HTTPListener }},
+	{"console.write.enable", specBool, false, "Let the console create and delete topics and reset group offsets (POST with a CSRF token).", func(c *Config) any { return &c.ConsoleWriteEnable }},
+	{"metrics.partition.series.max", specIntGE0, false, "Partitions (and group partitions) that get per-partition series in /metrics; the rest are counted in tributary_metrics_partition_series_omitted.", func(c *Config) any { return &c.MetricsPartitionSeriesMax }},
 }
 
 var brokerPropsByName = func() map[string]brokerProp {

@@ -69,6 +69,7 @@ type inflight struct {
 	done chan struct{}
 	resp any
 	err  error
+	t    reqTimes // for RequestMetrics, see observe.go
 }
 
 // RemoteAddr is the client's address.
@@ -113,6 +114,7 @@ func (b *Broker) serveConn(nc net.Conn) {
 	}
 	b.connMu.conns[c] = struct{}{}
 	b.connMu.Unlock()
+	b.observeConn(true)
 	if !b.tryGo(c.readLoop) {
 		c.kill()
 		return
@@ -137,6 +139,7 @@ func (c *clientConn) kill() {
 		c.b.connMu.Lock()
 		delete(c.b.connMu.conns, c)
 		c.b.connMu.Unlock()
+		c.b.observeConn(false)
 	})
 }
 
@@ -202,7 +205,7 @@ func (c *clientConn) readLoop() {
 			return
 		}
 		req.conn = c
-		c.handleCh <- &inflight{req: req, buf: bp, size: size, done: make(chan struct{})}
+		c.handleCh <- &inflight{req: req, buf: bp, size: size, done: make(chan struct{}), t: reqTimes{recv: time.Now()}}
 	}
 }
 
@@ -225,6 +228,8 @@ func (c *clientConn) handleLoop() {
 // connection.
 func (c *clientConn) run(inf *inflight) {
 	defer close(inf.done)
+	inf.t.start = time.Now()
+	defer func() { inf.t.end = time.Now() }()
 	defer func() {
 		if r := recover(); r != nil {
 			inf.err = fmt.Errorf("handler panic: %v\n%s", r, debug.Stack())
@@ -270,7 +275,9 @@ func (c *clientConn) writeLoop() {
 				return
 			}
 		}
+		dequeued := time.Now()
 		err := c.writeResponse(bw, inf)
+		c.b.observeRequest(inf, dequeued)
 		putBuf(inf.buf)
 		c.release(inf.size)
 		if err != nil {

@@ -92,14 +92,15 @@ func (p *Process) PeakRSS() (int64, error) {
 const listeningPrefix = "tributary broker listening on "
 
 // StartProcess builds `tributary` (once per test binary) and runs
-// `tributary broker` with log.dirs=dir on 127.0.0.1:0, plus overrides
+// `tributary broker` with log.dirs=dir on 127.0.0.1:0 (and its console
+// on another free port), plus overrides
 // ("key=value" broker properties). It returns once the broker listens.
 // The process is stopped (SIGTERM, then SIGKILL) when the test ends; its
 // output goes to t.Log.
 func StartProcess(t testing.TB, dir string, overrides ...string) *Process {
 	t.Helper()
 	bin := buildBinary(t)
-	args := []string{"broker", "--override", "log.dirs=" + dir, "--override", "listeners=PLAINTEXT://127.0.0.1:0"}
+	args := []string{"broker", "--override", "log.dirs=" + dir, "--override", "listeners=PLAINTEXT://127.0.0.1:0", "--override", "http.listener=127.0.0.1:0"}
 	for _, o := range overrides {
 		args = append(args, "--override", o)
 	}
