@@ -201,7 +201,8 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, status int, msg s
 // ---- overview
 
 type overviewData struct {
-	Topics, Partitions, Internal int
+	Topics, Partitions           int // user topics
+	Internal, InternalPartitions int
 	Groups                       int
 	GroupErr                     string
 	Size                         int64
@@ -215,10 +216,11 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	for _, t := range c.opts.Source.Topics() {
 		if t.Internal {
 			d.Internal++
+			d.InternalPartitions += len(t.Partitions)
 		} else {
 			d.Topics++
+			d.Partitions += len(t.Partitions)
 		}
-		d.Partitions += len(t.Partitions)
 		for _, p := range t.Partitions {
 			d.Size += max(p.Size, 0)
 			if p.UnderReplicated() {
