@@ -19,9 +19,10 @@ import (
 // Process is a `tributary broker` subprocess started by StartProcess.
 type Process struct {
 	// Pid is the process id.
-	Pid  int
-	addr string
-	cmd  *exec.Cmd
+	Pid      int
+	addr     string
+	httpAddr string
+	cmd      *exec.Cmd
 
 	waitOnce sync.Once
 	waitErr  error
@@ -30,6 +31,10 @@ type Process struct {
 
 // Addr is host:port the broker listens on.
 func (p *Process) Addr() string { return p.addr }
+
+// HTTPAddr is host:port of the broker's console and /metrics, "" when
+// an override turned http.listener off.
+func (p *Process) HTTPAddr() string { return p.httpAddr }
 
 // Kill sends SIGKILL and waits for the process to die: a crash, with no
 // chance to flush.
@@ -89,7 +94,10 @@ func (p *Process) PeakRSS() (int64, error) {
 	return 0, errors.New("brokertest: no VmHWM in /proc status")
 }
 
-const listeningPrefix = "tributary broker listening on "
+const (
+	listeningPrefix = "tributary broker listening on "
+	consolePrefix   = "tributary console on http://"
+)
 
 // StartProcess builds `tributary` (once per test binary) and runs
 // `tributary broker` with log.dirs=dir on 127.0.0.1:0 (and its console
@@ -115,6 +123,7 @@ func StartProcess(t testing.TB, dir string, overrides ...string) *Process {
 	}
 	p := &Process{Pid: cmd.Process.Pid, cmd: cmd, exited: make(chan struct{})}
 	addrCh := make(chan string, 1)
+	httpCh := make(chan string, 1) // written (once) before addrCh
 	var outMu sync.Mutex
 	testDone := false
 	logLine := func(line string) {
@@ -131,6 +140,12 @@ func StartProcess(t testing.TB, dir string, overrides ...string) *Process {
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
+			if a, ok := strings.CutPrefix(line, consolePrefix); ok {
+				select {
+				case httpCh <- strings.TrimSuffix(strings.TrimSpace(a), "/"):
+				default:
+				}
+			}
 			if a, ok := strings.CutPrefix(line, listeningPrefix); ok {
 				select {
 				case addrCh <- strings.TrimSpace(a):
@@ -159,6 +174,10 @@ func StartProcess(t testing.TB, dir string, overrides ...string) *Process {
 	})
 	select {
 	case p.addr = <-addrCh:
+		select {
+		case p.httpAddr = <-httpCh:
+		default:
+		}
 	case <-p.exited:
 		t.Fatalf("brokertest: broker process exited before listening: %v", p.waitErr)
 	case <-time.After(30 * time.Second):

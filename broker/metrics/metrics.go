@@ -231,15 +231,29 @@ func (m *Metrics) Retention(segments, bytes int64) {
 }
 
 // TopicTotals is a snapshot of every topic's counters (for the console's
-// rates).
+// rates). Like a scrape, it drops the counters of deleted topics, so they
+// go away even where nothing scrapes.
 func (m *Metrics) TopicTotals() map[string]TopicSnapshot {
+	live := m.liveTopics(m.src.Topics())
 	out := map[string]TopicSnapshot{}
 	m.topics.Range(func(k, v any) bool {
+		if !live[k.(string)] {
+			m.topics.Delete(k)
+			return true
+		}
 		tc := v.(*TopicCounters)
 		out[k.(string)] = TopicSnapshot{BytesIn: tc.BytesIn.Load(), BytesOut: tc.BytesOut.Load(), MessagesIn: tc.MessagesIn.Load()}
 		return true
 	})
 	return out
+}
+
+func (m *Metrics) liveTopics(topics []observe.Topic) map[string]bool {
+	live := make(map[string]bool, len(topics))
+	for _, t := range topics {
+		live[t.Name] = true
+	}
+	return live
 }
 
 // TopicSnapshot is one topic's counters at one time.
@@ -338,10 +352,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	topics := m.src.Topics()
 
 	// Topic counters; a topic that no longer exists loses its series.
-	live := make(map[string]bool, len(topics))
-	for _, t := range topics {
-		live[t.Name] = true
-	}
+	live := m.liveTopics(topics)
 	m.topics.Range(func(k, v any) bool {
 		name := k.(string)
 		if !live[name] {
