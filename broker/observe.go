@@ -95,7 +95,7 @@ func (b *Broker) startHTTP() error {
 		WriteEnabled: b.cfg.ConsoleWriteEnable,
 		Logger:       b.logger,
 	})
-	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	// srv is published under connMu so a concurrent Close either sees it
 	// (and closes it) or has already started (and we do not serve).
 	b.connMu.Lock()
