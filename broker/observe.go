@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -91,7 +92,7 @@ func (b *Broker) startHTTP() error {
 	c := console.New(console.Options{
 		Source:       observer{b},
 		Metrics:      b.obs.metrics,
-		KafkaAddr:    b.Addr,
+		Actions:      observer{b},
 		WriteEnabled: b.cfg.ConsoleWriteEnable,
 		Logger:       b.logger,
 	})
@@ -608,4 +609,190 @@ func cloneNil(b []byte) []byte {
 		return nil
 	}
 	return append([]byte{}, b...)
+}
+
+// consoleClientID names the console's requests in logs and group member
+// descriptions.
+const consoleClientID = "tributary-console"
+
+// serve runs msg through its handler at the highest version we serve, as
+// if a client had sent it; ctx bounds only the wait for an answer.
+func (o observer) serve(ctx context.Context, msg kmsg.Request) (kmsg.Response, error) {
+	api, ok := apis[msg.Key()]
+	if !ok {
+		return nil, fmt.Errorf("broker: no handler for %s", kmsg.NameForKey(msg.Key()))
+	}
+	msg.SetVersion(api.max)
+	type result struct {
+		resp any
+		err  error
+	}
+	done := make(chan result, 1)
+	if !o.b.tryGo(func() {
+		resp, err := api.fn(o.b, &request{key: msg.Key(), version: api.max, clientID: consoleClientID, msg: msg})
+		done <- result{resp, err}
+	}) {
+		return nil, errors.New("broker: closing")
+	}
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, r.err
+		}
+		resp, ok := r.resp.(kmsg.Response)
+		if !ok {
+			return nil, fmt.Errorf("broker: %s answered %T", kmsg.NameForKey(msg.Key()), r.resp)
+		}
+		return resp, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// codeErr is the error of a response's error code and message, nil for 0.
+func codeErr(code int16, msg *string) error {
+	if code == 0 {
+		return nil
+	}
+	err := tributary.ErrorForCode(code)
+	if msg != nil && *msg != "" {
+		return fmt.Errorf("%w: %s", err, *msg)
+	}
+	return err
+}
+
+func (o observer) CreateTopic(ctx context.Context, name string, partitions int32, rf int16) error {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	t := kmsg.NewCreateTopicsRequestTopic()
+	t.Topic, t.NumPartitions, t.ReplicationFactor = name, partitions, rf
+	req.Topics = append(req.Topics, t)
+	req.TimeoutMillis = 30000
+	resp, err := o.serve(ctx, req)
+	if err != nil {
+		return err
+	}
+	rt := resp.(*kmsg.CreateTopicsResponse).Topics[0]
+	return codeErr(rt.ErrorCode, rt.ErrorMessage)
+}
+
+func (o observer) DeleteTopic(ctx context.Context, name string) error {
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	t := kmsg.NewDeleteTopicsRequestTopic()
+	t.Topic = kmsg.StringPtr(name)
+	req.Topics = append(req.Topics, t)
+	req.TopicNames = []string{name}
+	req.TimeoutMillis = 30000
+	resp, err := o.serve(ctx, req)
+	if err != nil {
+		return err
+	}
+	rt := resp.(*kmsg.DeleteTopicsResponse).Topics[0]
+	return codeErr(rt.ErrorCode, rt.ErrorMessage)
+}
+
+// ResetGroupOffsets computes the new offsets from the logs (as
+// kafka-consumer-groups does with ListOffsets) and commits them with an
+// OffsetCommit of generation -1, which the coordinator accepts only while
+// the group has no members.
+func (o observer) ResetGroupOffsets(ctx context.Context, groupID, topicName string, to observe.ResetTarget) error {
+	fr := kmsg.NewPtrOffsetFetchRequest()
+	rg := kmsg.NewOffsetFetchRequestGroup()
+	rg.Group = groupID
+	fr.Groups = append(fr.Groups, rg)
+	resp, err := o.serve(ctx, fr)
+	if err != nil {
+		return err
+	}
+	fg := resp.(*kmsg.OffsetFetchResponse).Groups
+	if len(fg) != 1 {
+		return errors.New("broker: OffsetFetch answered no group")
+	}
+	if err := codeErr(fg[0].ErrorCode, nil); err != nil {
+		return err
+	}
+	committed := map[string]map[int32]int64{}
+	for _, t := range fg[0].Topics {
+		for _, p := range t.Partitions {
+			if p.ErrorCode == 0 && p.Offset >= 0 {
+				if committed[t.Topic] == nil {
+					committed[t.Topic] = map[int32]int64{}
+				}
+				committed[t.Topic][p.Partition] = p.Offset
+			}
+		}
+	}
+	want := map[string][]int32{}
+	if topicName != "" {
+		snaps := o.snapshotTopics(topicName)
+		if len(snaps) == 0 {
+			return fmt.Errorf("%w: topic %s", tributary.ErrUnknownTopicOrPartition, topicName)
+		}
+		for _, p := range snaps[0].parts {
+			want[topicName] = append(want[topicName], p.index)
+		}
+	} else {
+		for t, ps := range committed {
+			for p := range ps {
+				want[t] = append(want[t], p)
+			}
+		}
+	}
+	if len(want) == 0 {
+		return fmt.Errorf("group %s has no committed offsets to reset", groupID)
+	}
+	cr := kmsg.NewPtrOffsetCommitRequest()
+	cr.Group, cr.Generation, cr.MemberID = groupID, -1, ""
+	for _, t := range slices.Sorted(maps.Keys(want)) {
+		ct := kmsg.NewOffsetCommitRequestTopic()
+		ct.Topic = t
+		ps := want[t]
+		slices.Sort(ps)
+		for _, pi := range ps {
+			p, err := o.b.lookupPartition(t, pi)
+			if err != nil {
+				return fmt.Errorf("%s[%d]: %w", t, pi, err)
+			}
+			st := p.log.Stats()
+			var off int64
+			switch to.Kind {
+			case observe.ResetToEarliest:
+				off = st.LogStart
+			case observe.ResetToLatest:
+				off = st.HighWatermark
+			case observe.ResetToTime:
+				found, _, ok, err := p.log.OffsetForTimestamp(to.Value, st.HighWatermark)
+				if err != nil {
+					return fmt.Errorf("%s[%d]: %w", t, pi, err)
+				}
+				off = st.HighWatermark
+				if ok {
+					off = found
+				}
+			case observe.ResetShiftBy:
+				c, ok := committed[t][pi]
+				if !ok {
+					return fmt.Errorf("%s[%d]: the group has no committed offset to shift", t, pi)
+				}
+				off = min(max(c+to.Value, st.LogStart), st.HighWatermark)
+			default:
+				return fmt.Errorf("broker: invalid reset target %d", to.Kind)
+			}
+			cp := kmsg.NewOffsetCommitRequestTopicPartition()
+			cp.Partition, cp.Offset, cp.LeaderEpoch = pi, off, -1
+			ct.Partitions = append(ct.Partitions, cp)
+		}
+		cr.Topics = append(cr.Topics, ct)
+	}
+	resp, err = o.serve(ctx, cr)
+	if err != nil {
+		return err
+	}
+	for _, t := range resp.(*kmsg.OffsetCommitResponse).Topics {
+		for _, p := range t.Partitions {
+			if err := codeErr(p.ErrorCode, nil); err != nil {
+				return fmt.Errorf("%s[%d]: %w", t.Topic, p.Partition, err)
+			}
+		}
+	}
+	return nil
 }

@@ -12,9 +12,10 @@
 // console.write.enable is set; then it can create and delete topics and
 // reset a group's offsets. Those actions are POSTs carrying a CSRF token
 // that must match a SameSite=Strict cookie (the double-submit pattern),
-// and a cross-site Origin is refused; they are carried out with the admin
-// client against the broker's own Kafka listener, so they pass exactly
-// the checks a client's request passes.
+// and a cross-site Origin is refused; the broker carries them out with
+// its own CreateTopics, DeleteTopics and OffsetCommit handlers
+// (observe.Actions), so they pass exactly the checks a client's request
+// passes.
 package console
 
 import (
@@ -35,7 +36,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/tributary/tributary/admin"
 	"github.com/tributary/tributary/broker/metrics"
 	"github.com/tributary/tributary/broker/observe"
 )
@@ -57,10 +57,9 @@ type Options struct {
 	// Metrics is served at /metrics and gives the topic rates; nil
 	// serves 404 there and shows no rates.
 	Metrics *metrics.Metrics
-	// KafkaAddr returns the broker's Kafka listener, for write actions.
-	KafkaAddr func() string
-	// WriteEnabled allows the create/delete topic and reset offsets
-	// actions (console.write.enable).
+	// Actions carries out the write actions; they are offered only when
+	// WriteEnabled (console.write.enable) is set too.
+	Actions      observe.Actions
 	WriteEnabled bool
 	Logger       *slog.Logger
 	// SampleInterval is how often rates and group lag are sampled for
@@ -84,6 +83,9 @@ func New(opts Options) *Console {
 	}
 	if opts.SampleInterval <= 0 {
 		opts.SampleInterval = 5 * time.Second
+	}
+	if opts.Actions == nil {
+		opts.WriteEnabled = false
 	}
 	c := &Console{opts: opts, pages: map[string]*template.Template{}, hist: newHistory()}
 	for _, name := range []string{"overview", "topics", "topic", "messages", "groups", "group", "brokers", "error"} {
@@ -586,15 +588,6 @@ func (c *Console) checkWrite(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func (c *Console) withAdmin(ctx context.Context, f func(a *admin.Client) error) error {
-	a, err := admin.New(admin.SeedBrokers(c.opts.KafkaAddr()))
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	return f(a)
-}
-
 func redirect(w http.ResponseWriter, r *http.Request, to, flash string) {
 	http.Redirect(w, r, to+"?flash="+url.QueryEscape(flash), http.StatusSeeOther)
 }
@@ -612,7 +605,7 @@ func (c *Console) createTopic(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	err := c.withAdmin(ctx, func(a *admin.Client) error { return a.CreateTopic(ctx, name, int32(parts), int16(rf), nil) })
+	err := c.opts.Actions.CreateTopic(ctx, name, int32(parts), int16(rf))
 	if err != nil {
 		c.fail(w, r, http.StatusBadRequest, "create topic "+name+": "+err.Error())
 		return
@@ -632,13 +625,7 @@ func (c *Console) deleteTopic(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	err := c.withAdmin(ctx, func(a *admin.Client) error {
-		res, err := a.DeleteTopics(ctx, name)
-		if err != nil {
-			return err
-		}
-		return res.FirstErr()
-	})
+	err := c.opts.Actions.DeleteTopic(ctx, name)
 	if err != nil {
 		c.fail(w, r, http.StatusBadRequest, "delete topic "+name+": "+err.Error())
 		return
@@ -652,43 +639,33 @@ func (c *Console) resetOffsets(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	var spec admin.ResetSpec
+	var spec observe.ResetTarget
 	switch to := r.PostForm.Get("to"); to {
 	case "earliest":
-		spec = admin.ToEarliest()
+		spec.Kind = observe.ResetToEarliest
 	case "latest":
-		spec = admin.ToLatest()
+		spec.Kind = observe.ResetToLatest
 	case "time":
 		ts, err := parseTime(r.PostForm.Get("time"))
 		if err != nil {
 			c.fail(w, r, http.StatusBadRequest, err.Error())
 			return
 		}
-		spec = admin.ToTimestamp(ts.UnixMilli())
+		spec = observe.ResetTarget{Kind: observe.ResetToTime, Value: ts.UnixMilli()}
 	case "shift":
 		n, err := strconv.ParseInt(r.PostForm.Get("shift"), 10, 64)
 		if err != nil {
 			c.fail(w, r, http.StatusBadRequest, "shift must be a number")
 			return
 		}
-		spec = admin.ShiftBy(n)
+		spec = observe.ResetTarget{Kind: observe.ResetShiftBy, Value: n}
 	default:
 		c.fail(w, r, http.StatusBadRequest, "unknown reset target "+strconv.Quote(to))
 		return
 	}
-	var topics []string
-	if t := strings.TrimSpace(r.PostForm.Get("topic")); t != "" {
-		topics = []string{t}
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	err := c.withAdmin(ctx, func(a *admin.Client) error {
-		res, err := a.ResetGroupOffsets(ctx, id, spec, topics)
-		if err != nil {
-			return err
-		}
-		return res.FirstErr()
-	})
+	err := c.opts.Actions.ResetGroupOffsets(ctx, id, strings.TrimSpace(r.PostForm.Get("topic")), spec)
 	if err != nil {
 		c.fail(w, r, http.StatusBadRequest, "reset offsets of "+id+": "+err.Error())
 		return

@@ -191,3 +191,33 @@ type Header struct {
 	Key   string
 	Value []byte
 }
+
+// Actions are the console's write actions (console.write.enable). The
+// broker carries them out through its own request handlers, so they pass
+// exactly the checks a client's CreateTopics, DeleteTopics or
+// OffsetCommit passes.
+type Actions interface {
+	CreateTopic(ctx context.Context, name string, partitions int32, replicationFactor int16) error
+	DeleteTopic(ctx context.Context, name string) error
+	// ResetGroupOffsets commits new offsets for group on every partition
+	// of topic, or with topic "" on every partition it has committed to.
+	// Kafka accepts it only while the group has no active members.
+	ResetGroupOffsets(ctx context.Context, group, topic string, to ResetTarget) error
+}
+
+// ResetTarget says where ResetGroupOffsets moves offsets, as
+// kafka-consumer-groups --reset-offsets does.
+type ResetTarget struct {
+	Kind  ResetKind
+	Value int64 // Unix ms for ResetToTime, the delta for ResetShiftBy
+}
+
+// ResetKind is a kind of reset.
+type ResetKind int8
+
+const (
+	ResetToEarliest ResetKind = iota + 1 // the log start offset
+	ResetToLatest                        // the high watermark
+	ResetToTime                          // the first offset at or after Value, else the high watermark
+	ResetShiftBy                         // committed + Value, clamped to [log start, high watermark]
+)
