@@ -203,4 +203,23 @@ func TestWriteActions(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, lags[0].Total)
 	require.Contains(t, string(body2), `id="group-lag">0<`)
+
+	// Shift back by 5 on every committed partition, then to the start.
+	for _, step := range []struct {
+		form url.Values
+		lag  int64
+	}{
+		{url.Values{"to": {"shift"}, "shift": {"-5"}}, 15},
+		{url.Values{"to": {"earliest"}}, ordersCount},
+		{url.Values{"to": {"time"}, "time": {"2000-01-01T00:00:00Z"}}, ordersCount},
+	} {
+		step.form.Set("csrf", tok)
+		resp, err = cl.PostForm(f.base+"/groups/billing/reset", step.form)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, step.form)
+		lags, err := f.admin.Lag(ctx, groupID)
+		require.NoError(t, err)
+		require.Equal(t, step.lag, lags[0].Total, step.form)
+	}
 }
