@@ -21,7 +21,8 @@ import (
 var (
 	benchRecords   = flag.Int("bench.records", 1_000_000, "records produced and consumed by BenchmarkProduceConsume1M")
 	benchInProcess = flag.Bool("bench.inprocess", false, "run our broker in-process in BenchmarkProduceConsume1M (for -cpuprofile/-memprofile) instead of as a subprocess")
-	benchConsole   = flag.Bool("bench.console", true, "run our broker with its console and metrics (http.listener) and keep console pages and /metrics loading once a second during BenchmarkProduceConsume1M; false turns http.listener off")
+	benchConsole   = flag.Bool("bench.console", true, "run our broker with its console and metrics (http.listener) in BenchmarkProduceConsume1M; false turns http.listener off")
+	benchWatch     = flag.Bool("bench.watch", true, "with -bench.console, load console pages and /metrics once a second during BenchmarkProduceConsume1M, as someone watching it would")
 )
 
 type throughput struct {
@@ -143,7 +144,10 @@ func BenchmarkProduceConsume1M(b *testing.B) {
 		if *benchConsole && httpAddr == "" {
 			b.Fatal("the broker reported no console address")
 		}
-		stopConsole := watchConsole(b, httpAddr, topics[0])
+		stopConsole := func() {}
+		if *benchWatch {
+			stopConsole = watchConsole(b, httpAddr, topics[0])
+		}
 		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topics...))
 		if err != nil {
 			b.Fatal(err)

@@ -126,7 +126,7 @@ func New(src observe.Source, apiNames []string, opts Options) *Metrics {
 	local := hist("localtimems", "Time the handler worked on the request, ms (LocalTimeMs).")
 	remote := hist("remotetimems", "Time the request was parked waiting (fetch long poll, acks=all), ms (RemoteTimeMs).")
 	respQueue := hist("responsequeuetimems", "Time the response waited to be written, ms (ResponseQueueTimeMs).")
-	send := hist("responsesendtimems", "Time writing the response, ms (ResponseSendTimeMs).")
+	send := hist("responsesendtimems", "Time writing the response into the connection's buffer, or to the socket for sendfile fetches, ms (ResponseSendTimeMs).")
 	for _, name := range append(apiNames, "Unknown") {
 		rm := &requestMetrics{
 			requests: reqs.WithLabelValues(name),
