@@ -113,7 +113,10 @@ func runProduceConsume(b *testing.B, addr, topic string, n int) throughput {
 // on each, our/kfake ratios, and our broker's peak RSS (VmHWM, over both
 // rounds) in MB. -bench.records changes the count; -bench.inprocess runs
 // our broker inside the test binary so -cpuprofile and -memprofile see it
-// (RSS is then not reported).
+// (RSS is then not reported). By default the broker runs its console and
+// metrics and the benchmark loads console pages and /metrics once a
+// second; -bench.watch=false loads none, -bench.console=false turns
+// http.listener off: the three give the cost of each.
 func BenchmarkProduceConsume1M(b *testing.B) {
 	n := *benchRecords
 	const rounds = 2
