@@ -171,9 +171,9 @@ func (h *history) partitionChart(id, topic string, partition int32, w, ht int) t
 	return chart(h.partLag[partKey{id, topic, partition}], h.times, w, ht, false)
 }
 
-// chart draws s as an inline SVG polyline (no script, no external file).
-// Absent samples break the line. With axes it labels the maximum and the
-// time span.
+// chart draws s as an inline SVG polyline (no script, no external file),
+// stretched to the width. Absent samples break the line. With axes it
+// labels the maximum and the time the samples span.
 func chart(s []int64, times []time.Time, w, h int, axes bool) template.HTML {
 	if len(s) == 0 {
 		return template.HTML(fmt.Sprintf(`<svg class="chart" width="%d" height="%d" role="img" aria-label="no samples yet"><text x="4" y="%d" class="axis">no samples yet</text></svg>`, w, h, h/2+4))
@@ -187,8 +187,12 @@ func chart(s []int64, times []time.Time, w, h int, axes bool) template.HTML {
 		padL, padB = 48, 16
 	}
 	pw, ph := float64(w-padL-2), float64(h-padB-4)
-	step := pw / float64(max(historyLen-1, 1))
-	x0 := float64(padL) + pw - step*float64(len(s)-1)
+	if len(s) == 1 {
+		s = []int64{s[0], s[0]} // one sample: a flat line across
+	}
+	// The samples fill the width: the axis says how long they span.
+	step := pw / float64(len(s)-1)
+	x0 := float64(padL)
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="lag over the last %d samples, latest %d">`, w, h, w, h, len(s), s[len(s)-1])
 	if axes {
