@@ -122,6 +122,7 @@ func handleProduce(b *Broker, req *request) (any, error) {
 					b.logger.Error("append failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
 				}
 				fail(code, err.Error())
+				b.observeProduceFailed(rt.Topic)
 				if code == tributary.ErrInvalidRecord.Code && r.Version >= 8 {
 					// Storage does not say which record was bad; Kafka
 					// lists at least one, so point at the batch start.
@@ -132,6 +133,7 @@ func handleProduce(b *Broker, req *request) (any, error) {
 			if !res.Duplicate {
 				b.notifyPartition(p)
 			}
+			b.observeProduce(rt.Topic, rp.Records, res)
 			sp.BaseOffset = res.BaseOffset
 			sp.LogAppendTime = res.LogAppendTime
 			sp.LogStartOffset = res.LogStartOffset
@@ -159,6 +161,8 @@ func handleProduce(b *Broker, req *request) (any, error) {
 	}
 	deadline := time.Now().Add(time.Duration(max(r.TimeoutMillis, 0)) * time.Millisecond)
 	wait := func() (any, error) {
+		// Time spent waiting for the ISR is Kafka's RemoteTime.
+		defer req.parked(time.Now())
 		for _, w := range waits {
 			if err := b.waitAcked(w.p, w.last+1, w.minISR, time.Until(deadline)); err != nil {
 				w.rp.ErrorCode = tributary.CodeOf(err)

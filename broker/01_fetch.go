@@ -69,6 +69,7 @@ func handleFetch(b *Broker, req *request) (any, error) {
 	resp := &fetchResponse{version: r.Version, readCommitted: r.IsolationLevel == 1}
 	// A replica id marks a follower's fetch (consumers send -1).
 	follower := r.ReplicaID >= 0
+	defer b.observeFetch(resp)
 	if r.Version >= 7 && r.SessionEpoch > 0 {
 		resp.errCode = tributary.ErrFetchSessionIdNotFound.Code
 		return resp, nil
@@ -190,6 +191,7 @@ func handleFetch(b *Broker, req *request) (any, error) {
 
 	w := b.newWaiter(parts)
 	defer b.unwatch(w)
+	defer req.parked(time.Now())
 	timer := time.NewTimer(time.Duration(r.MaxWaitMillis) * time.Millisecond)
 	defer timer.Stop()
 	var connDone <-chan struct{} // a dead client stops the wait early

@@ -4,12 +4,15 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tributary/tributary/broker"
 	"github.com/tributary/tributary/broker/brokertest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -19,6 +22,8 @@ import (
 var (
 	benchRecords   = flag.Int("bench.records", 1_000_000, "records produced and consumed by BenchmarkProduceConsume1M")
 	benchInProcess = flag.Bool("bench.inprocess", false, "run our broker in-process in BenchmarkProduceConsume1M (for -cpuprofile/-memprofile) instead of as a subprocess")
+	benchConsole   = flag.Bool("bench.console", true, "run our broker with its console and metrics (http.listener) in BenchmarkProduceConsume1M; false turns http.listener off")
+	benchWatch     = flag.Bool("bench.watch", true, "with -bench.console, load console pages and /metrics once a second during BenchmarkProduceConsume1M, as someone watching it would")
 )
 
 type throughput struct {
@@ -109,23 +114,43 @@ func runProduceConsume(b *testing.B, addr, topic string, n int) throughput {
 // on each, our/kfake ratios, and our broker's peak RSS (VmHWM, over both
 // rounds) in MB. -bench.records changes the count; -bench.inprocess runs
 // our broker inside the test binary so -cpuprofile and -memprofile see it
-// (RSS is then not reported).
+// (RSS is then not reported). By default the broker runs its console and
+// metrics and the benchmark loads console pages and /metrics once a
+// second; -bench.watch=false loads none, -bench.console=false turns
+// http.listener off: the three give the cost of each.
 func BenchmarkProduceConsume1M(b *testing.B) {
 	n := *benchRecords
 	const rounds = 2
 	for range b.N {
 		var oursAddr string
 		var proc *brokertest.Process
+		var httpAddr string
 		if *benchInProcess {
-			oursAddr = brokertest.Start(b).Addr()
+			bb := brokertest.Start(b, func(c *broker.Config) {
+				if !*benchConsole {
+					c.HTTPListener = ""
+				}
+			})
+			oursAddr, httpAddr = bb.Addr(), bb.HTTPAddr()
 		} else {
-			proc = brokertest.StartProcess(b, b.TempDir())
-			oursAddr = proc.Addr()
+			var overrides []string
+			if !*benchConsole {
+				overrides = append(overrides, "http.listener=")
+			}
+			proc = brokertest.StartProcess(b, b.TempDir(), overrides...)
+			oursAddr, httpAddr = proc.Addr(), proc.HTTPAddr()
 		}
 		topics := make([]string, rounds)
 		for i := range topics {
 			topics[i] = fmt.Sprint("bench-", i)
 			createTopic(b, oursAddr, topics[i], 1, nil)
+		}
+		if *benchConsole && httpAddr == "" {
+			b.Fatal("the broker reported no console address")
+		}
+		stopConsole := func() {}
+		if *benchWatch {
+			stopConsole = watchConsole(b, httpAddr, topics[0])
 		}
 		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topics...))
 		if err != nil {
@@ -147,6 +172,7 @@ func BenchmarkProduceConsume1M(b *testing.B) {
 			b.Logf("round %d: ours %v / %v, kfake %v / %v", i, ours.produce, ours.consume, theirs.produce, theirs.consume)
 		}
 		c.Close()
+		stopConsole()
 
 		rssMB := -1.0
 		if proc != nil {
@@ -252,5 +278,55 @@ func createTopicRF(t testing.TB, addr, name string, rf int16, configs map[string
 			t.Fatalf("topic %s not ready: %v", name, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// watchConsole stands for a person with the console open and Prometheus
+// scraping during the benchmark: once a second it loads the overview, the
+// topic list and the topic's page, browses its last records and scrapes
+// /metrics. It returns a function that stops it and reports how many
+// loads failed. addr "" (console off) does nothing.
+func watchConsole(b *testing.B, addr, topic string) (stop func()) {
+	if addr == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var loads, failed int
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		cl := &http.Client{Timeout: 30 * time.Second}
+		paths := []string{"/", "/topics", "/topics/" + topic, "/topics/" + topic + "/messages?partition=0&offset=-20", "/groups", "/metrics"}
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			for _, p := range paths {
+				loads++
+				resp, err := cl.Get("http://" + addr + p)
+				if err != nil {
+					failed++
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failed++
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+		if failed > 0 {
+			b.Errorf("console: %d of %d page loads failed during the benchmark", failed, loads)
+		}
+		b.Logf("console: %d page loads during the benchmark", loads)
 	}
 }

@@ -28,6 +28,7 @@ type Broker struct {
 	lockFile    *os.File          // flock on <dir>/.lock while open
 	data        dataPath          // produce/fetch state, see datapath.go
 	groups      *groupCoordinator // group coordinator, see groups.go
+	obs         obsState          // metrics and the HTTP listener, see observe.go
 
 	// The cluster (metadata_sync.go): this node's voter of the
 	// controller quorum, the replica manager of the partitions it hosts,
@@ -120,6 +121,7 @@ func New(cfg Config) (*Broker, error) {
 	b.mu.eff = cfg
 	b.connMu.conns = make(map[*clientConn]struct{})
 	b.mem.init(cfg.QueuedMaxRequestBytes, b.goTracked, b.closing)
+	b.initObserve()
 
 	if err := b.load(); err != nil {
 		b.closeLogs()
@@ -188,6 +190,10 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.removeOrphanDirs()
 	b.ensureMetadataReserve(0)
 	if err := b.initGroups(); err != nil {
+		b.Close()
+		return err
+	}
+	if err := b.startHTTP(); err != nil {
 		b.Close()
 		return err
 	}
@@ -260,6 +266,7 @@ func (b *Broker) Close() error {
 		for _, c := range conns {
 			c.kill()
 		}
+		b.stopHTTP()
 
 		b.trackMu.Lock()
 		b.tracking = false

@@ -103,6 +103,11 @@ type Config struct {
 	// checkpoint files (checkpointLoop).
 	LogFlushOffsetCheckpointIntervalMs      int32 // log.flush.offset.checkpoint.interval.ms (60000)
 	LogFlushStartOffsetCheckpointIntervalMs int32 // log.flush.start.offset.checkpoint.interval.ms (60000)
+	// Observability (observe.go): the HTTP listener serving the console,
+	// /metrics, /healthz and /readyz.
+	HTTPListener              string // http.listener (127.0.0.1:9644; "" disables it and the metrics)
+	ConsoleWriteEnable        bool   // console.write.enable (false): the console may create/delete topics and reset offsets
+	MetricsPartitionSeriesMax int32  // metrics.partition.series.max (2000): partitions with per-partition series
 
 	// Listener, when set, is used instead of opening Listeners: tests and
 	// embedders hand the broker a socket they opened (127.0.0.1:0).
@@ -177,6 +182,8 @@ func DefaultConfig() Config {
 		MaxConnections:                  math.MaxInt32,
 		MaxConnectionsPerIp:             math.MaxInt32,
 		QueuedMaxRequestBytes:           defaultQueuedMaxRequestBytes,
+		HTTPListener:                    "127.0.0.1:9644",
+		MetricsPartitionSeriesMax:       2000,
 		ShutdownTimeout:                 10 * time.Second,
 
 		ProcessRoles:                            []string{"broker", "controller"},

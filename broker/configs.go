@@ -273,6 +273,9 @@ var brokerProps = []brokerProp{
 	{"queued.max.request.bytes", specLongGEm1, false, "Broker-wide budget for the bytes of requests being read or queued; a connection whose next request does not fit waits without allocating. " +
 		"Kafka's default -1 (unbounded) lets a few stalled 100 MB requests take gigabytes, so Tributary defaults to 100 MiB, the size of one largest request (socket.request.max.bytes); " +
 		"a request larger than the budget is still served when no other large request is in memory, and an eighth of the budget stays free for requests up to 1 MiB so small clients are served meanwhile. -1 (or 0) restores Kafka's unbounded behaviour.", func(c *Config) any { return &c.QueuedMaxRequestBytes }},
+	{"http.listener", specString, false, "host:port of the console, /metrics, /healthz and /readyz (port 0: any free port; empty: no HTTP listener and no metrics). DescribeConfigs reports the bound address.", func(c *Config) any { return &c.HTTPListener }},
+	{"console.write.enable", specBool, false, "Let the console create and delete topics and reset group offsets (POST with a CSRF token).", func(c *Config) any { return &c.ConsoleWriteEnable }},
+	{"metrics.partition.series.max", specIntGE0, false, "Partitions (and group partitions) that get per-partition series in /metrics; the rest are counted in tributary_metrics_partition_series_omitted.", func(c *Config) any { return &c.MetricsPartitionSeriesMax }},
 }
 
 var brokerPropsByName = func() map[string]brokerProp {

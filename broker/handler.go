@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"net"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -18,7 +19,8 @@ type request struct {
 	version  int16
 	corrID   int32
 	clientID string
-	msg      kmsg.Request // decoded body; msg.GetVersion() == version
+	msg      kmsg.Request  // decoded body; msg.GetVersion() == version
+	remote   time.Duration // time parked waiting (RemoteTimeMs), see observe.go
 }
 
 // A handler serves one API key. It returns one of:

@@ -469,6 +469,7 @@ func (b *Broker) reconcile(prev, img *controller.Image) {
 		b.adoptClusterID(img.ClusterID)
 	}
 
+	b.countReplication(prev, img)
 	b.recon.Lock()
 	b.recon.img.Store(img)
 	b.recon.cond.Broadcast()

@@ -73,6 +73,7 @@ type inflight struct {
 	done chan struct{}
 	resp any
 	err  error
+	t    reqTimes // for RequestMetrics, see observe.go
 }
 
 // RemoteAddr is the client's address.
@@ -123,6 +124,7 @@ func (b *Broker) serveConn(nc net.Conn) {
 	}
 	b.connMu.conns[c] = struct{}{}
 	b.connMu.Unlock()
+	b.observeConn(true)
 	if !b.tryGo(c.readLoop) {
 		c.kill()
 		return
@@ -148,6 +150,7 @@ func (c *clientConn) kill() {
 		delete(c.b.connMu.conns, c)
 		c.b.connMu.Unlock()
 		c.b.releaseConn(c.ip)
+		c.b.observeConn(false)
 	})
 }
 
@@ -236,7 +239,7 @@ func (c *clientConn) readLoop() {
 			return
 		}
 		req.conn = c
-		c.handleCh <- &inflight{req: req, buf: bp, size: size, done: make(chan struct{})}
+		c.handleCh <- &inflight{req: req, buf: bp, size: size, done: make(chan struct{}), t: reqTimes{recv: time.Now()}}
 	}
 }
 
@@ -259,8 +262,10 @@ func (c *clientConn) handleLoop() {
 // connection.
 func (c *clientConn) run(inf *inflight) {
 	async := false
+	inf.t.start = time.Now()
 	defer func() {
 		if !async {
+			inf.t.end = time.Now()
 			close(inf.done)
 		}
 	}()
@@ -284,6 +289,7 @@ func (c *clientConn) run(inf *inflight) {
 		inf.resp = nil
 		async = c.b.tryGo(func() {
 			defer close(inf.done)
+			defer func() { inf.t.end = time.Now() }()
 			defer func() {
 				if r := recover(); r != nil {
 					inf.resp, inf.err = nil, fmt.Errorf("handler panic: %v\n%s", r, debug.Stack())
@@ -344,7 +350,9 @@ func (c *clientConn) writeLoop() {
 				return
 			}
 		}
+		dequeued := time.Now()
 		err := c.writeResponse(bw, inf)
+		c.b.observeRequest(inf, dequeued)
 		putBuf(inf.buf)
 		c.releaseAll(inf.size)
 		cur = nil

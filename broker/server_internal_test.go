@@ -22,6 +22,7 @@ func startInternal(t *testing.T, dir string) *Broker {
 	cfg := DefaultConfig()
 	cfg.LogDirs = []string{dir}
 	cfg.Listener = ln
+	cfg.HTTPListener = "127.0.0.1:0"
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	b, err := New(cfg)
 	if err != nil {
@@ -145,6 +146,7 @@ func TestCloseStopsEveryGoroutine(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.LogDirs = []string{dir}
 	cfg.Listener = ln
+	cfg.HTTPListener = "127.0.0.1:0"
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	b, err := New(cfg)
 	if err != nil {

@@ -251,7 +251,7 @@ func (b *Broker) retentionLoop() {
 	interval := time.Duration(b.cfg.LogRetentionCheckIntervalMs) * time.Millisecond
 	for b.sleep(interval) {
 		for _, p := range b.allPartitions() {
-			if err := p.log.EnforceRetention(); err != nil {
+			if err := b.enforceRetention(p); err != nil {
 				b.logger.Warn("retention", "topic", p.topic.name, "partition", p.index, "err", err)
 			}
 		}

@@ -30,7 +30,8 @@ type Broker struct {
 // Start starts a broker on 127.0.0.1:0 with its log dir in t.TempDir(),
 // waits until it listens, and stops it when the test ends. Overrides
 // adjust the configuration (after the test defaults: log.dirs, listener,
-// a logger writing to t.Log at WARN and above).
+// a logger writing to t.Log at WARN and above, http.listener on
+// 127.0.0.1:0).
 func Start(t testing.TB, overrides ...func(*broker.Config)) *Broker {
 	t.Helper()
 	b := &Broker{Dir: filepath.Join(t.TempDir(), "data"), overrides: overrides}
@@ -41,6 +42,10 @@ func Start(t testing.TB, overrides ...func(*broker.Config)) *Broker {
 
 // Addr is host:port of the broker's listener.
 func (b *Broker) Addr() string { return b.Broker.Addr() }
+
+// HTTPAddr is host:port of the broker's console and /metrics, "" when an
+// override turned http.listener off.
+func (b *Broker) HTTPAddr() string { return b.Broker.HTTPAddr() }
 
 // Restart closes the broker and starts a new one on the same log dir (on
 // a new port).
@@ -60,6 +65,9 @@ func (b *Broker) start(t testing.TB) {
 	cfg.LogDirs = []string{b.Dir}
 	cfg.Listener = ln
 	cfg.Listeners = "PLAINTEXT://" + ln.Addr().String()
+	// The console and /metrics on a free port, so parallel tests do not
+	// collide on 9644; HTTPAddr tells where. An override may set "" (off).
+	cfg.HTTPListener = "127.0.0.1:0"
 	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg.ShutdownTimeout = 5 * time.Second
 	for _, o := range b.overrides {

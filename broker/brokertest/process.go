@@ -19,9 +19,10 @@ import (
 // Process is a `tributary broker` subprocess started by StartProcess.
 type Process struct {
 	// Pid is the process id.
-	Pid  int
-	addr string
-	cmd  *exec.Cmd
+	Pid      int
+	addr     string
+	httpAddr string
+	cmd      *exec.Cmd
 
 	waitOnce sync.Once
 	waitErr  error
@@ -30,6 +31,10 @@ type Process struct {
 
 // Addr is host:port the broker listens on.
 func (p *Process) Addr() string { return p.addr }
+
+// HTTPAddr is host:port of the broker's console and /metrics, "" when
+// an override turned http.listener off.
+func (p *Process) HTTPAddr() string { return p.httpAddr }
 
 // Kill sends SIGKILL and waits for the process to die: a crash, with no
 // chance to flush.
@@ -96,10 +101,14 @@ func (p *Process) procStatus(field string) (int64, error) {
 	return 0, fmt.Errorf("brokertest: no %s in /proc status", field)
 }
 
-const listeningPrefix = "tributary broker listening on "
+const (
+	listeningPrefix = "tributary broker listening on "
+	consolePrefix   = "tributary console on http://"
+)
 
 // StartProcess builds `tributary` (once per test binary) and runs
-// `tributary broker` with log.dirs=dir on 127.0.0.1:0, plus overrides
+// `tributary broker` with log.dirs=dir on 127.0.0.1:0 (and its console
+// on another free port), plus overrides
 // ("key=value" broker properties). It returns once the broker listens.
 // The process is stopped (SIGTERM, then SIGKILL) when the test ends; its
 // output goes to t.Log.
@@ -128,7 +137,7 @@ func StartProcessNoFile(t testing.TB, dir string, nofile int, overrides ...strin
 func startProcess(t testing.TB, dir string, wrap []string, files []*os.File, overrides []string) *Process {
 	t.Helper()
 	bin := buildBinary(t)
-	args := []string{"broker", "--override", "log.dirs=" + dir}
+	args := []string{"broker", "--override", "log.dirs=" + dir, "--override", "http.listener=127.0.0.1:0"}
 	var env []string
 	for _, o := range overrides {
 		if v, ok := strings.CutPrefix(o, "env:"); ok {
@@ -157,6 +166,7 @@ func startProcess(t testing.TB, dir string, wrap []string, files []*os.File, ove
 	}
 	p := &Process{Pid: cmd.Process.Pid, cmd: cmd, exited: make(chan struct{})}
 	addrCh := make(chan string, 1)
+	httpCh := make(chan string, 1) // written (once) before addrCh
 	var outMu sync.Mutex
 	testDone := false
 	logLine := func(line string) {
@@ -173,6 +183,12 @@ func startProcess(t testing.TB, dir string, wrap []string, files []*os.File, ove
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
+			if a, ok := strings.CutPrefix(line, consolePrefix); ok {
+				select {
+				case httpCh <- strings.TrimSuffix(strings.TrimSpace(a), "/"):
+				default:
+				}
+			}
 			if a, ok := strings.CutPrefix(line, listeningPrefix); ok {
 				select {
 				case addrCh <- strings.TrimSpace(a):
@@ -201,6 +217,10 @@ func startProcess(t testing.TB, dir string, wrap []string, files []*os.File, ove
 	})
 	select {
 	case p.addr = <-addrCh:
+		select {
+		case p.httpAddr = <-httpCh:
+		default:
+		}
 	case <-p.exited:
 		t.Fatalf("brokertest: broker process exited before listening: %v", p.waitErr)
 	case <-time.After(60 * time.Second):

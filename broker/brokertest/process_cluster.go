@@ -69,6 +69,7 @@ func StartProcessCluster(t testing.TB, n int, overrides ...string) *ProcessClust
 			"listeners=PLAINTEXT://" + nd.client.Addr().String() + ",CONTROLLER://" + nd.ctrl.Addr().String(),
 			"controller.quorum.voters=" + strings.Join(voters, ","),
 			"offsets.topic.replication.factor=" + strconv.Itoa(min(n, 3)),
+			"http.listener=127.0.0.1:0",
 			"broker.session.timeout.ms=3000",
 			"broker.heartbeat.interval.ms=500",
 			"replica.lag.time.max.ms=5000",

@@ -735,6 +735,24 @@ func (l *Log) SetHighWatermark(hw int64) {
 	l.hw = min(max(hw, l.logStart), l.logEndLocked())
 }
 
+// Stats is a consistent snapshot of a log's offsets and size, taken
+// under one lock: metrics and the console read it for every partition.
+type Stats struct {
+	LogStart, LogEnd, HighWatermark, Size int64
+	Segments                              int
+}
+
+// Stats returns the log's Stats.
+func (l *Log) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := Stats{LogStart: l.logStart, LogEnd: l.logEndLocked(), HighWatermark: l.hw, Segments: len(l.segs)}
+	for _, s := range l.segs {
+		st.Size += s.size
+	}
+	return st
+}
+
 // Size is the bytes of all segments.
 func (l *Log) Size() int64 {
 	l.mu.Lock()

@@ -95,6 +95,11 @@ func runBroker(args []string) int {
 		go func() {
 			select {
 			case <-b.Ready():
+				if a := b.HTTPAddr(); a != "" {
+					// Before the listening line: whoever waits for that
+					// one has seen this one too.
+					fmt.Fprintf(os.Stderr, "tributary console on http://%s/\n", a)
+				}
 				// Tests and scripts wait for this exact line to learn the port.
 				fmt.Fprintf(os.Stderr, "tributary broker listening on %s\n", b.Addr())
 			case <-ctx.Done():

@@ -3,7 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
+	"strconv"
 	"time"
+
+	"github.com/tributary/tributary/admin"
 )
 
 var clusterCmd = &branch{
@@ -19,6 +24,9 @@ type brokerJSON struct {
 	Host   string `json:"host"`
 	Port   int32  `json:"port"`
 	Rack   string `json:"rack,omitempty"`
+	// ConsoleURL is the broker's web console when it runs one (a
+	// Tributary broker's http.listener) and answers.
+	ConsoleURL string `json:"console_url,omitempty"`
 }
 
 type voterJSON struct {
@@ -65,7 +73,8 @@ func clusterInfo(f *flagSet) func(context.Context, *tool, []string) error {
 		}
 		out := clusterJSON{ClusterID: c.ClusterID, Controller: c.Controller, Brokers: []brokerJSON{}}
 		for _, b := range c.Brokers {
-			out.Brokers = append(out.Brokers, brokerJSON{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
+			out.Brokers = append(out.Brokers, brokerJSON{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack,
+				ConsoleURL: consoleURL(ctx, a, b.NodeID, b.Host)})
 		}
 		for _, tl := range topics {
 			if !tl.Internal {
@@ -91,6 +100,16 @@ func clusterInfo(f *flagSet) func(context.Context, *tool, []string) error {
 		tb.row("ID", out.ClusterID)
 		tb.row("CONTROLLER", out.Controller)
 		tb.row("TOPICS", out.Topics)
+		for _, b := range out.Brokers {
+			if b.ConsoleURL == "" {
+				continue
+			}
+			if len(out.Brokers) == 1 {
+				tb.row("CONSOLE", b.ConsoleURL)
+			} else {
+				tb.row("CONSOLE", fmt.Sprintf("%s (node %d)", b.ConsoleURL, b.NodeID))
+			}
+		}
 		tb.flush()
 		fmt.Fprintln(t.stdout)
 		section(t.stdout, "brokers")
@@ -124,4 +143,46 @@ func clusterInfo(f *flagSet) func(context.Context, *tool, []string) error {
 		}
 		return tb.flush()
 	}
+}
+
+// consoleURL finds a Tributary broker's console: its http.listener from
+// DescribeConfigs (the bound address, so a port of 0 is resolved), with a
+// wildcard host replaced by the broker's host, if /healthz answers there.
+// Other brokers (Apache Kafka) have no such config: "".
+func consoleURL(ctx context.Context, a *admin.Client, node int32, brokerHost string) string {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	cfgs, err := a.DescribeBrokerConfigs(ctx, node)
+	if err != nil {
+		return ""
+	}
+	rc, ok := cfgs.On(strconv.Itoa(int(node)))
+	if !ok {
+		return ""
+	}
+	c, ok := rc.Lookup("http.listener")
+	if !ok || c.ValueOr("") == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(c.ValueOr(""))
+	if err != nil || port == "0" {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = brokerHost
+	}
+	u := "http://" + net.JoinHostPort(host, port) + "/"
+	req, err := http.NewRequestWithContext(ctx, "GET", u+"healthz", nil)
+	if err != nil {
+		return ""
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	return u
 }
