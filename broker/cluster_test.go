@@ -661,3 +661,65 @@ func TestAcksAllWaitDoesNotBlockTheConnection(t *testing.T) {
 	require.Equal(t, int32(2), second.corr)
 	require.True(t, appended.Before(first.at), "the second produce was appended (%v) only after the first was answered (%v)", appended, first.at)
 }
+
+// A topic deleted and created again under the same name while a broker
+// was down: when it comes back, the old topic's records (in a directory
+// of the same name) must not reappear in the new topic.
+func TestClusterRecreatedTopicWhileNodeDown(t *testing.T) {
+	c := brokertest.StartCluster(t, 3)
+	cl := clusterClient(t, c.Addrs())
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, err := adm.CreateTopic(ctx, 1, 3, nil, "reborn")
+	require.NoError(t, err)
+	produceSeq(t, cl, "reborn", 1, 0, 50)
+	waitFor(t, 30*time.Second, "full ISR", func() bool { return fullISR(describe(t, adm, "reborn"), 3) })
+
+	down := c.Node(3)
+	down.Kill(t)
+	others := []string{c.Node(1).Addr(), c.Node(2).Addr()}
+	ocl := clusterClient(t, others)
+	oadm := kadm.NewClient(ocl)
+	_, err = oadm.DeleteTopics(ctx, "reborn")
+	require.NoError(t, err)
+	waitFor(t, 30*time.Second, "the topic gone", func() bool {
+		td, err := oadm.ListTopics(ctx)
+		return err == nil && !td.Has("reborn")
+	})
+	{
+		// Node 3 is down: place the new topic on all three by hand.
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "reborn", -1, -1
+		ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		ra.Partition, ra.Replicas = 0, []int32{1, 2, 3}
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+		req.Topics = append(req.Topics, rt)
+		req.TimeoutMillis = 30000
+		resp, err := req.RequestWith(ctx, ocl)
+		require.NoError(t, err)
+		require.Zero(t, resp.Topics[0].ErrorCode)
+	}
+	produceSeq(t, ocl, "reborn", 1, 0, 10)
+
+	down.Restart(t)
+	waitFor(t, 30*time.Second, "node 3 back in the new topic's ISR", func() bool { return fullISR(describe(t, adm, "reborn"), 3) })
+	// Whoever leads, the topic holds its 10 new records only.
+	ends, err := adm.ListEndOffsets(ctx, "reborn")
+	require.NoError(t, err)
+	require.EqualValues(t, 10, ends["reborn"][0].Offset)
+	readAll(t, c.Addrs(), "reborn", 1, 10)
+	// And node 3's copy is the new one: make it the leader and read again.
+	var areq kadm.AlterPartitionAssignmentsReq
+	areq.Assign("reborn", 0, []int32{3, 1, 2})
+	_, err = adm.AlterPartitionAssignments(ctx, areq)
+	require.NoError(t, err)
+	_, err = adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{"reborn": {0: {}}})
+	require.NoError(t, err)
+	waitFor(t, 20*time.Second, "node 3 leading", func() bool { return describe(t, adm, "reborn")[0].Leader == 3 })
+	ends, err = adm.ListEndOffsets(ctx, "reborn")
+	require.NoError(t, err)
+	require.EqualValues(t, 10, ends["reborn"][0].Offset)
+	readAll(t, c.Addrs(), "reborn", 1, 10)
+}

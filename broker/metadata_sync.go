@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -356,11 +358,16 @@ func (b *Broker) reconcile(prev, img *controller.Image) {
 		delete(b.mu.topics, t.name)
 		delete(b.mu.byID, t.id)
 		b.mu.Unlock()
+		var logs []*partition
 		for _, p := range t.partitions {
 			if p.log != nil {
-				removed = append(removed, p)
+				logs = append(logs, p)
 			}
 		}
+		// Retired now, before any topic is created below: a topic
+		// deleted and created again under the same name between two
+		// images needs the directory names its old logs still hold.
+		b.unhost(logs)
 		b.logger.Info("deleted topic", "topic", t.name, "id", uuidString(t.id))
 	}
 
@@ -453,18 +460,7 @@ func (b *Broker) reconcile(prev, img *controller.Image) {
 			b.offsetsRoleChanged(c.p)
 		}
 	}
-	for _, p := range removed {
-		b.rep.Remove(p.rep)
-		b.notifyPartition(p)
-		if p.topic.name == offsetsTopic {
-			b.offsetsRoleChanged(&partition{topic: p.topic, index: p.index})
-		}
-		// Renamed to <dir>.<id>-delete at once and removed after
-		// file.delete.delay.ms, as Kafka does (orphans.go).
-		v, _ := b.topicConfigValue(p.topic, "file.delete.delay.ms")
-		ms, _ := strconv.ParseInt(v, 10, 64)
-		b.retire([]*partition{p}, time.Duration(ms)*time.Millisecond)
-	}
+	b.unhost(removed)
 	if img.ClusterID != "" && img.ClusterID != b.clusterID {
 		b.adoptClusterID(img.ClusterID)
 	}
@@ -476,6 +472,24 @@ func (b *Broker) reconcile(prev, img *controller.Image) {
 	b.recon.Unlock()
 	if b.groups != nil && b.lookupTopic(offsetsTopic) != nil && !b.groups.topicKnown.Load() {
 		go b.callGroups(nil, &groupCall{topicReady: true})
+	}
+}
+
+// unhost stops hosting partitions: the replica manager lets go of them,
+// whatever is parked on them wakes up (and finds them gone), and their
+// directories are renamed to <dir>.<id>-delete at once and removed after
+// file.delete.delay.ms, as Kafka does (orphans.go).
+func (b *Broker) unhost(ps []*partition) {
+	for _, p := range ps {
+		b.rep.Remove(p.rep)
+		b.repParts.Delete(p.rep)
+		b.notifyPartition(p)
+		if p.topic.name == offsetsTopic {
+			b.offsetsRoleChanged(&partition{topic: p.topic, index: p.index})
+		}
+		v, _ := b.topicConfigValue(p.topic, "file.delete.delay.ms")
+		ms, _ := strconv.ParseInt(v, 10, 64)
+		b.retire([]*partition{p}, time.Duration(ms)*time.Millisecond)
 	}
 }
 
@@ -498,12 +512,27 @@ func (b *Broker) offsetsRoleChanged(p *partition) {
 func (b *Broker) hostPartition(t *topic, idx int32, cfg storage.Config) (*partition, error) {
 	dir := b.partitionDir(t.name, idx)
 	_, statErr := os.Stat(dir)
+	if statErr == nil {
+		if id, ok := readPartitionMetadata(dir); ok && id != t.id {
+			// Left by a topic of the same name that was deleted while
+			// this broker was down: never let its records reappear.
+			b.logger.Warn("partition directory belongs to an older topic of the same name; retiring it", "dir", dir, "topic_id", uuidString(id))
+			if err := os.Rename(dir, dir+"."+hexID()+deleteDirSuffix); err != nil {
+				return nil, err
+			}
+			statErr = os.ErrNotExist
+		}
+	}
 	l, err := b.openLog(dir, cfg)
 	if err != nil {
 		if os.IsNotExist(statErr) {
 			// What the failed open made (out of descriptors, full disk).
 			os.RemoveAll(dir)
 		}
+		return nil, err
+	}
+	if err := writePartitionMetadata(dir, t.id); err != nil {
+		l.Close()
 		return nil, err
 	}
 	p := &partition{topic: t, index: idx, log: l}
@@ -676,4 +705,35 @@ func (b *Broker) removeOrphanDirs() {
 		known[filepath.Base(p.log.Dir())] = true
 	}
 	b.removeOrphans(known)
+}
+
+// partitionMetadataFile names the topic a partition directory belongs
+// to, as Kafka's partition.metadata does (KIP-516): "version: 0" and
+// "topic_id: <id>".
+const partitionMetadataFile = "partition.metadata"
+
+func readPartitionMetadata(dir string) ([16]byte, bool) {
+	data, err := os.ReadFile(filepath.Join(dir, partitionMetadataFile))
+	if err != nil {
+		return [16]byte{}, false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "topic_id:"); ok {
+			id, err := parseUUID(strings.TrimSpace(v))
+			return id, err == nil
+		}
+	}
+	return [16]byte{}, false
+}
+
+func writePartitionMetadata(dir string, id [16]byte) error {
+	if cur, ok := readPartitionMetadata(dir); ok && cur == id {
+		return nil
+	}
+	return writeFileAtomic(filepath.Join(dir, partitionMetadataFile), []byte("version: 0\ntopic_id: "+uuidString(id)+"\n"))
+}
+
+func hexID() string {
+	id := newUUID()
+	return hex.EncodeToString(id[:])
 }

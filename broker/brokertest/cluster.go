@@ -177,6 +177,15 @@ func (nd *Node) Addr() string { return nd.client.ln.Addr().String() }
 // ControllerAddr is the node's controller listener address.
 func (nd *Node) ControllerAddr() string { return nd.ctrl.ln.Addr().String() }
 
+// HTTPAddr is the node's console and /metrics address, "" while it is
+// stopped.
+func (nd *Node) HTTPAddr() string {
+	if b := nd.Broker(); b != nil {
+		return b.HTTPAddr()
+	}
+	return ""
+}
+
 // Broker is the running broker, or nil while the node is stopped.
 func (nd *Node) Broker() *broker.Broker {
 	nd.mu.Lock()
@@ -233,6 +242,7 @@ func (nd *Node) start() error {
 	cfg.ControllerListener = nd.ctrl.open()
 	cfg.Listeners = "PLAINTEXT://" + nd.Addr() + ",CONTROLLER://" + nd.ControllerAddr()
 	cfg.Dial = nd.dial
+	cfg.HTTPListener = "127.0.0.1:0"
 	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{nd.c.t}, &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", nd.ID)
 	cfg.ShutdownTimeout = 5 * time.Second
 	// Loopback timings: a dead broker is fenced in seconds, not Kafka's 9.
