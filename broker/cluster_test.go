@@ -645,8 +645,10 @@ func TestAcksAllWaitDoesNotBlockTheConnection(t *testing.T) {
 		}
 	}()
 	var appended time.Time
+	lcl := clusterClient(t, []string{leader.Addr()})
+	ladm := kadm.NewClient(lcl)
 	waitFor(t, 20*time.Second, "the second produce appended", func() bool {
-		o, err := adm.ListEndOffsets(ctx, "free")
+		o, err := ladm.ListEndOffsets(ctx, "free")
 		if err == nil && o["free"][0].Offset == 1 {
 			appended = time.Now()
 			return true

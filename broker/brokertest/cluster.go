@@ -88,6 +88,8 @@ func StartCluster(t testing.TB, n int, overrides ...func(*broker.Config)) *Clust
 		}
 		wg.Wait()
 		for _, nd := range c.Nodes {
+			nd.client.stopRejecting()
+			nd.ctrl.stopRejecting()
 			nd.client.ln.Close()
 			nd.ctrl.ln.Close()
 		}
@@ -281,6 +283,8 @@ func (nd *Node) stop(t testing.TB) {
 	if err := nd.b.Close(); err != nil {
 		t.Errorf("brokertest: close node %d: %v", nd.ID, err)
 	}
+	nd.client.startRejecting()
+	nd.ctrl.startRejecting()
 	select {
 	case err := <-nd.runErr:
 		if err != nil {
@@ -395,6 +399,57 @@ func (g *gate) dropPeer(peer *Node) {
 type gatedListener struct {
 	ln *net.TCPListener
 	g  *gate
+
+	// While the node is stopped, a rejector accepts and closes every
+	// connection at once, as a dead broker's port refuses them; without
+	// it they would wait in the listen backlog, unanswered, until the
+	// client's request timeout.
+	mu     sync.Mutex
+	reject chan struct{} // closed to stop the rejector
+	done   chan struct{} // closed when the rejector returned
+}
+
+// stopRejecting ends the rejector, if one runs, and waits for it.
+func (gl *gatedListener) stopRejecting() {
+	gl.mu.Lock()
+	reject, done := gl.reject, gl.done
+	gl.reject, gl.done = nil, nil
+	gl.mu.Unlock()
+	if reject != nil {
+		close(reject)
+		<-done
+	}
+}
+
+// startRejecting starts the rejector of a stopped node.
+func (gl *gatedListener) startRejecting() {
+	gl.mu.Lock()
+	defer gl.mu.Unlock()
+	if gl.reject != nil {
+		return
+	}
+	reject, done := make(chan struct{}), make(chan struct{})
+	gl.reject, gl.done = reject, done
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-reject:
+				return
+			default:
+			}
+			gl.ln.SetDeadline(time.Now().Add(50 * time.Millisecond))
+			c, err := gl.ln.Accept()
+			if err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					continue
+				}
+				return // the socket closed: the test is over
+			}
+			c.Close()
+		}
+	}()
 }
 
 func newGatedListener(ln *net.TCPListener, g *gate) *gatedListener {
@@ -404,6 +459,7 @@ func newGatedListener(ln *net.TCPListener, g *gate) *gatedListener {
 // open returns a net.Listener for one broker instance: closing it
 // unblocks that broker's Accept without closing the socket.
 func (gl *gatedListener) open() net.Listener {
+	gl.stopRejecting()
 	gl.ln.SetDeadline(time.Time{})
 	return &instanceListener{gl: gl, done: make(chan struct{})}
 }
