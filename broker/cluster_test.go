@@ -30,6 +30,15 @@ import (
 	"github.com/tributary/tributary/internal/batch/batchtest"
 )
 
+// skipShort skips a multi-node scenario under -short: CI's race run
+// (-race -short) keeps TestClusterReplicatesAndFailsOver and the chaos
+// test for the cluster's concurrency; the plain run has them all.
+func skipShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node scenario: runs without -short")
+	}
+}
+
 // clusterClient is a kgo client over every node of c.
 func clusterClient(t testing.TB, addrs []string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
@@ -186,6 +195,7 @@ func TestClusterReplicatesAndFailsOver(t *testing.T) {
 // replica makes acks=all writes fail with NOT_ENOUGH_REPLICAS, never a
 // silent success; they succeed again once the replica is back.
 func TestClusterNotEnoughReplicas(t *testing.T) {
+	skipShort(t)
 	c := brokertest.StartCluster(t, 3)
 	cl := clusterClient(t, c.Addrs(), kgo.RecordDeliveryTimeout(3*time.Second), kgo.RecordRetries(2))
 	adm := kadm.NewClient(cl)
@@ -220,6 +230,7 @@ func TestClusterNotEnoughReplicas(t *testing.T) {
 // Stopping the active controller elects another voter, and topics can
 // still be created and used.
 func TestClusterControllerFailover(t *testing.T) {
+	skipShort(t)
 	c := brokertest.StartCluster(t, 3)
 	old := c.WaitController(t)
 	old.Kill(t)
@@ -248,6 +259,7 @@ func TestClusterControllerFailover(t *testing.T) {
 // when it comes back), a preferred election spreads it back over the
 // preferred (first) replicas.
 func TestClusterPreferredElection(t *testing.T) {
+	skipShort(t)
 	c := brokertest.StartCluster(t, 3, func(cfg *broker.Config) { cfg.AutoLeaderRebalanceEnable = false })
 	cl := clusterClient(t, c.Addrs())
 	adm := kadm.NewClient(cl)
@@ -296,6 +308,7 @@ func maps2(a, b map[int32]int) bool {
 // produced: the new replica catches up, the old one is dropped, and
 // nothing is lost.
 func TestClusterReassignmentUnderLoad(t *testing.T) {
+	skipShort(t)
 	c := brokertest.StartCluster(t, 3)
 	cl := clusterClient(t, c.Addrs())
 	adm := kadm.NewClient(cl)
@@ -458,6 +471,7 @@ func untarGz(t testing.TB, src, dst string) {
 // new leader, and after Heal the old leader rejoins as a follower and the
 // log holds every acknowledged record once.
 func TestClusterNetworkPartition(t *testing.T) {
+	skipShort(t)
 	c := brokertest.StartCluster(t, 3)
 	cl := clusterClient(t, c.Addrs())
 	adm := kadm.NewClient(cl)
@@ -491,6 +505,7 @@ func TestClusterNetworkPartition(t *testing.T) {
 // The SDK's admin client describes the quorum: one leader, every voter
 // caught up to the committed offset.
 func TestClusterDescribeQuorumWithOurAdmin(t *testing.T) {
+	skipShort(t)
 	c := brokertest.StartCluster(t, 3)
 	a, err := admin.New(admin.SeedBrokers(c.Addrs()...))
 	require.NoError(t, err)
@@ -519,6 +534,7 @@ func TestClusterDescribeQuorumWithOurAdmin(t *testing.T) {
 // writes fail (never a silent success), and they work again once one node
 // is back, with every acknowledged record kept.
 func TestClusterTwoOfThreeDown(t *testing.T) {
+	skipShort(t)
 	c := brokertest.StartCluster(t, 3)
 	cl := clusterClient(t, c.Addrs())
 	adm := kadm.NewClient(cl)
@@ -539,7 +555,10 @@ func TestClusterTwoOfThreeDown(t *testing.T) {
 	for _, nd := range downed {
 		nd.Kill(t)
 	}
-	short := clusterClient(t, []string{c.Node(leader).Addr()}, kgo.RecordDeliveryTimeout(4*time.Second))
+	// Not idempotent: an idempotent producer must retry a timed-out
+	// batch until it learns its fate, so it would wait for the ISR.
+	short := clusterClient(t, []string{c.Node(leader).Addr()}, kgo.DisableIdempotentWrite(), kgo.RecordRetries(1),
+		kgo.RecordDeliveryTimeout(4*time.Second), kgo.ProduceRequestTimeout(2*time.Second))
 	err = short.ProduceSync(ctx, &kgo.Record{Topic: "two-down", Partition: 0, Value: []byte("never")}).FirstErr()
 	require.Error(t, err, "an acks=all write with the ISR below min.insync.replicas must fail")
 
@@ -575,6 +594,7 @@ func TestClusterTwoOfThreeDown(t *testing.T) {
 // partition is appended while the first still waits, and the responses
 // still come back in request order.
 func TestAcksAllWaitDoesNotBlockTheConnection(t *testing.T) {
+	skipShort(t)
 	c := brokertest.StartCluster(t, 3, func(cfg *broker.Config) { cfg.ReplicaLagTimeMaxMs = 3000 })
 	cl := clusterClient(t, c.Addrs())
 	adm := kadm.NewClient(cl)
@@ -668,6 +688,7 @@ func TestAcksAllWaitDoesNotBlockTheConnection(t *testing.T) {
 // was down: when it comes back, the old topic's records (in a directory
 // of the same name) must not reappear in the new topic.
 func TestClusterRecreatedTopicWhileNodeDown(t *testing.T) {
+	skipShort(t)
 	c := brokertest.StartCluster(t, 3)
 	cl := clusterClient(t, c.Addrs())
 	adm := kadm.NewClient(cl)
