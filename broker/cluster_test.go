@@ -617,6 +617,14 @@ func TestAcksAllWaitDoesNotBlockTheConnection(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, cresp.Topics[0].ErrorCode)
 	describe(t, adm, "free")
+	lcl := clusterClient(t, []string{leader.Addr()})
+	ladm := kadm.NewClient(lcl)
+	// The leader serves both topics (its registry caught up with the
+	// metadata): ListOffsets is answered only by a partition's leader.
+	waitFor(t, 20*time.Second, "the leader serving both topics", func() bool {
+		o, err := ladm.ListEndOffsets(ctx, "free", "waits")
+		return err == nil && o.Error() == nil && len(o["free"]) == 1 && len(o["waits"]) == 1
+	})
 
 	// A follower of "waits" stops fetching: acks=all there now waits
 	// until the leader drops it from the ISR (replica.lag.time.max.ms).
@@ -665,8 +673,6 @@ func TestAcksAllWaitDoesNotBlockTheConnection(t *testing.T) {
 		}
 	}()
 	var appended time.Time
-	lcl := clusterClient(t, []string{leader.Addr()})
-	ladm := kadm.NewClient(lcl)
 	waitFor(t, 20*time.Second, "the second produce appended", func() bool {
 		o, err := ladm.ListEndOffsets(ctx, "free")
 		if err == nil && o["free"][0].Offset == 1 {
