@@ -88,10 +88,8 @@ func StartCluster(t testing.TB, n int, overrides ...func(*broker.Config)) *Clust
 		}
 		wg.Wait()
 		for _, nd := range c.Nodes {
-			nd.client.stopRejecting()
-			nd.ctrl.stopRejecting()
-			nd.client.ln.Close()
-			nd.ctrl.ln.Close()
+			nd.client.stopListening()
+			nd.ctrl.stopListening()
 		}
 	})
 	quorum := strings.Join(voters, ",")
@@ -174,10 +172,10 @@ func (c *Cluster) WaitController(t testing.TB) *Node {
 }
 
 // Addr is the node's client address; it does not change across restarts.
-func (nd *Node) Addr() string { return nd.client.ln.Addr().String() }
+func (nd *Node) Addr() string { return nd.client.addr }
 
 // ControllerAddr is the node's controller listener address.
-func (nd *Node) ControllerAddr() string { return nd.ctrl.ln.Addr().String() }
+func (nd *Node) ControllerAddr() string { return nd.ctrl.addr }
 
 // HTTPAddr is the node's console and /metrics address, "" while it is
 // stopped.
@@ -237,6 +235,12 @@ func (nd *Node) start() error {
 	if nd.running {
 		return nil
 	}
+	if err := nd.client.relisten(); err != nil {
+		return err
+	}
+	if err := nd.ctrl.relisten(); err != nil {
+		return err
+	}
 	cfg := broker.DefaultConfig()
 	cfg.NodeID = nd.ID
 	cfg.LogDirs = []string{nd.Dir}
@@ -283,8 +287,8 @@ func (nd *Node) stop(t testing.TB) {
 	if err := nd.b.Close(); err != nil {
 		t.Errorf("brokertest: close node %d: %v", nd.ID, err)
 	}
-	nd.client.startRejecting()
-	nd.ctrl.startRejecting()
+	nd.client.stopListening()
+	nd.ctrl.stopListening()
 	select {
 	case err := <-nd.runErr:
 		if err != nil {
@@ -400,72 +404,64 @@ type gatedListener struct {
 	ln *net.TCPListener
 	g  *gate
 
-	// While the node is stopped, a rejector accepts and closes every
-	// connection at once, as a dead broker's port refuses them; without
-	// it they would wait in the listen backlog, unanswered, until the
-	// client's request timeout.
+	// While the node is stopped its socket is closed, so connections are
+	// refused as a dead broker's are (left open, they would wait in the
+	// listen backlog, unanswered, until the client's timeout); open binds
+	// the same address again.
 	mu     sync.Mutex
-	reject chan struct{} // closed to stop the rejector
-	done   chan struct{} // closed when the rejector returned
+	addr   string
+	closed bool
 }
 
-// stopRejecting ends the rejector, if one runs, and waits for it.
-func (gl *gatedListener) stopRejecting() {
-	gl.mu.Lock()
-	reject, done := gl.reject, gl.done
-	gl.reject, gl.done = nil, nil
-	gl.mu.Unlock()
-	if reject != nil {
-		close(reject)
-		<-done
-	}
-}
-
-// startRejecting starts the rejector of a stopped node.
-func (gl *gatedListener) startRejecting() {
+// stopListening closes the socket of a stopped node.
+func (gl *gatedListener) stopListening() {
 	gl.mu.Lock()
 	defer gl.mu.Unlock()
-	if gl.reject != nil {
-		return
+	if !gl.closed {
+		gl.ln.Close()
+		gl.closed = true
 	}
-	reject, done := make(chan struct{}), make(chan struct{})
-	gl.reject, gl.done = reject, done
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-reject:
-				return
-			default:
-			}
-			gl.ln.SetDeadline(time.Now().Add(50 * time.Millisecond))
-			c, err := gl.ln.Accept()
-			if err != nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					continue
-				}
-				return // the socket closed: the test is over
-			}
-			c.Close()
+}
+
+// relisten binds the node's address again after stopListening. The port
+// was the node's until a moment ago; the kernel does not hand a port in
+// use to another listener, so this only fails if someone else took it
+// meanwhile, which is retried briefly.
+func (gl *gatedListener) relisten() error {
+	gl.mu.Lock()
+	defer gl.mu.Unlock()
+	if !gl.closed {
+		return nil
+	}
+	var err error
+	for range 50 {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", gl.addr); err == nil {
+			gl.ln, gl.closed = ln.(*net.TCPListener), false
+			return nil
 		}
-	}()
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("brokertest: listening again on %s: %w", gl.addr, err)
 }
 
 func newGatedListener(ln *net.TCPListener, g *gate) *gatedListener {
-	return &gatedListener{ln: ln, g: g}
+	return &gatedListener{ln: ln, g: g, addr: ln.Addr().String()}
 }
 
 // open returns a net.Listener for one broker instance: closing it
 // unblocks that broker's Accept without closing the socket.
 func (gl *gatedListener) open() net.Listener {
-	gl.stopRejecting()
-	gl.ln.SetDeadline(time.Time{})
-	return &instanceListener{gl: gl, done: make(chan struct{})}
+	gl.mu.Lock()
+	ln := gl.ln
+	gl.mu.Unlock()
+	ln.SetDeadline(time.Time{})
+	return &instanceListener{gl: gl, ln: ln, done: make(chan struct{})}
 }
 
 type instanceListener struct {
 	gl   *gatedListener
+	ln   *net.TCPListener // the socket as it was when this instance opened
 	done chan struct{}
 	once sync.Once
 }
@@ -479,8 +475,8 @@ func (il *instanceListener) Accept() (net.Conn, error) {
 		}
 		// A short deadline lets Close of this instance end the wait
 		// without closing the shared socket.
-		il.gl.ln.SetDeadline(time.Now().Add(100 * time.Millisecond))
-		c, err := il.gl.ln.Accept()
+		il.ln.SetDeadline(time.Now().Add(100 * time.Millisecond))
+		c, err := il.ln.Accept()
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -507,4 +503,4 @@ func (il *instanceListener) Close() error {
 	return nil
 }
 
-func (il *instanceListener) Addr() net.Addr { return il.gl.ln.Addr() }
+func (il *instanceListener) Addr() net.Addr { return il.ln.Addr() }
