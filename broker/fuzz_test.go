@@ -113,13 +113,19 @@ func FuzzAdminHandlers(f *testing.F) {
 		f.Fatal(err)
 	}
 	cfg.Listener = ln
+	cfg.HTTPListener = "" // no console: 9644 may be taken by another test
 	b, err := New(cfg)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { b.Close() })
-	go b.Run(context.Background())
-	<-b.Ready()
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.Run(context.Background()) }()
+	select {
+	case <-b.Ready():
+	case err := <-runErr:
+		f.Fatalf("broker stopped before serving: %v", err)
+	}
 	if err := b.createTopic("t", 3, 1, nil); err != nil {
 		f.Fatal(err)
 	}
