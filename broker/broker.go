@@ -51,11 +51,15 @@ type Broker struct {
 
 	// closing is closed when Close starts; long-polling handlers and
 	// background loops select on it.
-	closing   chan struct{}
-	ready     chan struct{} // closed once the listener is open
-	closeOnce sync.Once
-	closeErr  error
-	runOnce   sync.Once
+	closing chan struct{}
+	// life is cancelled when Close starts: the parent of the contexts
+	// broker goroutines wait on the controller with.
+	life       context.Context
+	lifeCancel context.CancelFunc
+	ready      chan struct{} // closed once the listener is open
+	closeOnce  sync.Once
+	closeErr   error
+	runOnce    sync.Once
 
 	// track counts the goroutines Close waits for; trackMu makes
 	// "is Close running" and wg.Add atomic so no goroutine starts after
@@ -110,6 +114,7 @@ func New(cfg Config) (*Broker, error) {
 		ready:    make(chan struct{}),
 		tracking: true,
 	}
+	b.life, b.lifeCancel = context.WithCancel(context.Background())
 	if b.logger == nil {
 		b.logger = slog.Default()
 	}
@@ -249,6 +254,7 @@ func (b *Broker) Ready() <-chan struct{} { return b.ready }
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		close(b.closing)
+		b.lifeCancel()
 		if b.recon.cond != nil {
 			b.recon.Lock()
 			b.recon.cond.Broadcast()

@@ -156,39 +156,28 @@ func (b *Broker) startCluster() {
 // waitServing waits until the broker has registered with the controller
 // and reconciled an initialized image that shows it unfenced.
 func (b *Broker) waitServing(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, func() {
-		b.recon.Lock()
-		b.recon.cond.Broadcast()
-		b.recon.Unlock()
+	return b.waitRecon(ctx, errors.New("broker: closed"), func(img *controller.Image) bool {
+		// The registration of this incarnation (its address may have
+		// changed), not one left from before a restart.
+		info := img.Broker(b.cfg.NodeID)
+		return img.Initialized && img.Alive(b.cfg.NodeID) && b.recon.registered &&
+			info != nil && info.Epoch == b.brokerEpoch.Load()
 	})
-	defer stop()
-	b.recon.Lock()
-	defer b.recon.Unlock()
-	for {
-		img := b.recon.img.Load()
-		if img != nil && img.Initialized && img.Alive(b.cfg.NodeID) && b.recon.registered {
-			// The registration of this incarnation (its address may
-			// have changed), not one left from before a restart.
-			if info := img.Broker(b.cfg.NodeID); info != nil && info.Epoch == b.brokerEpoch.Load() {
-				return nil
-			}
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		select {
-		case <-b.closing:
-			return errors.New("broker: closed")
-		default:
-		}
-		b.recon.cond.Wait()
-	}
 }
 
 // waitReconciled waits until the registry reflects metadata offset off
 // (an admin change this node made through the controller), so a client
 // that created a topic here can use it here at once.
 func (b *Broker) waitReconciled(ctx context.Context, off uint64) error {
+	return b.waitRecon(ctx, errorf(tributary.ErrBrokerNotAvailable, "broker is shutting down"), func(img *controller.Image) bool {
+		return img.Offset >= off
+	})
+}
+
+// waitRecon waits until done holds for the reconciled image (called
+// with recon's lock held), ctx ends (its error) or Close starts (closed).
+// The reconcile loop, Close and ctx's end all broadcast recon.cond.
+func (b *Broker) waitRecon(ctx context.Context, closed error, done func(*controller.Image) bool) error {
 	stop := context.AfterFunc(ctx, func() {
 		b.recon.Lock()
 		b.recon.cond.Broadcast()
@@ -198,7 +187,7 @@ func (b *Broker) waitReconciled(ctx context.Context, off uint64) error {
 	b.recon.Lock()
 	defer b.recon.Unlock()
 	for {
-		if img := b.recon.img.Load(); img != nil && img.Offset >= off {
+		if img := b.recon.img.Load(); img != nil && done(img) {
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -206,7 +195,7 @@ func (b *Broker) waitReconciled(ctx context.Context, off uint64) error {
 		}
 		select {
 		case <-b.closing:
-			return errorf(tributary.ErrBrokerNotAvailable, "broker is shutting down")
+			return closed
 		default:
 		}
 		b.recon.cond.Wait()
@@ -220,16 +209,7 @@ func (b *Broker) adminCtx(timeoutMs int32) (context.Context, context.CancelFunc)
 	if timeoutMs > 0 {
 		d = time.Duration(timeoutMs) * time.Millisecond
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	stop := context.AfterFunc(ctx, func() {})
-	go func() {
-		select {
-		case <-b.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, func() { stop(); cancel() }
+	return context.WithTimeout(b.life, d)
 }
 
 // afterChange waits until a change the controller committed is reflected
@@ -245,15 +225,7 @@ func (b *Broker) heartbeatLoop() {
 	interval := time.Duration(b.cfg.BrokerHeartbeatIntervalMs) * time.Millisecond
 	var epoch int64 = -1
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), max(interval, time.Second))
-		stop := context.AfterFunc(ctx, func() {})
-		go func() {
-			select {
-			case <-b.closing:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+		ctx, cancel := context.WithTimeout(b.life, max(interval, time.Second))
 		var err error
 		if epoch < 0 {
 			host, port := b.advertised()
@@ -280,7 +252,6 @@ func (b *Broker) heartbeatLoop() {
 				epoch = -1
 			}
 		}
-		stop()
 		cancel()
 		if err != nil && !errors.Is(err, context.Canceled) {
 			b.logger.Debug("heartbeat failed", "err", err)
@@ -327,8 +298,8 @@ func (b *Broker) reconcile(prev, img *controller.Image) {
 			b.logger.Error("dynamic broker configs from the controller are invalid; keeping the previous ones", "err", err)
 		} else {
 			b.mu.Lock()
-			b.mu.dynCluster = cloneOrEmpty(img.ClusterConfigs)
-			b.mu.dynNode = cloneOrEmpty(nodeCfg)
+			b.mu.dynCluster = nonNilMap(cloneMap(img.ClusterConfigs))
+			b.mu.dynNode = nonNilMap(cloneMap(nodeCfg))
 			b.mu.eff = eff
 			b.mu.Unlock()
 			if prev != nil {
@@ -377,10 +348,10 @@ func (b *Broker) reconcile(prev, img *controller.Image) {
 		b.mu.RUnlock()
 		created := t == nil
 		if created {
-			t = &topic{name: nt.Name, id: [16]byte(nt.ID), internal: nt.Internal, configs: cloneOrEmpty(nt.Configs)}
+			t = &topic{name: nt.Name, id: [16]byte(nt.ID), internal: nt.Internal, configs: nonNilMap(cloneMap(nt.Configs))}
 		} else if !maps.Equal(t.configs, nt.Configs) {
 			b.mu.Lock()
-			t.configs = cloneOrEmpty(nt.Configs)
+			t.configs = nonNilMap(cloneMap(nt.Configs))
 			b.mu.Unlock()
 			cfg := b.storageConfig(t)
 			for _, p := range t.partitions {
@@ -614,7 +585,7 @@ func (b *Broker) legacyImage() (*controller.Image, error) {
 		if err != nil || mt.Partitions < 0 || mt.Name == "" {
 			return nil, fmt.Errorf("broker: %s: bad topic entry %q", metadataFile, mt.Name)
 		}
-		t := &controller.Topic{Name: mt.Name, ID: controller.TopicID(id), Internal: mt.Internal, Configs: cloneOrEmpty(mt.Configs)}
+		t := &controller.Topic{Name: mt.Name, ID: controller.TopicID(id), Internal: mt.Internal, Configs: nonNilMap(cloneMap(mt.Configs))}
 		for i := int32(0); i < mt.Partitions; i++ {
 			var epoch int32
 			if int(i) < len(mt.LeaderEpochs) {
@@ -627,9 +598,9 @@ func (b *Broker) legacyImage() (*controller.Image, error) {
 		img.TopicsByName[t.Name] = t
 		img.TopicsByID[t.ID] = t
 	}
-	img.ClusterConfigs = cloneOrEmpty(m.ClusterConfigs)
+	img.ClusterConfigs = nonNilMap(cloneMap(m.ClusterConfigs))
 	if len(m.NodeConfigs) > 0 {
-		img.NodeConfigs[me] = cloneOrEmpty(m.NodeConfigs)
+		img.NodeConfigs[me] = nonNilMap(cloneMap(m.NodeConfigs))
 	}
 	if next, err := readPIDBlock(b.dir); err == nil {
 		img.NextProducerID = next
@@ -649,30 +620,15 @@ func (b *Broker) legacyMigrated() {
 	}
 }
 
-func cloneOrEmpty(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return maps.Clone(m)
-}
-
 // peerTransport is the replica manager's Transport over peers.
 type peerTransport struct{ b *Broker }
 
 func (t peerTransport) Fetch(ctx context.Context, leader int32, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
-	resp, err := t.b.peers.request(ctx, leader, laneFetch, req)
-	if err != nil {
-		return nil, err
-	}
-	return resp.(*kmsg.FetchResponse), nil
+	return peerCall[*kmsg.FetchResponse](ctx, t.b, leader, laneFetch, req)
 }
 
 func (t peerTransport) OffsetForLeaderEpoch(ctx context.Context, leader int32, req *kmsg.OffsetForLeaderEpochRequest) (*kmsg.OffsetForLeaderEpochResponse, error) {
-	resp, err := t.b.peers.request(ctx, leader, laneOther, req)
-	if err != nil {
-		return nil, err
-	}
-	return resp.(*kmsg.OffsetForLeaderEpochResponse), nil
+	return peerCall[*kmsg.OffsetForLeaderEpochResponse](ctx, t.b, leader, laneOther, req)
 }
 
 // splitHostPort splits host:port, with port 0 when it does not parse.
@@ -686,11 +642,7 @@ func splitHostPort(hp string) (string, int32) {
 }
 
 func (t peerTransport) ListOffsets(ctx context.Context, leader int32, req *kmsg.ListOffsetsRequest) (*kmsg.ListOffsetsResponse, error) {
-	resp, err := t.b.peers.request(ctx, leader, laneOther, req)
-	if err != nil {
-		return nil, err
-	}
-	return resp.(*kmsg.ListOffsetsResponse), nil
+	return peerCall[*kmsg.ListOffsetsResponse](ctx, t.b, leader, laneOther, req)
 }
 
 // removeOrphanDirs removes partition directories the metadata does not
@@ -736,4 +688,15 @@ func writePartitionMetadata(dir string, id [16]byte) error {
 func hexID() string {
 	id := newUUID()
 	return hex.EncodeToString(id[:])
+}
+
+// peerCall sends req to broker node on lane and returns its response as
+// the type the request's ResponseKind gives.
+func peerCall[R kmsg.Response](ctx context.Context, b *Broker, node int32, lane int, req kmsg.Request) (R, error) {
+	resp, err := b.peers.request(ctx, node, lane, req)
+	if err != nil {
+		var zero R
+		return zero, err
+	}
+	return resp.(R), nil
 }

@@ -139,27 +139,56 @@ func clusterConfigs(base broker.Config, n int) ([]broker.Config, error) {
 		}
 		break
 	}
+	// Each node's client and controller listener: fixed ports from the
+	// first in steps of 2 (controller one above), or, for port 0, sockets
+	// bound now on ports the kernel picks, so the quorum's addresses are
+	// known before any node starts (scripts and CI read the "listening"
+	// lines).
+	client := make([]net.Listener, n)
+	ctrl := make([]net.Listener, n)
+	addr := func(i, off int) string {
+		if port == 0 {
+			if off == 0 {
+				return client[i].Addr().String()
+			}
+			return ctrl[i].Addr().String()
+		}
+		return net.JoinHostPort(host, strconv.Itoa(port+2*i+off))
+	}
 	if port == 0 {
-		return ephemeralCluster(base, host, n)
+		for i := range n {
+			for _, ln := range []*net.Listener{&client[i], &ctrl[i]} {
+				l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+				if err != nil {
+					for _, o := range append(client, ctrl...) {
+						if o != nil {
+							o.Close()
+						}
+					}
+					return nil, err
+				}
+				*ln = l
+			}
+		}
 	}
 	var voters []string
-	for i := 1; i <= n; i++ {
-		voters = append(voters, fmt.Sprintf("%d@%s", i, net.JoinHostPort(host, strconv.Itoa(port+2*(i-1)+1))))
+	for i := range n {
+		voters = append(voters, fmt.Sprintf("%d@%s", i+1, addr(i, 1)))
 	}
 	out := make([]broker.Config, 0, n)
-	for i := 1; i <= n; i++ {
+	for i := range n {
 		c := base
-		c.NodeID = int32(i)
-		cp := port + 2*(i-1)
-		c.Listeners = fmt.Sprintf("PLAINTEXT://%s,CONTROLLER://%s", net.JoinHostPort(host, strconv.Itoa(cp)), net.JoinHostPort(host, strconv.Itoa(cp+1)))
+		c.NodeID = int32(i + 1)
+		c.Listener, c.ControllerListener = client[i], ctrl[i]
+		c.Listeners = fmt.Sprintf("PLAINTEXT://%s,CONTROLLER://%s", addr(i, 0), addr(i, 1))
 		c.AdvertisedListeners = ""
 		c.ControllerQuorumVoters = strings.Join(voters, ",")
-		c.LogDirs = []string{filepath.Join(base.LogDirs[0], fmt.Sprintf("node-%d", i))}
+		c.LogDirs = []string{filepath.Join(base.LogDirs[0], fmt.Sprintf("node-%d", i+1))}
 		if c.OffsetsTopicReplicationFactor == 1 {
 			c.OffsetsTopicReplicationFactor = int16(min(n, 3))
 		}
 		if base.Logger != nil {
-			c.Logger = base.Logger.With("node", i)
+			c.Logger = base.Logger.With("node", i+1)
 		}
 		out = append(out, c)
 	}
@@ -254,51 +283,4 @@ func loadBrokerConfig(path string, overrides []string, logger *slog.Logger) (bro
 		return cfg, fmt.Errorf("--override: %w", err)
 	}
 	return cfg, nil
-}
-
-// ephemeralCluster is clusterConfigs for port 0: every listener is bound
-// now, on ports the kernel picks, so the quorum's addresses are known
-// before any node starts (scripts and CI read the "listening" lines).
-func ephemeralCluster(base broker.Config, host string, n int) ([]broker.Config, error) {
-	var voters []string
-	cls := make([]net.Listener, 0, n)
-	ctls := make([]net.Listener, 0, n)
-	closeAll := func() {
-		for _, l := range append(cls, ctls...) {
-			l.Close()
-		}
-	}
-	for i := 1; i <= n; i++ {
-		cl, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			closeAll()
-			return nil, err
-		}
-		cls = append(cls, cl)
-		ctl, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			closeAll()
-			return nil, err
-		}
-		ctls = append(ctls, ctl)
-		voters = append(voters, fmt.Sprintf("%d@%s", i, ctl.Addr()))
-	}
-	out := make([]broker.Config, 0, n)
-	for i := 1; i <= n; i++ {
-		c := base
-		c.NodeID = int32(i)
-		c.Listener, c.ControllerListener = cls[i-1], ctls[i-1]
-		c.Listeners = fmt.Sprintf("PLAINTEXT://%s,CONTROLLER://%s", cls[i-1].Addr(), ctls[i-1].Addr())
-		c.AdvertisedListeners = ""
-		c.ControllerQuorumVoters = strings.Join(voters, ",")
-		c.LogDirs = []string{filepath.Join(base.LogDirs[0], fmt.Sprintf("node-%d", i))}
-		if c.OffsetsTopicReplicationFactor == 1 {
-			c.OffsetsTopicReplicationFactor = int16(min(n, 3))
-		}
-		if base.Logger != nil {
-			c.Logger = base.Logger.With("node", i)
-		}
-		out = append(out, c)
-	}
-	return out, nil
 }
