@@ -110,18 +110,9 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendResult, error) {
 func (l *Log) appendAsFollowerLocked(batches []byte, records, maxTs, leo, next int64) (AppendResult, *rollWork, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
-		return AppendResult{}, nil, false, errClosed
-	}
-	if l.failed != nil {
-		return AppendResult{}, nil, false, l.failed // a flush failed meanwhile
-	}
 	now := l.nowMs()
-	l.finishDeletesLocked(now, false)
-	if l.torn {
-		if err := l.untearLocked(); err != nil {
-			return AppendResult{}, nil, false, err
-		}
+	if err := l.appendStartLocked(now); err != nil {
+		return AppendResult{}, nil, false, err
 	}
 	infos := l.infos
 	roll, err := l.maybeRollLocked(int64(len(batches)), records, maxTs, now)
@@ -129,16 +120,8 @@ func (l *Log) appendAsFollowerLocked(batches []byte, records, maxTs, leo, next i
 		return AppendResult{}, nil, false, errStorage("rolling a new segment", err)
 	}
 	act := l.active()
-	if _, err := act.wf.WriteAt(batches, act.size); err != nil {
-		// As in appendLocked: cut a partial write back, now or before
-		// the next append; the fetcher retries.
-		l.torn = true
-		l.sc.reset()
-		if terr := l.untearLocked(); terr != nil {
-			l.logger.Warn("cannot truncate a failed write yet", "segment", act.path, "err", terr)
-		}
-		l.logger.Error("follower append failed", "dir", l.dir, "err", err)
-		return AppendResult{}, roll, false, errStorage("writing segment", err)
+	if err := l.writeActiveLocked(batches, "follower append"); err != nil {
+		return AppendResult{}, roll, false, err // the fetcher retries
 	}
 	pos := int64(0)
 	for i := range infos {

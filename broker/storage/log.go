@@ -411,6 +411,41 @@ func (l *Log) validate(batches []byte, cfg *Config) (int64, error) {
 	return records, nil
 }
 
+// appendStartLocked is how every append begins under mu: the log must
+// be open and not failed (a flush may have failed meanwhile), deletions
+// that are due finish, and a write torn by an earlier failure is cut back.
+func (l *Log) appendStartLocked(now int64) error {
+	if l.closed {
+		return errClosed
+	}
+	if l.failed != nil {
+		return l.failed
+	}
+	l.finishDeletesLocked(now, false)
+	if l.torn {
+		return l.untearLocked()
+	}
+	return nil
+}
+
+// writeActiveLocked writes batches at the end of the active segment in
+// one write. The file may then hold part of a failed write (a full
+// disk): it is cut back to the last good position, now or before the
+// next append, so a retry once there is room succeeds.
+func (l *Log) writeActiveLocked(batches []byte, what string) error {
+	act := l.active()
+	if _, err := act.wf.WriteAt(batches, act.size); err != nil {
+		l.torn = true
+		l.sc.reset()
+		if terr := l.untearLocked(); terr != nil {
+			l.logger.Warn("cannot truncate a failed write yet", "segment", act.path, "err", terr)
+		}
+		l.logger.Error(what+" failed", "dir", l.dir, "err", err)
+		return errStorage("writing segment", err)
+	}
+	return nil
+}
+
 // appendLocked checks producer sequences, rolls if due, stamps and writes
 // validated batches. It returns the work a roll leaves for after mu
 // (nil without a roll) and whether flush.messages/flush.ms ask for an
@@ -418,18 +453,9 @@ func (l *Log) validate(batches []byte, cfg *Config) (int64, error) {
 func (l *Log) appendLocked(batches []byte, leaderEpoch int32, cfg *Config, records int64) (AppendResult, *rollWork, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
-		return AppendResult{}, nil, false, errClosed
-	}
-	if l.failed != nil {
-		return AppendResult{}, nil, false, l.failed // a flush failed meanwhile
-	}
 	now := l.nowMs()
-	l.finishDeletesLocked(now, false)
-	if l.torn {
-		if err := l.untearLocked(); err != nil {
-			return AppendResult{}, nil, false, err
-		}
+	if err := l.appendStartLocked(now); err != nil {
+		return AppendResult{}, nil, false, err
 	}
 	infos := l.infos
 
@@ -527,17 +553,8 @@ func (l *Log) appendLocked(batches []byte, leaderEpoch int32, cfg *Config, recor
 	}
 
 	act := l.active()
-	if _, err := act.wf.WriteAt(batches, act.size); err != nil {
-		// The file may hold part of the write (a full disk): cut it
-		// back to the last good position, now or before the next
-		// append, so a retry once there is room succeeds.
-		l.torn = true
-		l.sc.reset()
-		if terr := l.untearLocked(); terr != nil {
-			l.logger.Warn("cannot truncate a failed write yet", "segment", act.path, "err", terr)
-		}
-		l.logger.Error("append failed", "dir", l.dir, "err", err)
-		return AppendResult{}, roll, false, errStorage("writing segment", err)
+	if err := l.writeActiveLocked(batches, "append"); err != nil {
+		return AppendResult{}, roll, false, err
 	}
 	pos = 0
 	for i := range infos {
