@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tributary/tributary/broker/controller"
 	"log/slog"
 	"math"
 	"net"
@@ -354,31 +355,16 @@ func (l listener) hostPort() string {
 // NAME://host:port[,NAME://host:port...], and returns the first PLAINTEXT
 // one (the only security protocol served today).
 func parseListeners(s string) (listener, error) {
-	var found []string
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		name, hp, ok := strings.Cut(part, "://")
-		if !ok {
-			return listener{}, fmt.Errorf("broker: listener %q is not NAME://host:port", part)
-		}
-		found = append(found, name)
-		if !strings.EqualFold(name, "PLAINTEXT") {
-			continue
-		}
-		host, port, err := net.SplitHostPort(hp)
-		if err != nil {
-			return listener{}, fmt.Errorf("broker: listener %q: %v", part, err)
-		}
-		p, err := strconv.ParseUint(port, 10, 16)
-		if err != nil {
-			return listener{}, fmt.Errorf("broker: listener %q: bad port", part)
-		}
-		return listener{name: strings.ToUpper(name), host: host, port: int32(p)}, nil
+	ls, err := parseListenerList(s)
+	if err != nil {
+		return listener{}, err
 	}
-	if len(found) == 0 {
+	for _, l := range ls {
+		if l.name == "PLAINTEXT" {
+			return l, nil
+		}
+	}
+	if len(ls) == 0 {
 		return listener{}, errors.New("broker: no listener configured")
 	}
 	return listener{}, fmt.Errorf("broker: no PLAINTEXT listener in %q (only PLAINTEXT is supported)", s)
@@ -426,29 +412,15 @@ func (c *Config) controllerListener() (listener, bool) {
 	return listener{}, false
 }
 
-// parseVoters parses controller.quorum.voters: id@host:port,...
+// parseVoters parses controller.quorum.voters (controller.ParseVoters);
+// empty means a node alone.
 func parseVoters(s string) (map[int32]string, error) {
-	out := map[int32]string{}
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		id, hp, ok := strings.Cut(part, "@")
-		if !ok {
-			return nil, fmt.Errorf("broker: controller.quorum.voters entry %q is not id@host:port", part)
-		}
-		n, err := strconv.ParseInt(id, 10, 32)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("broker: controller.quorum.voters entry %q: bad node id", part)
-		}
-		if _, _, err := net.SplitHostPort(hp); err != nil {
-			return nil, fmt.Errorf("broker: controller.quorum.voters entry %q: %v", part, err)
-		}
-		if _, dup := out[int32(n)]; dup {
-			return nil, fmt.Errorf("broker: controller.quorum.voters names node %d twice", n)
-		}
-		out[int32(n)] = hp
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
 	}
-	return out, nil
+	v, err := controller.ParseVoters(s)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	return v, nil
 }

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -133,6 +134,9 @@ func ParseVoters(s string) (map[int32]string, error) {
 		idStr, addr, ok := strings.Cut(part, "@")
 		if !ok || addr == "" {
 			return nil, fmt.Errorf("controller.quorum.voters: %q is not id@host:port", part)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("controller.quorum.voters: %q: %v", part, err)
 		}
 		id, err := strconv.ParseInt(idStr, 10, 32)
 		if err != nil || id < 0 {
