@@ -4,68 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log"
-	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tributary/tributary"
 	"github.com/tributary/tributary/admin"
-	"github.com/tributary/tributary/broker"
+	"github.com/tributary/tributary/broker/brokertest"
 	"github.com/tributary/tributary/producer"
 )
 
 // TestMain starts a Tributary broker on 127.0.0.1:0 for the examples and
 // points TRIBUTARY_BROKERS at it, as a deployment would point it at Kafka.
-func TestMain(m *testing.M) {
-	stop, err := startBroker()
-	if err != nil {
-		log.Fatal(err)
-	}
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
-
-func startBroker() (stop func(), err error) {
-	dir, err := os.MkdirTemp("", "admin-examples")
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	cfg := broker.DefaultConfig()
-	cfg.LogDirs = []string{dir}
-	cfg.Listener = ln
-	cfg.Listeners = "PLAINTEXT://" + ln.Addr().String()
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	b, err := broker.New(cfg)
-	if err != nil {
-		ln.Close()
-		return nil, err
-	}
-	done := make(chan error, 1)
-	go func() { done <- b.Run(context.Background()) }()
-	select {
-	case <-b.Ready():
-	case err := <-done:
-		return nil, err
-	case <-time.After(10 * time.Second):
-		return nil, fmt.Errorf("broker did not start")
-	}
-	os.Setenv("TRIBUTARY_BROKERS", b.Addr())
-	return func() {
-		b.Close()
-		<-done
-		os.RemoveAll(dir)
-	}, nil
-}
+func TestMain(m *testing.M) { brokertest.Main(m) }
 
 // Create a topic, then describe it.
 func Example() {

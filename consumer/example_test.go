@@ -22,7 +22,7 @@ func Example() {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	opts := []consumer.Opt{
-		consumer.SeedBrokers(seeds),
+		consumer.SeedBrokers(exampleSeeds()),
 		consumer.Group("billing"),
 		consumer.Topics("orders"),
 		consumer.AutoOffsetReset(consumer.ResetEarliest),
@@ -97,7 +97,7 @@ func ExampleConsumer_AssignOffsets() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := consumer.New(consumer.SeedBrokers(seeds))
+	c, err := consumer.New(consumer.SeedBrokers(exampleSeeds()))
 	if err != nil {
 		log.Fatal(err)
 	}
