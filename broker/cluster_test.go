@@ -48,6 +48,23 @@ func clusterClient(t testing.TB, addrs []string, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
+// createAssigned creates a one-partition topic on the given replicas
+// (a manual assignment, which kadm has no call for).
+func createAssigned(t testing.TB, ctx context.Context, cl *kgo.Client, topic string, replicas ...int32) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+	ra.Partition, ra.Replicas = 0, replicas
+	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 30000
+	resp, err := req.RequestWith(ctx, cl)
+	require.NoError(t, err)
+	require.Zero(t, resp.Topics[0].ErrorCode, "create %s on %v", topic, replicas)
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -314,17 +331,7 @@ func TestClusterReassignmentUnderLoad(t *testing.T) {
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "moving", -1, -1
-	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
-	ra.Partition, ra.Replicas = 0, []int32{1, 2}
-	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 30000
-	cresp, err := req.RequestWith(ctx, cl)
-	require.NoError(t, err)
-	require.Zero(t, cresp.Topics[0].ErrorCode, "create with a manual assignment")
+	createAssigned(t, ctx, cl, "moving", 1, 2)
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -605,17 +612,7 @@ func TestAcksAllWaitDoesNotBlockTheConnection(t *testing.T) {
 	p := describe(t, adm, "waits")[0]
 	leader := c.Node(p.Leader)
 	// "free" has one replica, on the same leader: nothing to wait for.
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "free", -1, -1
-	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
-	ra.Partition, ra.Replicas = 0, []int32{leader.ID}
-	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 30000
-	cresp, err := req.RequestWith(ctx, cl)
-	require.NoError(t, err)
-	require.Zero(t, cresp.Topics[0].ErrorCode)
+	createAssigned(t, ctx, cl, "free", leader.ID)
 	describe(t, adm, "free")
 	lcl := clusterClient(t, []string{leader.Addr()})
 	ladm := kadm.NewClient(lcl)
@@ -716,20 +713,8 @@ func TestClusterRecreatedTopicWhileNodeDown(t *testing.T) {
 		td, err := oadm.ListTopics(ctx)
 		return err == nil && !td.Has("reborn")
 	})
-	{
-		// Node 3 is down: place the new topic on all three by hand.
-		req := kmsg.NewPtrCreateTopicsRequest()
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "reborn", -1, -1
-		ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
-		ra.Partition, ra.Replicas = 0, []int32{1, 2, 3}
-		rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
-		req.Topics = append(req.Topics, rt)
-		req.TimeoutMillis = 30000
-		resp, err := req.RequestWith(ctx, ocl)
-		require.NoError(t, err)
-		require.Zero(t, resp.Topics[0].ErrorCode)
-	}
+	// Node 3 is down: place the new topic on all three by hand.
+	createAssigned(t, ctx, ocl, "reborn", 1, 2, 3)
 	produceSeq(t, ocl, "reborn", 1, 0, 10)
 
 	down.Restart(t)
