@@ -81,57 +81,63 @@ func TestChaosKillAndPartitionBrokers(t *testing.T) {
 	var kgoLog, ourLog seqLog
 	var produceErrs atomic.Int64
 
+	// produceLoop sends one record per partition per round, "name-p-seq",
+	// until stop, and logs what was acknowledged; send produces one
+	// round and reports, per partition, whether it was acknowledged.
+	produceLoop := func(name string, lg *seqLog, send func(vals [][]byte) []error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := 0; ; seq++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				vals := make([][]byte, partitions)
+				for p := range vals {
+					vals[p] = []byte(fmt.Sprintf("%s-%d-%d", name, p, seq))
+				}
+				for p, err := range send(vals) {
+					if err != nil {
+						produceErrs.Add(1)
+						continue
+					}
+					lg.ack(int32(p), seq)
+				}
+			}
+		}()
+	}
+
 	// franz-go: acks=all, idempotent (its defaults).
 	kcl := clusterClient(t, c.Addrs(), kgo.RecordDeliveryTimeout(2*time.Minute))
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for seq := 0; ; seq++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			var recs []*kgo.Record
-			for p := int32(0); p < partitions; p++ {
-				recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: []byte(fmt.Sprintf("kgo-%d-%d", p, seq))})
-			}
-			for _, r := range kcl.ProduceSync(ctx, recs...) {
-				if r.Err != nil {
-					produceErrs.Add(1)
-					continue
-				}
-				kgoLog.ack(r.Record.Partition, seq)
-			}
+	produceLoop("kgo", &kgoLog, func(vals [][]byte) []error {
+		recs := make([]*kgo.Record, len(vals))
+		for p, v := range vals {
+			recs[p] = &kgo.Record{Topic: topic, Partition: int32(p), Value: v}
 		}
-	}()
+		errs := make([]error, len(vals))
+		for _, r := range kcl.ProduceSync(ctx, recs...) { // in completion order
+			errs[r.Record.Partition] = r.Err
+		}
+		return errs
+	})
 
 	// Ours: acks=all, idempotent by default.
 	ours, err := producer.New(producer.SeedBrokers(c.Addrs()...), producer.Partitioner(partitioner.Manual()),
 		producer.DeliveryTimeout(2*time.Minute), producer.Linger(2*time.Millisecond))
 	require.NoError(t, err)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for seq := 0; ; seq++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			var recs []*tributary.Record
-			for p := int32(0); p < partitions; p++ {
-				recs = append(recs, &tributary.Record{Topic: topic, Partition: p, Value: []byte(fmt.Sprintf("ours-%d-%d", p, seq))})
-			}
-			for i, res := range ours.ProduceSync(ctx, recs...) {
-				if res.Err != nil {
-					produceErrs.Add(1)
-					continue
-				}
-				ourLog.ack(recs[i].Partition, seq)
-			}
+	produceLoop("ours", &ourLog, func(vals [][]byte) []error {
+		recs := make([]*tributary.Record, len(vals))
+		for p, v := range vals {
+			recs[p] = &tributary.Record{Topic: topic, Partition: int32(p), Value: v}
 		}
-	}()
+		errs := make([]error, len(vals))
+		for i, r := range ours.ProduceSync(ctx, recs...) { // in record order
+			errs[i] = r.Err
+		}
+		return errs
+	})
 
 	// A consumer group reading through it, committing as it goes.
 	var lastCommitted sync.Map // partition → offset acknowledged by the coordinator
