@@ -483,28 +483,34 @@ func (b *Broker) offsetsRoleChanged(p *partition) {
 func (b *Broker) hostPartition(t *topic, idx int32, cfg storage.Config) (*partition, error) {
 	dir := b.partitionDir(t.name, idx)
 	_, statErr := os.Stat(dir)
-	if statErr == nil {
-		if id, ok := readPartitionMetadata(dir); ok && id != t.id {
+	fresh := os.IsNotExist(statErr)
+	var named bool // partition.metadata already names t
+	if !fresh {
+		id, ok := readPartitionMetadata(dir)
+		named = ok && id == t.id
+		if ok && !named {
 			// Left by a topic of the same name that was deleted while
 			// this broker was down: never let its records reappear.
 			b.logger.Warn("partition directory belongs to an older topic of the same name; retiring it", "dir", dir, "topic_id", uuidString(id))
 			if err := os.Rename(dir, dir+"."+hexID()+deleteDirSuffix); err != nil {
 				return nil, err
 			}
-			statErr = os.ErrNotExist
+			fresh = true
 		}
 	}
 	l, err := b.openLog(dir, cfg)
 	if err != nil {
-		if os.IsNotExist(statErr) {
+		if fresh {
 			// What the failed open made (out of descriptors, full disk).
 			os.RemoveAll(dir)
 		}
 		return nil, err
 	}
-	if err := writePartitionMetadata(dir, t.id); err != nil {
-		l.Close()
-		return nil, err
+	if !named {
+		if err := writePartitionMetadata(dir, t.id); err != nil {
+			l.Close()
+			return nil, err
+		}
 	}
 	p := &partition{topic: t, index: idx, log: l}
 	p.rep = b.rep.Add(t.name, t.id, idx, l)
@@ -679,9 +685,6 @@ func readPartitionMetadata(dir string) ([16]byte, bool) {
 }
 
 func writePartitionMetadata(dir string, id [16]byte) error {
-	if cur, ok := readPartitionMetadata(dir); ok && cur == id {
-		return nil
-	}
 	return writeFileAtomic(filepath.Join(dir, partitionMetadataFile), []byte("version: 0\ntopic_id: "+uuidString(id)+"\n"))
 }
 
