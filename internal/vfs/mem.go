@@ -311,17 +311,26 @@ type memFile struct {
 
 var errNoConn = pathErr("syscallconn", "mem", syscall.ENOTSUP)
 
+// usableLocked checks an operation that needs the file open, in a mode
+// it was opened with (allowed), at a non-negative offset or size n, as
+// the OS would: EBADF for the wrong mode, EINVAL for a negative n.
+func (f *memFile) usableLocked(op string, allowed bool, n int64) error {
+	switch {
+	case f.closed:
+		return pathErr(op, f.name, os.ErrClosed)
+	case !allowed:
+		return pathErr(op, f.name, syscall.EBADF)
+	case n < 0:
+		return pathErr(op, f.name, syscall.EINVAL)
+	}
+	return nil
+}
+
 func (f *memFile) ReadAt(b []byte, off int64) (int, error) {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
-	if f.closed {
-		return 0, pathErr("read", f.name, os.ErrClosed)
-	}
-	if !f.read {
-		return 0, pathErr("read", f.name, syscall.EBADF)
-	}
-	if off < 0 {
-		return 0, pathErr("read", f.name, syscall.EINVAL)
+	if err := f.usableLocked("read", f.read, off); err != nil {
+		return 0, err
 	}
 	if off >= int64(len(f.n.data)) {
 		return 0, io.EOF
@@ -336,14 +345,8 @@ func (f *memFile) ReadAt(b []byte, off int64) (int, error) {
 func (f *memFile) WriteAt(b []byte, off int64) (int, error) {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
-	if f.closed {
-		return 0, pathErr("write", f.name, os.ErrClosed)
-	}
-	if !f.write {
-		return 0, pathErr("write", f.name, syscall.EBADF)
-	}
-	if off < 0 {
-		return 0, pathErr("write", f.name, syscall.EINVAL)
+	if err := f.usableLocked("write", f.write, off); err != nil {
+		return 0, err
 	}
 	end := off + int64(len(b))
 	if end > int64(len(f.n.data)) {
@@ -383,14 +386,8 @@ func (f *memFile) Sync() error {
 func (f *memFile) Truncate(size int64) error {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
-	if f.closed {
-		return pathErr("truncate", f.name, os.ErrClosed)
-	}
-	if !f.write {
-		return pathErr("truncate", f.name, syscall.EBADF)
-	}
-	if size < 0 {
-		return pathErr("truncate", f.name, syscall.EINVAL)
+	if err := f.usableLocked("truncate", f.write, size); err != nil {
+		return err
 	}
 	if size <= int64(len(f.n.data)) {
 		// A fresh array: slices handed out by earlier reads stay intact.
