@@ -151,15 +151,16 @@ complete -o default -F _tributary tributary
 `)
 }
 
-// zshQuote quotes s for a single-quoted zsh word ("name:description").
-func zshQuote(s string) string {
-	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, "'", `'\''`), ":", `\:`) + "'"
+// zshEscape escapes s for the description part of a single-quoted zsh
+// "name:description" word.
+func zshEscape(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "'", `'\''`), ":", `\:`)
 }
 
 func zshDescribed(cs []compCommand) string {
 	var parts []string
 	for _, c := range cs {
-		parts = append(parts, "'"+c.name+":"+strings.ReplaceAll(strings.ReplaceAll(c.summary, "'", `'\''`), ":", `\:`)+"'")
+		parts = append(parts, "'"+c.name+":"+zshEscape(c.summary)+"'")
 	}
 	return strings.Join(parts, " ")
 }
