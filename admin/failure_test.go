@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/tributary/tributary/client"
+	"github.com/tributary/tributary/internal/stalldial"
 )
 
 // firstErrOf returns the call's error or, failing that, the first item
@@ -82,66 +82,13 @@ func TestNoReachableBrokerFailsFast(t *testing.T) {
 	}
 }
 
-// holdDialer holds every read on its connections until released, as a
-// stalled broker would: requests go out, answers do not come back.
-type holdDialer struct {
-	mu   sync.Mutex
-	held chan struct{}
-}
-
-func (d *holdDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	var nd net.Dialer
-	nc, err := nd.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return &holdConn{Conn: nc, d: d, closed: make(chan struct{})}, nil
-}
-
-func (d *holdDialer) set(hold bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if hold && d.held == nil {
-		d.held = make(chan struct{})
-	} else if !hold && d.held != nil {
-		close(d.held)
-		d.held = nil
-	}
-}
-
-type holdConn struct {
-	net.Conn
-	d      *holdDialer
-	once   sync.Once
-	closed chan struct{}
-}
-
-func (c *holdConn) Read(b []byte) (int, error) {
-	c.d.mu.Lock()
-	held := c.d.held
-	c.d.mu.Unlock()
-	if held != nil {
-		select {
-		case <-held:
-		case <-c.closed:
-			return 0, net.ErrClosed
-		}
-	}
-	return c.Conn.Read(b)
-}
-
-func (c *holdConn) Close() error {
-	c.once.Do(func() { close(c.closed) })
-	return c.Conn.Close()
-}
-
 // Admin calls return when their ctx ends, whatever the broker does.
 func TestCallsHonourContext(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			addrs, _, _ := b.start(t)
-			d := &holdDialer{}
-			a, err := New(SeedBrokers(addrs...), ClientOptions(client.Dialer(d.dial)))
+			d := &stalldial.Dialer{}
+			a, err := New(SeedBrokers(addrs...), ClientOptions(client.Dialer(d.Dial)))
 			require.NoError(t, err)
 			defer a.Close()
 			// Connections and metadata first, so the calls below wait on
@@ -150,8 +97,8 @@ func TestCallsHonourContext(t *testing.T) {
 			require.NoError(t, err)
 			_, err = a.ListTopics(context.Background())
 			require.NoError(t, err)
-			d.set(true)
-			defer d.set(false)
+			d.Hold()
+			defer d.Release()
 			for name, call := range map[string]func(ctx context.Context) error{
 				"CreateTopic": func(ctx context.Context) error { return a.CreateTopic(ctx, "held", 1, 1, nil) },
 				"ListTopics": func(ctx context.Context) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/tributary/tributary/broker"
 	"github.com/tributary/tributary/broker/brokertest"
 	"github.com/tributary/tributary/client"
+	"github.com/tributary/tributary/internal/stalldial"
 )
 
 // backend is a cluster with a topic "t" of 3 partitions.
@@ -40,43 +41,24 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, addrs []string)) {
 	}
 }
 
-// stallDialer wraps connections so that reads can be held: with reads
-// held, requests are written but their answers do not arrive, as with a
-// stalled broker, on kfake and our broker alike.
+// stallDialer is a stalldial.Dialer that also records, through the
+// client's hook, the key of each request written.
 type stallDialer struct {
-	mu      sync.Mutex
-	held    chan struct{} // closed when reads may proceed; nil when not held
-	written chan int16    // the key of each request written, from the client hook
+	stalldial.Dialer
+	written chan int16
 }
 
 func newStallDialer() *stallDialer { return &stallDialer{written: make(chan int16, 1024)} }
 
+// hold stalls answers and forgets the writes seen so far.
 func (d *stallDialer) hold() {
-	for len(d.written) > 0 { // forget earlier writes
+	for len(d.written) > 0 {
 		<-d.written
 	}
-	d.mu.Lock()
-	d.held = make(chan struct{})
-	d.mu.Unlock()
+	d.Hold()
 }
 
-func (d *stallDialer) release() {
-	d.mu.Lock()
-	if d.held != nil {
-		close(d.held)
-		d.held = nil
-	}
-	d.mu.Unlock()
-}
-
-func (d *stallDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	var nd net.Dialer
-	nc, err := nd.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return &stallConn{Conn: nc, d: d, closed: make(chan struct{})}, nil
-}
+func (d *stallDialer) release() { d.Release() }
 
 func (d *stallDialer) OnBrokerWrite(_ client.BrokerInfo, key int16, _ int, _ time.Duration, _ error) {
 	select {
@@ -101,39 +83,13 @@ func (d *stallDialer) waitWritten(t *testing.T, key kmsg.Key) {
 	}
 }
 
-type stallConn struct {
-	net.Conn
-	d         *stallDialer
-	closeOnce sync.Once
-	closed    chan struct{}
-}
-
-func (c *stallConn) Read(b []byte) (int, error) {
-	c.d.mu.Lock()
-	held := c.d.held
-	c.d.mu.Unlock()
-	if held != nil {
-		select {
-		case <-held:
-		case <-c.closed:
-			return 0, net.ErrClosed
-		}
-	}
-	return c.Conn.Read(b)
-}
-
-func (c *stallConn) Close() error {
-	c.closeOnce.Do(func() { close(c.closed) })
-	return c.Conn.Close()
-}
-
 // stalledProducer returns a producer on its own client whose answers can
 // be held, warmed up so the topic and producer id are known.
 func stalledProducer(t *testing.T, addrs []string, opts ...Opt) (*Producer, *stallDialer) {
 	d := newStallDialer()
 	// Partition 0 only: a connection to another leader could not be set
 	// up with reads held.
-	p := newProducer(t, addrs, append([]Opt{ClientOptions(client.Dialer(d.dial), client.WithHooks(d)), Partitioner(partitionerManual())}, opts...)...)
+	p := newProducer(t, addrs, append([]Opt{ClientOptions(client.Dialer(d.Dial), client.WithHooks(d)), Partitioner(partitionerManual())}, opts...)...)
 	require.NoError(t, p.ProduceSync(context.Background(), &tributary.Record{Topic: "t", Value: []byte("warm")}).FirstErr())
 	return p, d
 }
@@ -265,7 +221,7 @@ func TestProduceSyncHonoursContext(t *testing.T) {
 func TestCloseSharedClientHonoursDeadline(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, addrs []string) {
 		d := newStallDialer()
-		cl, err := client.New(client.SeedBrokers(addrs...), client.Dialer(d.dial), client.WithHooks(d),
+		cl, err := client.New(client.SeedBrokers(addrs...), client.Dialer(d.Dial), client.WithHooks(d),
 			client.RetryBackoff(10*time.Millisecond))
 		require.NoError(t, err)
 		defer cl.Close()
