@@ -89,19 +89,7 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendResult, error) {
 		return AppendResult{}, err
 	}
 
-	res, roll, flushNow, err := l.appendAsFollowerLocked(batches, records, maxTs, leo, next)
-	if roll != nil {
-		l.afterRoll(roll)
-	}
-	if err != nil {
-		return AppendResult{}, err
-	}
-	if flushNow {
-		if err := l.flush(); err != nil {
-			return AppendResult{}, err
-		}
-	}
-	return res, nil
+	return l.completeAppend(l.appendAsFollowerLocked(batches, records, maxTs, leo, next))
 }
 
 // appendAsFollowerLocked is AppendAsFollower's part under mu: the roll,
@@ -130,23 +118,9 @@ func (l *Log) appendAsFollowerLocked(batches []byte, records, maxTs, leo, next i
 		// fixed the client's claim, or stamped LogAppendTime).
 		act.noteBatch(h.BaseOffset, act.size+pos, h.Size(), h.MaxTimestamp, l.cfg.IndexIntervalBytes)
 		pos += h.Size()
-		if h.ProducerID >= 0 && !h.IsControl() {
-			if l.producers == nil {
-				l.producers = make(map[int64]producerEntry)
-			}
-			e := l.producers[h.ProducerID]
-			lat := int64(-1)
-			if h.IsLogAppendTime() {
-				lat = h.MaxTimestamp
-			}
-			// No sequence checks: the leader made them. Kafka's
-			// follower (AppendOrigin.REPLICATION) does the same.
-			e.push(h.ProducerEpoch, batchMeta{
-				firstSeq: h.BaseSequence, lastSeq: h.LastSequence(),
-				firstOff: h.BaseOffset, lastOff: h.LastOffset(), logAppendTime: lat,
-			}, now)
-			l.producers[h.ProducerID] = e
-		}
+		// No sequence checks: the leader made them. Kafka's follower
+		// (AppendOrigin.REPLICATION) does the same.
+		l.replayProducerLocked(h, now)
 	}
 	act.size += int64(len(batches))
 	act.next = next

@@ -352,7 +352,14 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 	if err := l.publishEpochsIfBehind(); err != nil {
 		return AppendResult{}, err
 	}
-	res, roll, flushNow, err := l.appendLocked(batches, leaderEpoch, &cfg, records)
+	return l.completeAppend(l.appendLocked(batches, leaderEpoch, &cfg, records))
+}
+
+// completeAppend is the part of an append after mu, shared by Append and
+// AppendAsFollower: a roll's remaining work, then the fsync that
+// flush.messages / flush.ms asked for (the append is acknowledged only
+// once durable).
+func (l *Log) completeAppend(res AppendResult, roll *rollWork, flushNow bool, err error) (AppendResult, error) {
 	if roll != nil {
 		l.afterRoll(roll)
 	}
@@ -360,7 +367,6 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 		return AppendResult{}, err
 	}
 	if flushNow {
-		// flush.messages: the append is acknowledged only once durable.
 		if err := l.flush(); err != nil {
 			return AppendResult{}, err
 		}

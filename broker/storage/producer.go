@@ -201,3 +201,25 @@ func snapshotOffsets(names []string) []int64 {
 	sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
 	return offs
 }
+
+// replayProducerLocked records a stored batch (its header as written) in
+// the producer state, without sequence checks: how recovery replays the
+// log and how a follower takes the leader's batches.
+func (l *Log) replayProducerLocked(h *batch.Header, now int64) {
+	if h.ProducerID < 0 || h.IsControl() {
+		return
+	}
+	if l.producers == nil {
+		l.producers = make(map[int64]producerEntry)
+	}
+	e := l.producers[h.ProducerID]
+	lat := int64(-1)
+	if h.IsLogAppendTime() {
+		lat = h.MaxTimestamp
+	}
+	e.push(h.ProducerEpoch, batchMeta{
+		firstSeq: h.BaseSequence, lastSeq: h.LastSequence(),
+		firstOff: h.BaseOffset, lastOff: h.LastOffset(), logAppendTime: lat,
+	}, now)
+	l.producers[h.ProducerID] = e
+}

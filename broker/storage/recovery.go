@@ -450,17 +450,8 @@ func (l *Log) loadProducers(end, now int64, offs []int64) error {
 			if err != nil {
 				return err
 			}
-			if h.ProducerID >= 0 && !h.IsControl() && h.BaseOffset >= from {
-				e := l.producers[h.ProducerID]
-				lat := int64(-1)
-				if h.IsLogAppendTime() {
-					lat = h.MaxTimestamp
-				}
-				e.push(h.ProducerEpoch, batchMeta{
-					firstSeq: h.BaseSequence, lastSeq: h.LastSequence(),
-					firstOff: h.BaseOffset, lastOff: h.LastOffset(), logAppendTime: lat,
-				}, now)
-				l.producers[h.ProducerID] = e
+			if h.BaseOffset >= from {
+				l.replayProducerLocked(&h, now)
 			}
 			pos += h.Size()
 		}
