@@ -452,44 +452,57 @@ func (p *Producer) PurgeTopics(topics ...string) {
 		}
 	}()
 	for _, t := range ts {
-		err := fmt.Errorf("topic %q: %w", t.name, ErrTopicPurged)
-		t.applyMu.Lock() // no metadata is being applied to it
-		t.mu.Lock()
-		t.purged = true
-		pend := t.pending
-		t.pending = nil
-		t.pendingN.Store(0)
-		t.mu.Unlock()
-		t.applyMu.Unlock()
-		for _, pr := range pend {
-			p.failRecord(pr.r, pr.cb, pr.size, err)
-		}
-		parts := t.parts.Load()
-		if parts == nil {
-			continue
-		}
-		for _, ps := range *parts {
-			ps.mu.Lock()
-			if ps.nextSeq != 0 && p.cfg.idempotent {
-				// Producing to the topic again starts its sequences at
-				// 0, which the broker accepts only under a new epoch.
-				bump = true
-			}
-			ps.purged = true
-			bs := append(ps.retry, ps.queue...)
-			ps.retry, ps.queue = nil, nil
-			ps.retrying = false
-			s := ps.sink
-			ps.sink = nil
-			ps.mu.Unlock()
-			if s != nil {
-				s.remove(ps)
-			}
-			for _, b := range bs {
-				p.failBatch(b, err)
-			}
+		if p.failTopic(t, fmt.Errorf("topic %q: %w", t.name, ErrTopicPurged), true) {
+			bump = true
 		}
 	}
+}
+
+// failTopic fails every record buffered for t with err. With purge the
+// topic also leaves service: no metadata is applied to it any more, its
+// partitions leave their sinks, and it reports whether an idempotent
+// producer must bump its epoch (producing to the topic again starts its
+// sequences at 0, which the broker accepts only under a new epoch).
+func (p *Producer) failTopic(t *topicState, err error, purge bool) (bump bool) {
+	if purge {
+		t.applyMu.Lock() // no metadata is being applied to it
+	}
+	t.mu.Lock()
+	t.purged = t.purged || purge
+	pend := t.pending
+	t.pending = nil
+	t.pendingN.Store(0)
+	t.mu.Unlock()
+	if purge {
+		t.applyMu.Unlock()
+	}
+	for _, pr := range pend {
+		p.failRecord(pr.r, pr.cb, pr.size, err)
+	}
+	parts := t.parts.Load()
+	if parts == nil {
+		return bump
+	}
+	for _, ps := range *parts {
+		var s *sink
+		ps.mu.Lock()
+		if purge {
+			bump = bump || ps.nextSeq != 0 && p.cfg.idempotent
+			ps.purged = true
+			ps.retrying = false
+			s, ps.sink = ps.sink, nil
+		}
+		bs := append(ps.retry, ps.queue...)
+		ps.retry, ps.queue = nil, nil
+		ps.mu.Unlock()
+		if s != nil {
+			s.remove(ps)
+		}
+		for _, b := range bs {
+			p.failBatch(b, err)
+		}
+	}
+	return bump
 }
 
 // reserve takes n bytes of buffer memory, blocking up to MaxBlock.
@@ -839,26 +852,6 @@ func (p *Producer) failEverything(err error) {
 	}
 	p.topicsMu.RUnlock()
 	for _, t := range topics {
-		t.mu.Lock()
-		pend := t.pending
-		t.pending = nil
-		t.pendingN.Store(0)
-		t.mu.Unlock()
-		for _, pr := range pend {
-			p.failRecord(pr.r, pr.cb, pr.size, err)
-		}
-		parts := t.parts.Load()
-		if parts == nil {
-			continue
-		}
-		for _, ps := range *parts {
-			ps.mu.Lock()
-			bs := append(ps.retry, ps.queue...)
-			ps.retry, ps.queue = nil, nil
-			ps.mu.Unlock()
-			for _, b := range bs {
-				p.failBatch(b, err)
-			}
-		}
+		p.failTopic(t, err, false)
 	}
 }
