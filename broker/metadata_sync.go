@@ -373,6 +373,11 @@ func (b *Broker) reconcile(prev, img *controller.Image) {
 			if i < len(old) {
 				cur = old[i]
 			}
+			if cur != nil && (cur.log != nil) == hosted && cur.state.Load() == st {
+				// Unchanged since the last image (images share what
+				// did not change): no replica manager call, no wakeups.
+				continue
+			}
 			switch {
 			case cur != nil && (cur.log != nil) == hosted:
 				// Same hosting: only the replica state may have moved.
