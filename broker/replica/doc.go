@@ -88,9 +88,12 @@
 // A follower that caught up (LEO >= HW and >= the start offset of the
 // leader's epoch) is added to the ISR through Config.AlterPartition; one
 // not caught up to the leader's LEO for ReplicaLagTimeMax is removed. At
-// most one AlterPartition per partition is in flight; a rejected one
-// (a Kafka error) is retried only after the next Apply, an unreachable
-// controller on the next check.
+// most one AlterPartition per partition is in flight; one rejected for a
+// stale view (FENCED_LEADER_EPOCH, INVALID_UPDATE_VERSION, ...) is retried
+// only after the next Apply; one the partition's state cannot resolve
+// (INELIGIBLE_REPLICA for a member not unfenced yet,
+// OPERATION_NOT_ATTEMPTED) and an unreachable controller are retried
+// after FetchBackoff.
 //
 // On becoming follower a partition first truncates any divergent tail
 // (KIP-101/279): OffsetForLeaderEpoch for its latest epoch, truncate to

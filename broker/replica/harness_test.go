@@ -69,6 +69,7 @@ type cluster struct {
 	sts    []State // by partition index
 	nodes  map[int32]*node
 	cut    map[int32]bool // nodes cut off from every other (and the controller)
+	fenced map[int32]bool // nodes the controller refuses as new ISR members
 	alters []AlterPartitionRequest
 
 	changed chan struct{} // closed and replaced by notify: a log grew or a HW moved
@@ -101,6 +102,7 @@ func newClusterParts(t testing.TB, n int, leaders []int32, tweak func(*Config)) 
 		clk:     &clock{t: time.UnixMilli(1_700_000_000_000)},
 		nodes:   make(map[int32]*node),
 		cut:     make(map[int32]bool),
+		fenced:  make(map[int32]bool),
 		changed: make(chan struct{}),
 	}
 	c.cfg = func(id int32) Config {
@@ -279,6 +281,12 @@ func (c *cluster) alterPartition(from int32, req AlterPartitionRequest) (State, 
 	case req.PartitionEpoch != cur.PartitionEpoch:
 		c.mu.Unlock()
 		return State{}, tributary.ErrInvalidUpdateVersion
+	}
+	for _, id := range req.ISR {
+		if c.fenced[id] && !slices.Contains(cur.ISR, id) {
+			c.mu.Unlock()
+			return State{}, tributary.ErrIneligibleReplica
+		}
 	}
 	cur.ISR = slices.Clone(req.ISR)
 	cur.PartitionEpoch++

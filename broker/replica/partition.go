@@ -435,9 +435,9 @@ func (p *Partition) proposeLocked(isr []int32) *alterReq {
 }
 
 // alterDone takes an AlterPartition's answer: a committed state updates
-// the ISR (if Apply has not already), a refusal holds further changes
-// until the next Apply, an unreachable controller is retried after
-// FetchBackoff. It reports whether the HW moved or the ISR changed.
+// the ISR (if Apply has not already), a refusal for a stale view holds
+// further changes until the next Apply, an ineligible member or an
+// unreachable controller is retried after FetchBackoff. It reports whether the HW moved or the ISR changed.
 func (p *Partition) alterDone(a alterReq, st State, err error) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -447,11 +447,22 @@ func (p *Partition) alterDone(a alterReq, st State, err error) bool {
 	p.mu.pendingISR = nil
 	if err != nil {
 		var ke *tributary.Error
-		if errors.As(err, &ke) {
+		switch {
+		case errors.Is(err, tributary.ErrIneligibleReplica) || errors.Is(err, tributary.ErrOperationNotAttempted):
+			// Nothing about the partition is stale: a new member is
+			// still fenced (its registration is not unfenced yet) or the
+			// controller was busy. Kafka tries again on the follower's
+			// next fetch; no partition change is coming to wait for, so
+			// holding for an Apply would leave the replica out of the
+			// ISR until something unrelated moved the partition.
+			p.mu.alterRetry = time.Now().Add(p.m.cfg.FetchBackoff)
+			p.m.cfg.Logger.Info("AlterPartition not accepted yet; trying again",
+				"topic", p.topic, "partition", p.index, "isr", a.req.ISR, "err", err)
+		case errors.As(err, &ke):
 			p.mu.alterHeld = true
 			p.m.cfg.Logger.Warn("AlterPartition refused; waiting for the next metadata update",
 				"topic", p.topic, "partition", p.index, "isr", a.req.ISR, "err", err)
-		} else {
+		default:
 			p.mu.alterRetry = time.Now().Add(p.m.cfg.FetchBackoff)
 			p.m.cfg.Logger.Warn("AlterPartition failed; retrying", "topic", p.topic, "partition", p.index, "err", err)
 		}

@@ -335,6 +335,38 @@ func TestAlterPartitionRefusedWaitsForApply(t *testing.T) {
 	eventually(t, "ISR shrinks after the update", func() bool { return slices.Equal(leader.p.ISR(), []int32{1, 2}) })
 }
 
+// A replica refused as a new ISR member because it is still fenced
+// (INELIGIBLE_REPLICA) joins once the controller unfences it, with no
+// partition change in between to trigger an Apply: the leader tries
+// again on its own, as Kafka's does on the follower's next fetch.
+func TestAlterPartitionIneligibleRetried(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	leader := c.node(1)
+	n3 := c.stop(3)
+	_, err := c.produce(1, "a", 1, 1, 1) // node 3 falls behind
+	require.NoError(t, err)
+	c.clk.Add(11 * time.Second)
+	eventually(t, "ISR shrinks", func() bool { return slices.Equal(leader.p.ISR(), []int32{1, 2}) })
+
+	c.mu.Lock()
+	c.fenced[3] = true
+	refusedFrom := len(c.alters)
+	c.mu.Unlock()
+	nd := c.start(3, n3.dir)
+	nd.m.Apply(nd.p, c.state())
+	eventually(t, "the expansion is refused twice", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.alters) >= refusedFrom+2
+	})
+	require.Equal(t, []int32{1, 2}, leader.p.ISR())
+
+	c.mu.Lock()
+	c.fenced[3] = false // unfenced: no partition state changes
+	c.mu.Unlock()
+	eventually(t, "ISR expands without an Apply", func() bool { return slices.Equal(leader.p.ISR(), []int32{1, 2, 3}) })
+}
+
 // Partitions stop cleanly: after Remove no fetch touches the log, and
 // Close leaves no goroutine behind (the race detector and Cleanup catch
 // stragglers writing to closed logs).
