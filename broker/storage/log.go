@@ -40,6 +40,13 @@ type Config struct {
 	MaxMessageBytes        int32 // max.message.bytes: largest batch accepted
 	LogAppendTime          bool  // message.timestamp.type=LogAppendTime
 	ProducerIDExpirationMs int64 // producer.id.expiration.ms
+
+	// Compaction (cleaner.go).
+	Compact                bool    // cleanup.policy includes compact
+	MinCleanableDirtyRatio float64 // min.cleanable.dirty.ratio
+	MinCompactionLagMs     int64   // min.compaction.lag.ms
+	MaxCompactionLagMs     int64   // max.compaction.lag.ms; <= 0 or MaxInt64: never forces
+	DeleteRetentionMs      int64   // delete.retention.ms: how long tombstones outlive the first pass
 }
 
 // DefaultConfig returns Kafka's topic defaults.
@@ -56,6 +63,9 @@ func DefaultConfig() Config {
 		FileDeleteDelayMs:      60000,
 		MaxMessageBytes:        1048588,
 		ProducerIDExpirationMs: 86400000,
+		MinCleanableDirtyRatio: 0.5,
+		MaxCompactionLagMs:     math.MaxInt64,
+		DeleteRetentionMs:      86400000,
 	}
 }
 
@@ -164,6 +174,9 @@ type Log struct {
 	torn      bool
 	dirDirty  bool    // directory entries changed since the last SyncDir
 	snapshots []int64 // offsets of the snapshot files, ascending
+
+	cleanerCkpt int64  // the cleaner checkpoint: below it the log is clean (cleaner.go)
+	retireSeq   uint64 // names cleaned-away segments uniquely
 
 	// Leader epoch cache (epochs.go), ascending; epochsGen counts its
 	// changes, so a checkpoint knows whether the file is behind.
@@ -1234,16 +1247,28 @@ func (l *Log) deleteSegmentsLocked(pred func(*segment) bool, now int64) {
 	// start (Open trims them); the next checkpointEpochs drops them.
 	l.truncateEpochsFromStartLocked(l.logStart)
 	for _, s := range gone {
-		for _, ext := range []string{".log", ".index", ".timeindex"} {
-			if err := l.fs.Rename(s.path+ext, s.path+ext+deletedSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
-				l.logger.Warn("renaming deleted segment", "file", s.path+ext, "err", err)
-			}
-		}
-		s.cf.rename(s.path + ".log" + deletedSuffix)
-		l.pending = append(l.pending, pendingDelete{seg: s, deadline: now + l.cfg.FileDeleteDelayMs})
+		l.retireLocked(s, now, false)
 	}
-	l.dirDirty = true
 	l.finishDeletesLocked(now, false)
+}
+
+// retireLocked renames s's files .deleted and queues their removal after
+// file.delete.delay.ms. A segment the cleaner replaced (unique) gets a
+// name of its own first: the cleaned segment that replaces it has the
+// same base, and may be replaced again before the delay is over.
+func (l *Log) retireLocked(s *segment, now int64, unique bool) {
+	from := s.path
+	if unique {
+		s.path = l.retiredName(s)
+	}
+	for _, ext := range []string{".log", ".index", ".timeindex"} {
+		if err := l.fs.Rename(from+ext, s.path+ext+deletedSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			l.logger.Warn("renaming deleted segment", "file", from+ext, "err", err)
+		}
+	}
+	s.cf.rename(s.path + ".log" + deletedSuffix)
+	l.pending = append(l.pending, pendingDelete{seg: s, deadline: now + l.cfg.FileDeleteDelayMs})
+	l.dirDirty = true
 }
 
 const deletedSuffix = ".deleted"

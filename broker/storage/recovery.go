@@ -50,6 +50,13 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		return nil, err
 	}
 	now := l.nowMs()
+	ents, err := l.fs.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := l.finishSwaps(ents); err != nil {
+		return nil, err
+	}
 	bases, names, err := l.cleanDir()
 	if err != nil {
 		return nil, err
@@ -73,6 +80,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	}
 	lso, _ := readCheckpointFS(l.fs, dirFile(dir, logStartFile))
 	l.rpCkpt, l.lsoCkpt = rp, lso
+	l.cleanerCkpt, _ = readCheckpointFS(l.fs, dirFile(dir, cleanerCheckpointFile))
 
 	for _, base := range bases {
 		s := newSegment(l.fs, l.files, dir, base, now)

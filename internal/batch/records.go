@@ -155,3 +155,42 @@ func varint32(b []byte) (int32, int) {
 	}
 	return int32(v), n
 }
+
+// AppendRecord appends r encoded as a record with the timestamp delta
+// tsDelta (the cleaner rebases deltas when it sets a batch's delete
+// horizon) and r's offset delta, key, value and headers.
+func AppendRecord(dst []byte, r *Record, tsDelta int64) []byte {
+	var body [3 * binary.MaxVarintLen64]byte
+	n := 0
+	body[n] = byte(r.Attributes)
+	n++
+	n += binary.PutVarint(body[n:], tsDelta)
+	n += binary.PutVarint(body[n:], int64(r.OffsetDelta))
+	size := n + nullableSize(r.Key) + nullableSize(r.Value) + varintLen(int64(r.Headers.n)) + len(r.Headers.b)
+	dst = binary.AppendVarint(dst, int64(size))
+	dst = append(dst, body[:n]...)
+	dst = appendNullable(dst, r.Key)
+	dst = appendNullable(dst, r.Value)
+	dst = binary.AppendVarint(dst, int64(r.Headers.n))
+	return append(dst, r.Headers.b...)
+}
+
+func varintLen(v int64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutVarint(b[:], v)
+}
+
+func nullableSize(b []byte) int {
+	if b == nil {
+		return varintLen(-1)
+	}
+	return varintLen(int64(len(b))) + len(b)
+}
+
+func appendNullable(dst, b []byte) []byte {
+	if b == nil {
+		return binary.AppendVarint(dst, -1)
+	}
+	dst = binary.AppendVarint(dst, int64(len(b)))
+	return append(dst, b...)
+}
