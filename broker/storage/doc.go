@@ -13,6 +13,10 @@
 // of batch headers, and returns a FileSlice for sendfile. Open
 // (recovery.go) rebuilds all of this after a clean or unclean shutdown.
 //
+// Compaction (cleaner.go): Clean rewrites a compacted log's segments
+// below the dirty head keeping the newest record of every key, with
+// CleanState telling the broker's cleaner threads which log is dirtiest.
+//
 // For replication (broker/replica drives these): epochs.go keeps the
 // leader epoch cache that answers OffsetForLeaderEpoch; follower.go
 // appends a leader's batches as they are (AppendAsFollower) and cuts a
@@ -103,6 +107,16 @@
 //	  high-watermark-checkpoint       offset (int64) + CRC-32C: the HW of a
 //	                                  replicated log (hwcheckpoint.go), by
 //	                                  CheckpointHighWatermark and at Close
+//	  cleaner-offset-checkpoint       offset (int64) + CRC-32C: below it a
+//	                                  compacted log is clean (cleaner.go)
+//	  <base>.log.cleaned (.index.cleaned, .timeindex.cleaned)
+//	                                  a segment group being rewritten by
+//	                                  the cleaner; removed by Open unless
+//	                                  its swap marker exists
+//	  <base>.swap                     offset (int64) + CRC-32C: the end of
+//	                                  the group the .cleaned files replace;
+//	                                  its presence commits the swap, which
+//	                                  Open completes
 //	  clean-shutdown                  empty marker written by Close, removed
 //	                                  by Open
 //	  *.deleted                       segments awaiting file.delete.delay.ms
@@ -193,6 +207,12 @@
 //     timestamps, so old timestamps cannot expire a producer mid-retry.
 //   - EnforceRetention rolls an idle active segment after segment.ms by the
 //     broker's clock (Kafka does this only on the next append).
+//   - The cleaner checkpoint is one file per partition, like the HW
+//     checkpoint, not Kafka's cleaner-offset-checkpoint per log directory.
+//   - The cleaner replaces a run of batches it removed entirely with one
+//     empty batch spanning their offsets (Kafka leaves a gap), so every
+//     segment stays contiguous batch after batch and recovery keeps
+//     checking exactly that.
 //   - Decompressed batches are bounded (16 × max.message.bytes, at least 8
 //     MiB, at most 256 MiB) to defeat zip bombs; a batch beyond that is
 //     refused with MESSAGE_TOO_LARGE.

@@ -210,6 +210,7 @@ var (
 	errCtrl           = fmt.Errorf("%w: clients cannot produce control batches", tributary.ErrInvalidRecord)
 	errTxnPID         = fmt.Errorf("%w: transactional batch without a producer id", tributary.ErrInvalidRecord)
 	errBig            = fmt.Errorf("%w: batch exceeds max.message.bytes", tributary.ErrMessageTooLarge)
+	errNoKey          = fmt.Errorf("%w: Compacted topic cannot accept message without key", tributary.ErrInvalidRecord)
 )
 
 func (l *Log) nowMs() int64 { return l.now().UnixMilli() }
@@ -421,6 +422,8 @@ func (l *Log) validate(batches []byte, cfg *Config) (int64, error) {
 			return 0, errCtrl
 		case info.IsTransactional() && info.ProducerID < 0:
 			return 0, errTxnPID
+		case cfg.Compact && info.NullKeys > 0:
+			return 0, errNoKey
 		}
 		records += int64(info.RecordCount)
 		infos = append(infos, info)

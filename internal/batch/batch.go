@@ -198,6 +198,9 @@ type Info struct {
 	// MaxTimestampDelta is the offset delta of the first record carrying
 	// MaxTimestamp, or -1 with no records.
 	MaxTimestampDelta int32
+	// NullKeys counts the records without a key (a compacted topic
+	// refuses them).
+	NullKeys int32
 }
 
 // OffsetOfMaxTimestamp is the offset of the first record carrying
@@ -289,6 +292,9 @@ func walk(info *Info, region []byte) error {
 		}
 		prev = r.OffsetDelta
 		info.NumRecords++
+		if r.Key == nil {
+			info.NullKeys++
+		}
 		ts := h.BaseTimestamp + r.TimestampDelta
 		if h.IsLogAppendTime() {
 			ts = h.MaxTimestamp
