@@ -203,7 +203,14 @@ func (b *Broker) Run(ctx context.Context) error {
 		return err
 	}
 	close(b.ready)
-	b.logger.Info("tributary broker listening", "addr", ln.Addr().String(), "node.id", b.cfg.NodeID, "cluster.id", b.clusterID)
+	if b.cfg.Announce != nil {
+		b.cfg.Announce(b)
+	} else {
+		if a := b.HTTPAddr(); a != "" {
+			b.logger.Info("console and metrics listening", "url", "http://"+a+"/")
+		}
+		b.logger.Info("tributary broker listening", "addr", ln.Addr().String(), "node.id", b.cfg.NodeID, "cluster.id", b.clusterID)
+	}
 
 	stop := context.AfterFunc(ctx, func() { b.Close() })
 	defer stop()

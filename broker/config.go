@@ -123,6 +123,11 @@ type Config struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Logger receives the broker's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Announce, when set, is called once the broker serves, in place of
+	// its INFO lines saying where it listens (the Kafka and the HTTP
+	// listener): the tributary command prints its own line, which
+	// scripts wait for, and the address is then said once.
+	Announce func(b *Broker)
 	// ShutdownTimeout bounds how long Close waits for connections to
 	// drain (default 10s).
 	ShutdownTimeout time.Duration

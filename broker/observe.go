@@ -119,7 +119,6 @@ func (b *Broker) startHTTP() error {
 		}
 	})
 	b.goTracked(func() { c.Run(b.closing) })
-	b.logger.Info("console and metrics listening", "url", "http://"+addr+"/")
 	return nil
 }
 

@@ -80,6 +80,16 @@ func runBroker(args []string) int {
 	defer stop()
 	brokers := make([]*broker.Broker, 0, len(cfgs))
 	for _, c := range cfgs {
+		// The address is said once, by this line (tests and scripts
+		// wait for it to learn the port), not also by the broker's log.
+		c.Announce = func(b *broker.Broker) {
+			if a := b.HTTPAddr(); a != "" {
+				// Before the listening line: whoever waits for that
+				// one has seen this one too.
+				fmt.Fprintf(os.Stderr, "tributary console on http://%s/\n", a)
+			}
+			fmt.Fprintf(os.Stderr, "tributary broker listening on %s\n", b.Addr())
+		}
 		b, err := broker.New(c)
 		if err != nil {
 			for _, o := range brokers {
@@ -92,19 +102,6 @@ func runBroker(args []string) int {
 	}
 	errs := make(chan error, len(brokers))
 	for _, b := range brokers {
-		go func() {
-			select {
-			case <-b.Ready():
-				if a := b.HTTPAddr(); a != "" {
-					// Before the listening line: whoever waits for that
-					// one has seen this one too.
-					fmt.Fprintf(os.Stderr, "tributary console on http://%s/\n", a)
-				}
-				// Tests and scripts wait for this exact line to learn the port.
-				fmt.Fprintf(os.Stderr, "tributary broker listening on %s\n", b.Addr())
-			case <-ctx.Done():
-			}
-		}()
 		go func() { errs <- b.Run(ctx) }()
 	}
 	code := 0

@@ -60,20 +60,25 @@ func TestBrokerHelpSaysPortAndDataDir(t *testing.T) {
 		cmd.Wait()
 	})
 	addr := make(chan string, 1)
+	all := make(chan string, 1) // everything it printed, once it exits
 	go func() {
 		buf := make([]byte, 4096)
 		var seen strings.Builder
+		found := false
 		for {
 			n, err := pr.Read(buf)
 			seen.Write(buf[:n])
 			for _, l := range strings.Split(seen.String(), "\n") {
-				if a, ok := strings.CutPrefix(l, "tributary broker listening on "); ok {
+				if a, ok := strings.CutPrefix(l, "tributary broker listening on "); ok && !found {
+					found = true
 					addr <- a
-					return
 				}
 			}
 			if err != nil {
-				close(addr)
+				if !found {
+					close(addr)
+				}
+				all <- seen.String()
 				return
 			}
 		}
@@ -88,6 +93,16 @@ func TestBrokerHelpSaysPortAndDataDir(t *testing.T) {
 	assert.NotEqual(t, "127.0.0.1:0", a, "port 0 picks a free port")
 	ok(t, a, "", "topic", "create", "here")
 	assert.DirExists(t, filepath.Join(dir, "here-0"), "log.dirs holds the data")
+
+	// The listen address is said once, not by a log line and again by
+	// the line scripts wait for.
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	select {
+	case out := <-all:
+		assert.Equal(t, 1, strings.Count(out, a), "the address in:\n%s", out)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the broker did not exit on SIGINT")
+	}
 }
 
 // TestVersion: `tributary version` (and --version) print one line naming
