@@ -278,9 +278,10 @@ type CleanResult struct {
 	DirtyBytesBefore, Skipped int64 // Skipped: keys the map could not take this pass (cleaned next pass)
 }
 
-// errCleanAborted stops a pass whose log changed under it (retention,
-// DeleteRecords, a truncation, Close); the next pass starts over.
-var errCleanAborted = errors.New("storage: cleaning pass aborted: the log changed")
+// ErrCleanAborted is returned (wrapped) by a pass whose log changed under
+// it (retention, DeleteRecords, a truncation, Close, the topic deleted);
+// nothing was lost and the next pass starts over.
+var ErrCleanAborted = errors.New("storage: cleaning pass aborted: the log changed")
 
 // Clean runs one cleaning pass if the log is due (or opts.Force). It
 // reads the log without holding its locks and takes them only to swap a
@@ -349,6 +350,9 @@ type cleaning struct {
 	// tracks: that batch is kept (maybe emptied) to keep its sequence.
 	lastOf map[int64]int64
 	res    *CleanResult
+	// throttleErr is what Throttle returned to stop the pass, passed
+	// back unwrapped so the caller can recognise it.
+	throttleErr error
 
 	buf    []byte // one batch as read
 	region []byte // its records, decompressed
@@ -359,7 +363,10 @@ type cleaning struct {
 
 func (c *cleaning) throttle(n int64) error {
 	if c.opts.Throttle != nil {
-		return c.opts.Throttle(n)
+		if err := c.opts.Throttle(n); err != nil {
+			c.throttleErr = err
+			return err
+		}
 	}
 	return nil
 }
@@ -371,13 +378,13 @@ func (c *cleaning) eachBatch(i int, fn func(h *batch.Header, b []byte) error) er
 	s, size := c.segs[i], c.sizes[i]
 	f, err := s.cf.acquire()
 	if err != nil {
-		return fmt.Errorf("%w: %v", errCleanAborted, err)
+		return fmt.Errorf("%w: %v", ErrCleanAborted, err)
 	}
 	defer s.cf.release(false)
 	var hdr [batch.HeaderSize]byte
 	for pos := int64(0); pos < size; {
 		if _, err := f.ReadAt(hdr[:], pos); err != nil {
-			return fmt.Errorf("%w: %v", errCleanAborted, err)
+			return fmt.Errorf("%w: %v", ErrCleanAborted, err)
 		}
 		h, err := batch.ParseHeader(hdr[:])
 		if err != nil {
@@ -391,7 +398,7 @@ func (c *cleaning) eachBatch(i int, fn func(h *batch.Header, b []byte) error) er
 		}
 		b := c.buf[:h.Size()]
 		if _, err := f.ReadAt(b, pos); err != nil && !(errors.Is(err, io.EOF) && pos+h.Size() == size) {
-			return fmt.Errorf("%w: %v", errCleanAborted, err)
+			return fmt.Errorf("%w: %v", ErrCleanAborted, err)
 		}
 		c.res.BytesRead += h.Size()
 		if err := c.throttle(h.Size()); err != nil {
@@ -528,7 +535,7 @@ func (c *cleaning) cleanGroup(idx []int) error {
 	if err == nil && w.pos == 0 {
 		// Nothing at all survived (cannot happen while fillers keep the
 		// offsets, but an empty segment must not be swapped in).
-		err = errCleanAborted
+		err = ErrCleanAborted
 	}
 	if err == nil {
 		err = f.Sync()
@@ -544,8 +551,8 @@ func (c *cleaning) cleanGroup(idx []int) error {
 	}
 	if err != nil {
 		removeCleaned()
-		if errors.Is(err, errCleanAborted) {
-			return err
+		if errors.Is(err, ErrCleanAborted) || c.throttleErr != nil {
+			return err // the caller's own error from Throttle stays itself
 		}
 		return errStorage("cleaner", err)
 	}
@@ -823,7 +830,7 @@ func (l *Log) swapIn(old []*segment, idx []int, ns *segment) error {
 	ok := at >= 0 && end >= 0 && l.rpCkpt >= end && !l.closed && l.failed == nil && ns.next == end
 	l.mu.Unlock()
 	if !ok {
-		return errCleanAborted
+		return ErrCleanAborted
 	}
 	marker := dirFile(l.dir, fmt.Sprintf("%020d%s", ns.base, swapSuffix))
 	if err := writeCheckpointFS(l.fs, marker, end); err != nil {
@@ -837,12 +844,15 @@ func (l *Log) swapIn(old []*segment, idx []int, ns *segment) error {
 		l.mu.Unlock()
 		l.fs.Remove(marker)
 		l.fs.SyncDir(l.dir)
-		return errCleanAborted
+		return ErrCleanAborted
 	}
 	now := l.nowMs()
 	for _, s := range group {
 		l.retireLocked(s, now, true)
 	}
+	// Earlier passes' (and retention's) replaced files whose
+	// file.delete.delay.ms is over go now, not at the next append.
+	l.finishDeletesLocked(now, false)
 	hook("old-renamed")
 	var err error
 	for _, ext := range []string{".log", ".index", ".timeindex"} {

@@ -619,7 +619,7 @@ func TestCleanConcurrentWithAppendsAndReads(t *testing.T) {
 		}
 		res, err := l.Clean(CleanOptions{Map: m})
 		if err != nil {
-			require.ErrorIs(t, err, errCleanAborted)
+			require.ErrorIs(t, err, ErrCleanAborted)
 		}
 		if res.Cleaned {
 			passes++
@@ -635,4 +635,36 @@ func TestCleanConcurrentWithAppendsAndReads(t *testing.T) {
 		require.GreaterOrEqual(t, i, 0, "newest record of %s kept", k)
 		require.Equal(t, r.value, got[i].value)
 	}
+}
+
+// Throttle paces a pass and can stop it; its error comes back as itself
+// and the log is as before.
+func TestCleanThrottleStops(t *testing.T) {
+	c := newClock()
+	l := openT(t, t.TempDir(), compactConfig(), c)
+	defer l.Close()
+	var h history
+	fillVersions(t, l, &h, rand.New(rand.NewPCG(8, 8)), compress.None, 20, 300, c.Ms())
+	require.NoError(t, l.Flush())
+	stop := errors.New("shutting down")
+	var seen int64
+	// In the map phase, and at the first batch of the rewrite (the map
+	// phase reads the dirty bytes).
+	for _, after := range []int64{1, l.CleanState().DirtyBytes} {
+		seen = 0
+		_, err := l.Clean(CleanOptions{Force: true, Throttle: func(n int64) error {
+			seen += n
+			if seen > after {
+				return stop
+			}
+			return nil
+		}})
+		require.ErrorIs(t, err, stop)
+		require.Equal(t, len(h.recs), len(readLog(t, l)), "nothing cleaned")
+	}
+	seen = 0
+	res, err := l.Clean(CleanOptions{Force: true, Throttle: func(n int64) error { seen += n; return nil }})
+	require.NoError(t, err)
+	require.Equal(t, res.BytesRead+res.BytesWritten, seen, "every byte read and written is told")
+	requireCompacted(t, l, &h, res.End, false)
 }
