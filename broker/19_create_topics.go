@@ -45,7 +45,7 @@ func handleCreateTopics(b *Broker, req *request) (any, error) {
 		if count[rt.Topic] > 1 {
 			err = errorf(tributary.ErrInvalidRequest, "create topics request contains multiple entries for topic %s", rt.Topic)
 		} else {
-			t, err = b.createFromRequest(&rt, r.ValidateOnly)
+			t, err = b.createFromRequest(&rt, r.ValidateOnly, r.TimeoutMillis)
 		}
 		st.ErrorCode, st.ErrorMessage = errCodeMsg(err)
 		if err == nil {
@@ -63,7 +63,10 @@ func handleCreateTopics(b *Broker, req *request) (any, error) {
 	return resp, nil
 }
 
-func (b *Broker) createFromRequest(rt *kmsg.CreateTopicsRequestTopic, validateOnly bool) (*topic, error) {
+// timeoutMs is the request's: how long to wait for the topic to be
+// created and hosted here before answering REQUEST_TIMED_OUT (the
+// creation goes on), as Kafka does; 0 or less waits 30 s.
+func (b *Broker) createFromRequest(rt *kmsg.CreateTopicsRequestTopic, validateOnly bool, timeoutMs int32) (*topic, error) {
 	spec := &topicSpec{name: rt.Topic, partitions: rt.NumPartitions, rf: rt.ReplicationFactor, configs: map[string]string{}}
 	if err := validateTopicName(rt.Topic); err != nil {
 		return nil, err
@@ -105,7 +108,7 @@ func (b *Broker) createFromRequest(rt *kmsg.CreateTopicsRequestTopic, validateOn
 			return nil, err
 		}
 		spec.partitions, spec.rf = int32(len(assignment)), int16(len(assignment[0]))
-		return b.createTopicAssigned(spec, assignment, validateOnly, 0)
+		return b.createTopicAssigned(spec, assignment, validateOnly, timeoutMs)
 	}
-	return b.createTopicSpec(spec, validateOnly)
+	return b.createTopicAssigned(spec, nil, validateOnly, timeoutMs)
 }
