@@ -202,6 +202,9 @@ func (b *Broker) Run(ctx context.Context) error {
 		b.Close()
 		return err
 	}
+	// The cleaner threads are tracked goroutines: Close stops them
+	// before it closes the logs (cleaner.go).
+	b.startCleaner()
 	close(b.ready)
 	b.logger.Info("tributary broker listening", "addr", ln.Addr().String(), "node.id", b.cfg.NodeID, "cluster.id", b.clusterID)
 
