@@ -174,8 +174,17 @@ func (cm *cleanerManager) clean(p *partition, m *storage.OffsetMap) {
 	if m := b.obs.metrics; m != nil {
 		m.Cleaned(res.BytesRead, res.BytesWritten, res.Cleaned)
 	}
+	closing := false
+	select {
+	case <-b.closing:
+		closing = true
+	default:
+	}
 	switch {
-	case errors.Is(err, errCleanerStopped):
+	case err != nil && (closing || errors.Is(err, errCleanerStopped)):
+		// Throttle stopped the pass (storage reports that error as a
+		// storage error, hence the closing check), or Close closed the
+		// log under it.
 		b.logger.Debug("cleaning stopped by shutdown", "topic", p.topic.name, "partition", p.index)
 		return
 	case err != nil && cleanAborted(err):
