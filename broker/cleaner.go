@@ -161,6 +161,9 @@ func containsLog(ls []*storage.Log, l *storage.Log) bool {
 // clean runs one pass over p's log and reports it.
 func (cm *cleanerManager) clean(p *partition, m *storage.OffsetMap) {
 	b := cm.b
+	if m := b.obs.metrics; m != nil {
+		m.CleanStarted()
+	}
 	res, err := p.log.Clean(storage.CleanOptions{Map: m, Throttle: cm.throttleBytes})
 	b.mu.RLock()
 	backoff := time.Duration(b.mu.eff.LogCleanerBackoffMs) * time.Millisecond

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -343,4 +345,78 @@ func scrapeMetrics(t *testing.T, addr string) string {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	return string(body)
+}
+
+// log.cleaner.io.max.bytes.per.second (dynamic) paces the cleaner: a
+// pass cannot finish faster than its bytes allow, and Close does not wait
+// for a throttled pass.
+func TestCleanerIOThrottle(t *testing.T) {
+	b := startCleaning(t)
+	compactedTopic(t, b.Addr(), "compact-io", map[string]string{"min.compaction.lag.ms": "3600000"})
+	cl := newClient(t, b.Addr(), kgo.ProducerLinger(0))
+	adm := newAdmin(t, b.Addr())
+	newest := produceVersions(t, cl, "compact-io", 20, 20)
+	hw := highWatermark(t, adm, "compact-io")
+
+	const rate = 20000 // bytes/s; the log is ~15 KB, read and rewritten
+	setBroker := func(name, value string) {
+		t.Helper()
+		rs, err := adm.AlterBrokerConfigs(ctx5(t), []kadm.AlterConfig{{Op: kadm.SetConfig, Name: name, Value: kadm.StringPtr(value)}})
+		require.NoError(t, err)
+		for _, r := range rs {
+			require.NoError(t, r.Err)
+		}
+	}
+	setTopic := func(name, value string) {
+		t.Helper()
+		rs, err := adm.AlterTopicConfigs(ctx5(t), []kadm.AlterConfig{{Op: kadm.SetConfig, Name: name, Value: kadm.StringPtr(value)}}, "compact-io")
+		require.NoError(t, err)
+		require.NoError(t, rs[0].Err)
+	}
+	setBroker("log.cleaner.io.max.bytes.per.second", fmt.Sprint(rate))
+	start := time.Now()
+	setTopic("min.compaction.lag.ms", "0")
+	require.Eventually(t, func() bool {
+		return onlyNewest(readAllKgo(t, b.Addr(), "compact-io", hw), newest)
+	}, 30*time.Second, 50*time.Millisecond)
+	// The counters move when the pass returns, just after the swap.
+	var moved int64
+	require.Eventually(t, func() bool { moved = cleanerBytes(t, b.HTTPAddr()); return moved > 5000 }, 10*time.Second, 10*time.Millisecond)
+	took := time.Since(start)
+	t.Logf("throttled to %d B/s: %d bytes read and written in %v", rate, moved, took.Round(time.Millisecond))
+	// The bucket lets the first bytes through unpaid and skips sleeps
+	// under a millisecond: allow 20%.
+	require.GreaterOrEqual(t, took.Seconds(), 0.8*float64(moved)/rate, "%d bytes in %v: faster than %d B/s", moved, took, rate)
+
+	// A crawl: Close must not wait for the pass.
+	setBroker("log.cleaner.io.max.bytes.per.second", "100")
+	for k := 0; k < 20; k++ {
+		key := fmt.Sprintf("key-%03d", k)
+		require.NoError(t, cl.ProduceSync(ctx5(t), &kgo.Record{Topic: "compact-io", Key: []byte(key), Value: []byte(key + "=again")}).FirstErr())
+	}
+	fill(t, cl, "compact-io", 12)
+	require.Eventually(t, func() bool {
+		return strings.Contains(scrapeMetrics(t, b.HTTPAddr()), "\ntributary_log_cleaner_running_passes 1\n")
+	}, 10*time.Second, 20*time.Millisecond, "no pass started")
+	closeStart := time.Now()
+	require.NoError(t, b.Broker.Close())
+	closeTook := time.Since(closeStart)
+	t.Logf("Close during a pass throttled to 100 B/s took %v", closeTook.Round(time.Millisecond))
+	require.Less(t, closeTook, 3*time.Second, "Close waited for a throttled cleaning pass")
+}
+
+// cleanerBytes is what the cleaner read and wrote, from /metrics.
+func cleanerBytes(t *testing.T, addr string) int64 {
+	t.Helper()
+	var total int64
+	for _, line := range strings.Split(scrapeMetrics(t, addr), "\n") {
+		for _, name := range []string{"tributary_log_cleaner_read_bytes_total ", "tributary_log_cleaner_written_bytes_total "} {
+			if v, ok := strings.CutPrefix(line, name); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				require.NoError(t, err)
+				total += int64(f)
+			}
+		}
+	}
+	return total
 }

@@ -75,7 +75,7 @@ type Metrics struct {
 	retentionSegs, retentionBytes        atomic.Int64
 	retentionRuns                        atomic.Int64
 	cleanerRead, cleanerWritten          atomic.Int64
-	cleanerPasses                        atomic.Int64
+	cleanerPasses, cleanerRunning        atomic.Int64
 
 	// handlerBusy is the nanoseconds handlers ran (local time), for the
 	// idle ratio.
@@ -232,9 +232,13 @@ func (m *Metrics) Retention(segments, bytes int64) {
 	m.retentionBytes.Add(max(bytes, 0))
 }
 
-// Cleaned counts one log cleaner pass: the bytes it read and wrote, and
-// whether it rewrote anything.
+// CleanStarted counts a log cleaner pass starting; Cleaned ends it.
+func (m *Metrics) CleanStarted() { m.cleanerRunning.Add(1) }
+
+// Cleaned counts one log cleaner pass that ended: the bytes it read and
+// wrote, and whether it rewrote anything.
 func (m *Metrics) Cleaned(read, written int64, cleaned bool) {
+	m.cleanerRunning.Add(-1)
 	m.cleanerRead.Add(max(read, 0))
 	m.cleanerWritten.Add(max(written, 0))
 	if cleaned {
@@ -341,6 +345,7 @@ var (
 	dCleanerRead    = desc("tributary_log_cleaner_read_bytes_total", "Bytes the log cleaner read.")
 	dCleanerWritten = desc("tributary_log_cleaner_written_bytes_total", "Bytes the log cleaner wrote.")
 	dCleanerPasses  = desc("tributary_log_cleaner_passes_total", "Cleaning passes that rewrote part of a log.")
+	dCleanerRunning = desc("tributary_log_cleaner_running_passes", "Cleaning passes in progress (at most log.cleaner.threads).")
 )
 
 // groupStates are Kafka's classic group states, always exported so a
@@ -352,7 +357,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 		dLogSize, dLogSegments, dLogStart, dLogEnd, dHW, dOmitted, dPartitions, dLeaders, dUnderRepl, dUnderMinISR, dOffline,
 		dActiveCtrl, dGlobalTopics, dGlobalParts, dISRShrinks, dISRExpands, dElections, dUnclean, dConnCount, dConnCreated,
 		dConnClosed, dConnRefused, dIdle, dGroups, dGroupOffset, dGroupLag, dGroupLagSum, dGroupMembers, dRetentionRuns,
-		dRetentionSegs, dRetentionBytes, dDirtyRatio, dMaxDirty, dCleanerRead, dCleanerWritten, dCleanerPasses} {
+		dRetentionSegs, dRetentionBytes, dDirtyRatio, dMaxDirty, dCleanerRead, dCleanerWritten, dCleanerPasses, dCleanerRunning} {
 		ch <- d
 	}
 }
@@ -458,6 +463,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(dCleanerRead, m.cleanerRead.Load())
 	counter(dCleanerWritten, m.cleanerWritten.Load())
 	counter(dCleanerPasses, m.cleanerPasses.Load())
+	gauge(dCleanerRunning, float64(m.cleanerRunning.Load()))
 
 	ctx, cancel := context.WithTimeout(context.Background(), m.opts.ScrapeTimeout)
 	defer cancel()
