@@ -420,3 +420,27 @@ func cleanerBytes(t *testing.T, addr string) int64 {
 	}
 	return total
 }
+
+// Several cleaner threads share the logs: each log is cleaned by one
+// thread at a time, and all of them end up clean.
+func TestCleanerThreadsShareLogs(t *testing.T) {
+	b := startCleaning(t, func(c *broker.Config) {
+		c.LogCleanerThreads = 3
+		c.LogCleanerDedupeBufferSize = 3 << 20
+	})
+	const topics = 6
+	cl := newClient(t, b.Addr(), kgo.ProducerLinger(0))
+	adm := newAdmin(t, b.Addr())
+	newest := make([]map[string]string, topics)
+	for i := range topics {
+		compactedTopic(t, b.Addr(), fmt.Sprintf("compact-t%d", i), nil)
+		newest[i] = produceVersions(t, cl, fmt.Sprintf("compact-t%d", i), 10, 15)
+	}
+	for i := range topics {
+		name := fmt.Sprintf("compact-t%d", i)
+		hw := highWatermark(t, adm, name)
+		require.Eventually(t, func() bool {
+			return onlyNewest(readAllKgo(t, b.Addr(), name, hw), newest[i])
+		}, 30*time.Second, 50*time.Millisecond, name)
+	}
+}
