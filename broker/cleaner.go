@@ -14,20 +14,23 @@ package broker
 // When no log is due it sleeps log.cleaner.backoff.ms; Close wakes it.
 //
 // All workers share one token bucket (log.cleaner.io.max.bytes.per.second,
-// read at each use so a dynamic change applies at once) through Clean's
-// Throttle, which also fails as soon as the broker closes: Close then
-// waits for the workers (they are tracked goroutines) before it closes
-// the logs. A log unhosted or closed mid-pass makes Clean abort; the
+// read before each pass, so a dynamic change applies from the next one)
+// through Clean's Throttle, which also fails as soon as the broker
+// closes: Close then waits for the workers (they are tracked goroutines)
+// before it closes the logs. A log unhosted or closed mid-pass makes Clean abort; the
 // worker just moves on.
 //
 // Lock order: a worker takes no broker lock while it calls into a log
-// (allPartitions releases b.mu before CleanState runs), and cm.mu is a
-// leaf taken only around the busy/backoff maps.
+// (allPartitions releases b.mu before CleanState runs; Throttle, called
+// from inside a pass, takes only its own mutex), and cm.mu is a leaf
+// taken only around the busy/backoff maps.
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tributary/tributary/broker/storage"
@@ -52,6 +55,10 @@ type cleanerManager struct {
 		sync.Mutex
 		next time.Time // when the bytes paid so far have been "spent"
 	}
+	// rate is log.cleaner.io.max.bytes.per.second (float64 bits), read
+	// from the effective config before each pass: Throttle runs inside
+	// storage's pass and takes no broker lock.
+	rate atomic.Uint64
 }
 
 // startCleaner starts the cleaner threads when log.cleaner.enable is set.
@@ -164,6 +171,9 @@ func (cm *cleanerManager) clean(p *partition, m *storage.OffsetMap) {
 	if m := b.obs.metrics; m != nil {
 		m.CleanStarted()
 	}
+	b.mu.RLock()
+	cm.rate.Store(math.Float64bits(b.mu.eff.LogCleanerIoMaxBytesPerSecond))
+	b.mu.RUnlock()
 	res, err := p.log.Clean(storage.CleanOptions{Map: m, Throttle: cm.throttleBytes})
 	b.mu.RLock()
 	backoff := time.Duration(b.mu.eff.LogCleanerBackoffMs) * time.Millisecond
@@ -244,9 +254,7 @@ func (cm *cleanerManager) throttleBytes(n int64) error {
 		return errCleanerStopped
 	default:
 	}
-	b.mu.RLock()
-	rate := b.mu.eff.LogCleanerIoMaxBytesPerSecond
-	b.mu.RUnlock()
+	rate := math.Float64frombits(cm.rate.Load())
 	if rate <= 0 || rate >= 1e15 || n <= 0 {
 		return nil // unthrottled (Kafka's default Double.MAX_VALUE)
 	}
