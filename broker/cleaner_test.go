@@ -444,3 +444,38 @@ func TestCleanerThreadsShareLogs(t *testing.T) {
 		}, 30*time.Second, 50*time.Millisecond, name)
 	}
 }
+
+// A topic deleted while a pass runs on its log: the pass aborts (the log
+// closes under it), and the cleaner goes on with the other logs.
+func TestCleanerTopicDeletedMidPass(t *testing.T) {
+	b := startCleaning(t)
+	adm := newAdmin(t, b.Addr())
+	cl := newClient(t, b.Addr(), kgo.ProducerLinger(0))
+	setRate := func(v string) {
+		t.Helper()
+		rs, err := adm.AlterBrokerConfigs(ctx5(t), []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.cleaner.io.max.bytes.per.second", Value: kadm.StringPtr(v)}})
+		require.NoError(t, err)
+		for _, r := range rs {
+			require.NoError(t, r.Err)
+		}
+	}
+	setRate("2000") // a ~15 KB pass takes seconds
+	compactedTopic(t, b.Addr(), "compact-gone", nil)
+	produceVersions(t, cl, "compact-gone", 20, 20)
+	running := func() bool {
+		return strings.Contains(scrapeMetrics(t, b.HTTPAddr()), "\ntributary_log_cleaner_running_passes 1\n")
+	}
+	require.Eventually(t, running, 10*time.Second, 20*time.Millisecond, "no pass started")
+	r, err := adm.DeleteTopic(ctx5(t), "compact-gone")
+	require.NoError(t, err)
+	require.NoError(t, r.Err)
+	require.Eventually(t, func() bool { return !running() }, 10*time.Second, 20*time.Millisecond, "the pass outlived its log")
+
+	setRate("1e300")
+	compactedTopic(t, b.Addr(), "compact-next", nil)
+	newest := produceVersions(t, cl, "compact-next", 10, 10)
+	hw := highWatermark(t, adm, "compact-next")
+	require.Eventually(t, func() bool {
+		return onlyNewest(readAllKgo(t, b.Addr(), "compact-next", hw), newest)
+	}, 20*time.Second, 50*time.Millisecond)
+}
