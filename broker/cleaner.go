@@ -90,7 +90,9 @@ func (cm *cleanerManager) run(mapBytes int64) {
 			b.mu.RLock()
 			backoff := time.Duration(b.mu.eff.LogCleanerBackoffMs) * time.Millisecond
 			b.mu.RUnlock()
-			if !b.sleep(backoff) {
+			// 0 is valid (Kafka's atLeast(0)); a millisecond keeps it
+			// from spinning on the topic registry's lock.
+			if !b.sleep(max(backoff, time.Millisecond)) {
 				return
 			}
 			continue
