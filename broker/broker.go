@@ -202,6 +202,9 @@ func (b *Broker) Run(ctx context.Context) error {
 		b.Close()
 		return err
 	}
+	// The cleaner threads are tracked goroutines: Close stops them
+	// before it closes the logs (cleaner.go).
+	b.startCleaner()
 	close(b.ready)
 	if b.cfg.Announce != nil {
 		b.cfg.Announce(b)

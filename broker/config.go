@@ -60,6 +60,14 @@ type Config struct {
 	CompressionZstdLevel           int32   // compression.zstd.level (3)
 	ProducerIDExpirationMs         int64   // producer.id.expiration.ms (86400000)
 
+	// The log cleaner (cleaner.go); the topic-level compaction settings
+	// are the log.cleaner.* defaults above.
+	LogCleanerEnable              bool    // log.cleaner.enable (true)
+	LogCleanerThreads             int32   // log.cleaner.threads (1)
+	LogCleanerBackoffMs           int64   // log.cleaner.backoff.ms (15000)
+	LogCleanerDedupeBufferSize    int64   // log.cleaner.dedupe.buffer.size (134217728), shared by the threads
+	LogCleanerIoMaxBytesPerSecond float64 // log.cleaner.io.max.bytes.per.second (Double.MAX: unthrottled)
+
 	// Group coordinator (groups.go). The offsets topic settings apply when
 	// __consumer_offsets is created; an existing topic keeps its own.
 	OffsetsTopicNumPartitions       int32 // offsets.topic.num.partitions (50)
@@ -165,6 +173,11 @@ func DefaultConfig() Config {
 		LogCleanerDeleteRetentionMs:     86400000,
 		LogCleanerMaxCompactionLagMs:    math.MaxInt64,
 		LogCleanerMinCleanableRatio:     0.5,
+		LogCleanerEnable:                true,
+		LogCleanerThreads:               1,
+		LogCleanerBackoffMs:             15000,
+		LogCleanerDedupeBufferSize:      128 << 20,
+		LogCleanerIoMaxBytesPerSecond:   math.MaxFloat64,
 		MinInsyncReplicas:               1,
 		MessageMaxBytes:                 1048588,
 		CompressionType:                 "producer",

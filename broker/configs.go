@@ -230,6 +230,11 @@ var brokerProps = []brokerProp{
 	{"log.cleaner.min.compaction.lag.ms", specLongGE0, true, "Minimum age of a record before it may be compacted.", func(c *Config) any { return &c.LogCleanerMinCompactionLagMs }},
 	{"log.cleaner.max.compaction.lag.ms", specLongGE1, true, "Maximum time a record stays uncompacted.", func(c *Config) any { return &c.LogCleanerMaxCompactionLagMs }},
 	{"log.cleaner.min.cleanable.ratio", specRatio, true, "Dirty ratio above which a log is compacted.", func(c *Config) any { return &c.LogCleanerMinCleanableRatio }},
+	{"log.cleaner.enable", specBool, false, "Run the log cleaner, which compacts topics with cleanup.policy=compact (__consumer_offsets among them).", func(c *Config) any { return &c.LogCleanerEnable }},
+	{"log.cleaner.threads", specIntGE0, false, "Cleaner threads; each cleans one log at a time, the dirtiest first.", func(c *Config) any { return &c.LogCleanerThreads }},
+	{"log.cleaner.backoff.ms", specLongGE0, true, "How long a cleaner thread sleeps when no log is due for cleaning.", func(c *Config) any { return &c.LogCleanerBackoffMs }},
+	{"log.cleaner.dedupe.buffer.size", specLongGE0, false, "Memory for the key maps of all cleaner threads together; a dirty head with more keys than fit is cleaned in several passes.", func(c *Config) any { return &c.LogCleanerDedupeBufferSize }},
+	{"log.cleaner.io.max.bytes.per.second", valueSpec{typ: kmsg.ConfigTypeDouble, fmin: 1, fmax: math.MaxFloat64}, true, "Bytes per second all cleaner threads together may read and write (the default is unthrottled).", func(c *Config) any { return &c.LogCleanerIoMaxBytesPerSecond }},
 	{"min.insync.replicas", specIntGE1, true, "Replicas that must acknowledge an acks=all write.", func(c *Config) any { return &c.MinInsyncReplicas }},
 	{"unclean.leader.election.enable", specBool, true, "Allow an out-of-sync replica to become leader.", func(c *Config) any { return &c.UncleanLeaderElectionEnable }},
 	{"message.max.bytes", specIntGE0, true, "Largest record batch accepted.", func(c *Config) any { return &c.MessageMaxBytes }},
@@ -399,10 +404,13 @@ func (b *Broker) storageConfigLocked(t *topic) storage.Config {
 	}
 	retentionMs, retentionBytes := i64("retention.ms"), i64("retention.bytes")
 	// Retention deletes segments only under cleanup.policy=delete: a
-	// compact-only topic (__consumer_offsets) keeps its history.
-	if !containsFold(splitList(b.topicValueLocked(t, topicPropsByName["cleanup.policy"])), "delete") {
+	// compact-only topic (__consumer_offsets) keeps its history, which
+	// the cleaner (cleaner.go) compacts instead; compact,delete does both.
+	policy := splitList(b.topicValueLocked(t, topicPropsByName["cleanup.policy"]))
+	if !containsFold(policy, "delete") {
 		retentionMs, retentionBytes = -1, -1
 	}
+	ratio, _ := strconv.ParseFloat(b.topicValueLocked(t, topicPropsByName["min.cleanable.dirty.ratio"]), 64)
 	return storage.Config{
 		SegmentBytes:           i64("segment.bytes"),
 		SegmentMs:              i64("segment.ms"),
@@ -416,6 +424,11 @@ func (b *Broker) storageConfigLocked(t *topic) storage.Config {
 		MaxMessageBytes:        int32(i64("max.message.bytes")),
 		LogAppendTime:          b.topicValueLocked(t, topicPropsByName["message.timestamp.type"]) == "LogAppendTime",
 		ProducerIDExpirationMs: b.mu.eff.ProducerIDExpirationMs,
+		Compact:                containsFold(policy, "compact"),
+		MinCleanableDirtyRatio: ratio,
+		MinCompactionLagMs:     i64("min.compaction.lag.ms"),
+		MaxCompactionLagMs:     i64("max.compaction.lag.ms"),
+		DeleteRetentionMs:      i64("delete.retention.ms"),
 	}
 }
 

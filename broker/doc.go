@@ -93,6 +93,15 @@
 // 01_fetch.go, ...) finds partitions with lookupPartition and reads topic
 // configs with topicConfigValue.
 //
+// cleaner.go runs the log cleaner (log.cleaner.enable): log.cleaner.threads
+// tracked goroutines that each pick the dirtiest compacted log that is due
+// (cleanup.policy=compact, its dirty ratio at min.cleanable.dirty.ratio or
+// forced by max.compaction.lag.ms) and run storage's Log.Clean on it,
+// paced by one shared log.cleaner.io.max.bytes.per.second bucket. Each
+// pass that cleaned logs one "cleaned log" line; the dirty ratio of every
+// compacted partition is in /metrics and the console's
+// GET /api/topics/NAME, which `tributary topic describe` reads.
+//
 // # Goroutines and shutdown
 //
 // Every goroutine is started with goTracked (or tryGo) and Close waits for
@@ -112,7 +121,9 @@
 // (waitReconciled needs the reconcile loop to take it). Broker.mu guards
 // the topic maps, each topic's partitions slice and configs map (replaced,
 // never mutated, so a slice read under the lock stays valid) and the
-// dynamic broker configs. recon's mutex guards the reconciled image and
+// dynamic broker configs. The cleaner's own mutexes (busy logs, the
+// token bucket) are leaves; its threads call into a log with no broker
+// lock held. recon's mutex guards the reconciled image and
 // the registration flag; it is a leaf. The controller's and replica
 // manager's callbacks (HighWatermarkMoved, AlterPartition) run with none of
 // the broker's locks held. connMu guards the listener and the connection

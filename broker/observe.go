@@ -284,7 +284,8 @@ func (o observer) snapshotTopics(name string) []topicSnap {
 	var out []topicSnap
 	add := func(t *topic) {
 		minISR, _ := strconv.Atoi(b.topicValueLocked(t, topicPropsByName["min.insync.replicas"]))
-		out = append(out, topicSnap{t: t, parts: t.partitions, minISR: minISR})
+		compact := containsFold(splitList(b.topicValueLocked(t, topicPropsByName["cleanup.policy"])), "compact")
+		out = append(out, topicSnap{t: t, parts: t.partitions, minISR: minISR, compact: compact})
 	}
 	if name != "" {
 		if t := b.mu.topics[name]; t != nil {
@@ -308,9 +309,10 @@ func (o observer) snapshotTopics(name string) []topicSnap {
 }
 
 type topicSnap struct {
-	t      *topic
-	parts  []*partition
-	minISR int
+	t       *topic
+	parts   []*partition
+	minISR  int
+	compact bool // cleanup.policy includes compact
 }
 
 func (o observer) describe(s topicSnap) observe.Topic {
@@ -330,6 +332,9 @@ func (o observer) describe(s topicSnap) observe.Topic {
 			st := p.log.Stats()
 			op.Local = true
 			op.HighWatermark, op.LogStart, op.LogEnd, op.Size, op.Segments = p.rep.HighWatermark(), st.LogStart, st.LogEnd, st.Size, st.Segments
+			if s.compact {
+				op.Compacted, op.DirtyRatio = true, p.log.CleanState().Ratio
+			}
 		}
 		t.Partitions[i] = op
 	}

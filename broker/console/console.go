@@ -24,6 +24,7 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -96,6 +97,7 @@ func New(opts Options) *Console {
 	mux.HandleFunc("GET /topics", c.topics)
 	mux.HandleFunc("GET /topics/{name}", c.topic)
 	mux.HandleFunc("GET /topics/{name}/messages", c.messages)
+	mux.HandleFunc("GET /api/topics/{name}", c.topicAPI)
 	mux.HandleFunc("GET /groups", c.groups)
 	mux.HandleFunc("GET /groups/{id}", c.group)
 	mux.HandleFunc("GET /brokers", c.brokers)
@@ -354,6 +356,49 @@ func (c *Console) topic(w http.ResponseWriter, r *http.Request) {
 	}
 	d.MsgsIn, d.BytesIn = c.hist.topicRate(t.Name)
 	c.render(w, r, "topic", t.Name, d)
+}
+
+// TopicJSON is GET /api/topics/{name}: one topic's partitions as this
+// node sees them, for tools (`tributary topic describe` reads the dirty
+// ratio of compacted partitions from each leader's console). Offsets,
+// size and dirty ratio are this node's replica's; -1 where it holds none.
+type TopicJSON struct {
+	Name       string          `json:"name"`
+	Internal   bool            `json:"internal"`
+	Partitions []PartitionJSON `json:"partitions"`
+}
+
+// PartitionJSON is one partition of TopicJSON.
+type PartitionJSON struct {
+	Partition     int32   `json:"partition"`
+	Leader        int32   `json:"leader"`
+	Local         bool    `json:"local"`
+	LogStart      int64   `json:"log_start_offset"`
+	HighWatermark int64   `json:"high_watermark"`
+	LogEnd        int64   `json:"log_end_offset"`
+	Size          int64   `json:"size"`
+	Segments      int     `json:"segments"`
+	Compacted     bool    `json:"compacted"`
+	DirtyRatio    float64 `json:"dirty_ratio"` // -1 unless Local and Compacted
+}
+
+func (c *Console) topicAPI(w http.ResponseWriter, r *http.Request) {
+	t, ok := c.opts.Source.Topic(r.PathValue("name"))
+	if !ok {
+		http.Error(w, "no topic "+r.PathValue("name"), http.StatusNotFound)
+		return
+	}
+	out := TopicJSON{Name: t.Name, Internal: t.Internal, Partitions: make([]PartitionJSON, 0, len(t.Partitions))}
+	for _, p := range t.Partitions {
+		pj := PartitionJSON{Partition: p.Partition, Leader: p.Leader, Local: p.Local, LogStart: p.LogStart,
+			HighWatermark: p.HighWatermark, LogEnd: p.LogEnd, Size: p.Size, Segments: p.Segments, Compacted: p.Compacted, DirtyRatio: -1}
+		if p.Local && p.Compacted {
+			pj.DirtyRatio = p.DirtyRatio
+		}
+		out.Partitions = append(out.Partitions, pj)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(out)
 }
 
 // ---- message browser

@@ -74,6 +74,8 @@ type Metrics struct {
 	connCreated, connClosed, connRefused atomic.Int64
 	retentionSegs, retentionBytes        atomic.Int64
 	retentionRuns                        atomic.Int64
+	cleanerRead, cleanerWritten          atomic.Int64
+	cleanerPasses, cleanerRunning        atomic.Int64
 
 	// handlerBusy is the nanoseconds handlers ran (local time), for the
 	// idle ratio.
@@ -230,6 +232,20 @@ func (m *Metrics) Retention(segments, bytes int64) {
 	m.retentionBytes.Add(max(bytes, 0))
 }
 
+// CleanStarted counts a log cleaner pass starting; Cleaned ends it.
+func (m *Metrics) CleanStarted() { m.cleanerRunning.Add(1) }
+
+// Cleaned counts one log cleaner pass that ended: the bytes it read and
+// wrote, and whether it rewrote anything.
+func (m *Metrics) Cleaned(read, written int64, cleaned bool) {
+	m.cleanerRunning.Add(-1)
+	m.cleanerRead.Add(max(read, 0))
+	m.cleanerWritten.Add(max(written, 0))
+	if cleaned {
+		m.cleanerPasses.Add(1)
+	}
+}
+
 // TopicTotals is a snapshot of every topic's counters (for the console's
 // rates). Like a scrape, it drops the counters of deleted topics, so they
 // go away even where nothing scrapes.
@@ -324,6 +340,12 @@ var (
 	dRetentionRuns  = desc("kafka_log_logmanager_retentionchecks_total", "Retention passes over a partition.")
 	dRetentionSegs  = desc("kafka_log_logmanager_retentiondeletedsegments_total", "Segments deleted by retention (time, size or DeleteRecords).")
 	dRetentionBytes = desc("kafka_log_logmanager_retentiondeletedbytes_total", "Bytes deleted by retention.")
+	dDirtyRatio     = desc("tributary_log_cleaner_dirty_ratio", "Dirty ratio of a compacted partition: cleanable bytes past the cleaner checkpoint over the cleanable log (what min.cleanable.dirty.ratio is compared with).", "topic", "partition")
+	dMaxDirty       = desc("kafka_log_logcleanermanager_max_dirty_percent", "Largest dirty ratio of the compacted partitions here, in percent (LogCleanerManager max-dirty-percent).")
+	dCleanerRead    = desc("tributary_log_cleaner_read_bytes_total", "Bytes the log cleaner read.")
+	dCleanerWritten = desc("tributary_log_cleaner_written_bytes_total", "Bytes the log cleaner wrote.")
+	dCleanerPasses  = desc("tributary_log_cleaner_passes_total", "Cleaning passes that rewrote part of a log.")
+	dCleanerRunning = desc("tributary_log_cleaner_running_passes", "Cleaning passes in progress (at most log.cleaner.threads).")
 )
 
 // groupStates are Kafka's classic group states, always exported so a
@@ -335,7 +357,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 		dLogSize, dLogSegments, dLogStart, dLogEnd, dHW, dOmitted, dPartitions, dLeaders, dUnderRepl, dUnderMinISR, dOffline,
 		dActiveCtrl, dGlobalTopics, dGlobalParts, dISRShrinks, dISRExpands, dElections, dUnclean, dConnCount, dConnCreated,
 		dConnClosed, dConnRefused, dIdle, dGroups, dGroupOffset, dGroupLag, dGroupLagSum, dGroupMembers, dRetentionRuns,
-		dRetentionSegs, dRetentionBytes} {
+		dRetentionSegs, dRetentionBytes, dDirtyRatio, dMaxDirty, dCleanerRead, dCleanerWritten, dCleanerPasses, dCleanerRunning} {
 		ch <- d
 	}
 }
@@ -372,6 +394,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 
 	var parts, leaders, under, underMin, offline, omitted, budget = 0, 0, 0, 0, 0, 0, m.opts.PartitionSeriesMax
 	nparts := 0
+	maxDirty := 0.0
 	for _, t := range topics {
 		for _, p := range t.Partitions {
 			nparts++
@@ -382,6 +405,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 				continue
 			}
 			parts++
+			if p.Compacted {
+				maxDirty = max(maxDirty, p.DirtyRatio)
+			}
 			if p.Leader == cl.NodeID {
 				leaders++
 				if p.UnderReplicated() {
@@ -402,6 +428,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(dLogStart, float64(p.LogStart), t.Name, pi)
 			gauge(dLogEnd, float64(p.LogEnd), t.Name, pi)
 			gauge(dHW, float64(p.HighWatermark), t.Name, pi)
+			if p.Compacted {
+				gauge(dDirtyRatio, p.DirtyRatio, t.Name, pi)
+			}
 		}
 	}
 	gauge(dPartitions, float64(parts))
@@ -430,6 +459,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(dRetentionRuns, m.retentionRuns.Load())
 	counter(dRetentionSegs, m.retentionSegs.Load())
 	counter(dRetentionBytes, m.retentionBytes.Load())
+	gauge(dMaxDirty, 100*maxDirty)
+	counter(dCleanerRead, m.cleanerRead.Load())
+	counter(dCleanerWritten, m.cleanerWritten.Load())
+	counter(dCleanerPasses, m.cleanerPasses.Load())
+	gauge(dCleanerRunning, float64(m.cleanerRunning.Load()))
 
 	ctx, cancel := context.WithTimeout(context.Background(), m.opts.ScrapeTimeout)
 	defer cancel()

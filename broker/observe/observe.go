@@ -92,6 +92,12 @@ type Partition struct {
 	LogEnd        int64
 	Size          int64
 	Segments      int
+	// Compacted is set when the topic's cleanup.policy includes compact;
+	// DirtyRatio is then this replica's dirty ratio (0..1): the cleanable
+	// bytes past the cleaner checkpoint over the cleanable log, what
+	// min.cleanable.dirty.ratio is compared with.
+	Compacted  bool
+	DirtyRatio float64
 }
 
 // UnderReplicated is Kafka's definition: fewer in-sync replicas than

@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/tributary/tributary/broker"
+	"github.com/tributary/tributary/broker/storage"
 )
 
 // stringList collects a repeatable flag.
@@ -59,6 +60,7 @@ func runBroker(args []string) int {
 		return 2
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	installCleanerKillHook()
 
 	cfg, err := loadBrokerConfig(*configPath, overrides, logger)
 	if err != nil {
@@ -113,6 +115,25 @@ func runBroker(args []string) int {
 		}
 	}
 	return code
+}
+
+// installCleanerKillHook is a test hook, not a feature: with
+// TRIBUTARY_TEST_CLEANER_KILL_AT set to a point of a cleaning pass
+// (storage.SetCleanerHook: cleaned-written, swap-marked, old-renamed,
+// log-renamed, swapped, checkpointed), the process SIGKILLs itself the
+// first time a pass reaches it, so the broker's crash tests
+// (broker/cleaner_process_test.go) can stop a real broker exactly there.
+func installCleanerKillHook() {
+	point := os.Getenv("TRIBUTARY_TEST_CLEANER_KILL_AT")
+	if point == "" {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "tributary broker: TEST HOOK: will SIGKILL itself at cleaner point %q\n", point)
+	storage.SetCleanerHook(func(p string) {
+		if p == point {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+	})
 }
 
 // clusterConfigs derives the configurations of an n-node development

@@ -227,7 +227,10 @@ func TestTopicCommands(t *testing.T) {
 
 	out = ok(t, addr, "", "topic", "describe", "orders")
 	assert.Regexp(t, `(?m)^cleanup\.policy\s+compact\s+topic$`, out)
-	assert.Regexp(t, `(?m)^1\s+1\s+0\s+1\s+1\s+0\s+0$`, out, "partition 1: leader, epoch, replicas, ISR, offsets")
+	// A compacted topic shows each partition's dirty ratio, read from
+	// the leader's console.
+	assert.Regexp(t, `(?m)^PARTITION\s+LEADER\s+EPOCH\s+REPLICAS\s+ISR\s+LOG-START-OFFSET\s+HIGH-WATERMARK\s+DIRTY-RATIO$`, out)
+	assert.Regexp(t, `(?m)^1\s+1\s+0\s+1\s+1\s+0\s+0\s+0\.000$`, out, "partition 1: leader, epoch, replicas, ISR, offsets, dirty ratio")
 
 	ok(t, addr, "", "topic", "alter-config", "orders", "--set", "retention.ms=60000", "--set", "segment.ms=120000", "--delete", "cleanup.policy")
 	var described []topicDescribeJSON

@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tributary/tributary"
 	"github.com/tributary/tributary/admin"
@@ -160,7 +165,10 @@ type partitionJSON struct {
 	Offline       []int32 `json:"offline_replicas"`
 	LogStart      int64   `json:"log_start_offset"`
 	HighWatermark int64   `json:"high_watermark"`
-	Error         string  `json:"error,omitempty"`
+	// DirtyRatio is the leader replica's dirty ratio (compacted topics
+	// on Tributary brokers only; see dirtyRatios).
+	DirtyRatio *float64 `json:"dirty_ratio,omitempty"`
+	Error      string   `json:"error,omitempty"`
 }
 
 type configJSON struct {
@@ -177,6 +185,7 @@ type topicDescribeJSON struct {
 	Internal   bool            `json:"internal"`
 	Partitions []partitionJSON `json:"partitions"`
 	Configs    []configJSON    `json:"configs"`
+	compacted  bool            // cleanup.policy includes compact
 }
 
 func topicDescribe(f *flagSet) func(context.Context, *tool, []string) error {
@@ -225,9 +234,13 @@ func topicDescribe(f *flagSet) func(context.Context, *tool, []string) error {
 			}
 			for _, c := range d.Configs {
 				td.Configs = append(td.Configs, configJSON{Name: c.Name, Value: c.Value, Source: configSource(c.Source), ReadOnly: c.ReadOnly, Sensitive: c.Sensitive})
+				if c.Name == "cleanup.policy" && c.Value != nil && strings.Contains(*c.Value, "compact") {
+					td.compacted = true
+				}
 			}
 			out = append(out, td)
 		}
+		dirtyRatios(ctx, a, out)
 		return writeEach(t, out, printTopic)
 	}
 }
@@ -275,11 +288,111 @@ func printTopic(w io.Writer, td topicDescribeJSON) {
 	tb.flush()
 	fmt.Fprintln(w)
 	section(w, "partitions")
-	tb = newTable(w, "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK")
+	if !td.compacted {
+		tb = newTable(w, "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK")
+		for _, p := range td.Partitions {
+			tb.row(p.Partition, p.Leader, p.LeaderEpoch, ints(p.Replicas), ints(p.ISR), p.LogStart, p.HighWatermark)
+		}
+		tb.flush()
+		return
+	}
+	tb = newTable(w, "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK", "DIRTY-RATIO")
 	for _, p := range td.Partitions {
-		tb.row(p.Partition, p.Leader, p.LeaderEpoch, ints(p.Replicas), ints(p.ISR), p.LogStart, p.HighWatermark)
+		ratio := "-"
+		if p.DirtyRatio != nil {
+			ratio = strconv.FormatFloat(*p.DirtyRatio, 'f', 3, 64)
+		}
+		tb.row(p.Partition, p.Leader, p.LeaderEpoch, ints(p.Replicas), ints(p.ISR), p.LogStart, p.HighWatermark, ratio)
 	}
 	tb.flush()
+}
+
+// dirtyRatios fills in the dirty ratio of every partition of the
+// compacted topics in ts. Kafka's admin API has no such figure, so it
+// comes from each partition leader's console (a Tributary broker's
+// http.listener, found as consoleURL finds it): GET /api/topics/NAME,
+// which reports that node's replica. Partitions whose leader has no
+// reachable console (Apache Kafka, http.listener off) keep none.
+func dirtyRatios(ctx context.Context, a *admin.Client, ts []topicDescribeJSON) {
+	need := false
+	for _, td := range ts {
+		need = need || td.compacted
+	}
+	if !need {
+		return
+	}
+	cl, err := a.DescribeCluster(ctx)
+	if err != nil {
+		return
+	}
+	hosts := map[int32]string{}
+	for _, b := range cl.Brokers {
+		hosts[b.NodeID] = b.Host
+	}
+	urls := map[int32]string{}
+	for i := range ts {
+		td := &ts[i]
+		if !td.compacted {
+			continue
+		}
+		views := map[int32]consoleTopic{} // by leader
+		for j := range td.Partitions {
+			p := &td.Partitions[j]
+			host, ok := hosts[p.Leader]
+			if !ok {
+				continue
+			}
+			u, ok := urls[p.Leader]
+			if !ok {
+				u = consoleURL(ctx, a, p.Leader, host)
+				urls[p.Leader] = u
+			}
+			if u == "" {
+				continue
+			}
+			v, ok := views[p.Leader]
+			if !ok {
+				v = fetchConsoleTopic(ctx, u, td.Name)
+				views[p.Leader] = v
+			}
+			for _, cp := range v.Partitions {
+				if cp.Partition == p.Partition && cp.Local && cp.Compacted && cp.DirtyRatio >= 0 {
+					r := cp.DirtyRatio
+					p.DirtyRatio = &r
+				}
+			}
+		}
+	}
+}
+
+// consoleTopic is the part of a console's GET /api/topics/NAME that
+// dirtyRatios reads (broker/console.TopicJSON).
+type consoleTopic struct {
+	Partitions []struct {
+		Partition  int32   `json:"partition"`
+		Local      bool    `json:"local"`
+		Compacted  bool    `json:"compacted"`
+		DirtyRatio float64 `json:"dirty_ratio"`
+	} `json:"partitions"`
+}
+
+func fetchConsoleTopic(ctx context.Context, base, topic string) consoleTopic {
+	var v consoleTopic
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"api/topics/"+url.PathEscape(topic), nil)
+	if err != nil {
+		return v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return v
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&v)
+	}
+	return v
 }
 
 func topicDelete(f *flagSet) func(context.Context, *tool, []string) error {
