@@ -28,7 +28,6 @@ package broker
 import (
 	"errors"
 	"math"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -197,9 +196,8 @@ func (cm *cleanerManager) clean(p *partition, m *storage.OffsetMap) {
 	}
 	switch {
 	case err != nil && (closing || errors.Is(err, errCleanerStopped)):
-		// Throttle stopped the pass (storage reports that error as a
-		// storage error, hence the closing check), or Close closed the
-		// log under it.
+		// Throttle stopped the pass, or Close closed the log under it
+		// (which storage reports as an aborted pass or a storage error).
 		b.logger.Debug("cleaning stopped by shutdown", "topic", p.topic.name, "partition", p.index)
 		return
 	case err != nil && cleanAborted(err):
@@ -230,10 +228,9 @@ func (cm *cleanerManager) clean(p *partition, m *storage.OffsetMap) {
 }
 
 // cleanAborted recognises storage's "the log changed under the pass"
-// error. storage keeps that sentinel unexported, so its text is the
-// contract here (see errCleanAborted in broker/storage/cleaner.go).
+// error: nothing lost, the next pass starts over.
 func cleanAborted(err error) bool {
-	return strings.Contains(err.Error(), "cleaning pass aborted")
+	return errors.Is(err, storage.ErrCleanAborted)
 }
 
 func roundTo(f float64, digits int) float64 {
