@@ -438,7 +438,10 @@ func TestLegacySingleNodeDirectoryMigrates(t *testing.T) {
 	for i, r := range recs {
 		require.Equal(t, strconv.Itoa(i+1), string(r.Value))
 	}
-	require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Topic: "events", Value: []byte("51")}).FirstErr())
+	// events is compacted (its legacy config says so): a record needs a
+	// key, as Kafka requires.
+	require.ErrorIs(t, cl.ProduceSync(ctx, &kgo.Record{Topic: "events", Value: []byte("no key")}).FirstErr(), kerr.InvalidRecord)
+	require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Topic: "events", Key: []byte("k"), Value: []byte("51")}).FirstErr())
 	_, err = os.Stat(filepath.Join(data, "__cluster_metadata.json"))
 	require.ErrorIs(t, err, os.ErrNotExist, "the old metadata file is retired after the migration")
 

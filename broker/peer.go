@@ -126,9 +126,21 @@ func (ps *peers) request(ctx context.Context, node int32, lane int, req kmsg.Req
 
 func (pc *peerConn) roundTrip(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	// The connection is exclusive to this call: a ctx that ends closes
-	// it to unblock the read.
-	stop := context.AfterFunc(ctx, func() { pc.nc.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	// it to unblock the read. stop does not wait for a callback already
+	// running, so the call waits for it itself: otherwise it could touch
+	// pc.nc after the caller dropped it, or expire the deadline of the
+	// next call on the same connection.
+	nc := pc.nc
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		nc.SetDeadline(time.Unix(1, 0))
+	})
+	defer func() {
+		if !stop() {
+			<-fired
+		}
+	}()
 	if dl, ok := ctx.Deadline(); ok {
 		pc.nc.SetDeadline(dl)
 	} else {
