@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -930,68 +929,57 @@ func (l *Log) setCleanerCheckpoint(off int64) error {
 	return nil
 }
 
-// finishSwaps completes, at Open, a cleaning swap that a crash
-// interrupted after its marker was published, and removes the files of
-// any pass that had not reached its marker. It returns the names left.
-func (l *Log) finishSwaps(names []string) ([]string, error) {
-	var markers []string
-	for _, name := range names {
-		if strings.HasSuffix(name, swapSuffix) {
-			markers = append(markers, name)
+// finishSwaps completes, at Open, the cleaning swaps that a crash
+// interrupted after their marker was published (cleanDir calls it when a
+// marker is there, and removes the .cleaned files of unmarked passes).
+func (l *Log) finishSwaps(names []string) error {
+	for _, m := range names {
+		if !strings.HasSuffix(m, swapSuffix) {
+			continue
 		}
-	}
-	for _, m := range markers {
 		base, ok := parseBase(m, swapSuffix)
 		end, valid := readCheckpointFS(l.fs, dirFile(l.dir, m))
-		if !ok || !valid || end <= base {
+		if ok && valid && end > base {
 			// publishFile renames a complete marker into place, so a
 			// damaged one was never the commit point.
-			l.fs.Remove(dirFile(l.dir, m))
-			continue
-		}
-		path := segmentPath(l.dir, base)
-		// The old segments of the group: every one after the first
-		// inside [base, end) goes; the first one's files are replaced
-		// by the cleaned ones still waiting under their .cleaned names.
-		for _, name := range names {
-			b, isLog := parseBase(name, ".log")
-			if isLog && b > base && b < end {
-				for _, ext := range []string{".log", ".index", ".timeindex"} {
-					l.fs.Remove(segmentPath(l.dir, b) + ext)
-				}
+			if err := l.finishSwap(names, base, end); err != nil {
+				return err
 			}
 		}
-		for _, ext := range []string{".log", ".index", ".timeindex"} {
-			if _, err := l.fs.Stat(path + ext + cleanedSuffix); err == nil {
-				if err := l.fs.Rename(path+ext+cleanedSuffix, path+ext); err != nil {
-					return nil, err
-				}
-			}
-		}
-		if err := l.fs.SyncDir(l.dir); err != nil {
-			return nil, err
-		}
-		l.logger.Info("finished a log cleaner swap interrupted by a crash", "dir", l.dir, "base", base, "end", end)
 		if err := l.fs.Remove(dirFile(l.dir, m)); err != nil {
-			return nil, err
+			return err
 		}
 		if err := l.fs.SyncDir(l.dir); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	ents, err := l.fs.ReadDir(l.dir)
-	if err != nil {
-		return nil, err
-	}
-	left := ents[:0:0]
-	for _, name := range ents {
-		if strings.HasSuffix(name, cleanedSuffix) || strings.HasSuffix(name, swapSuffix) {
-			l.fs.Remove(filepath.Join(l.dir, name))
-			continue
+	return nil
+}
+
+// finishSwap replaces the group [base, end): every old segment after the
+// first goes; the first one's files are replaced by the cleaned ones
+// still waiting under their .cleaned names.
+func (l *Log) finishSwap(names []string, base, end int64) error {
+	for _, name := range names {
+		if b, isLog := parseBase(name, ".log"); isLog && b > base && b < end {
+			for _, ext := range []string{".log", ".index", ".timeindex"} {
+				l.fs.Remove(segmentPath(l.dir, b) + ext)
+			}
 		}
-		left = append(left, name)
 	}
-	return left, nil
+	path := segmentPath(l.dir, base)
+	for _, ext := range []string{".log", ".index", ".timeindex"} {
+		if _, err := l.fs.Stat(path + ext + cleanedSuffix); err == nil {
+			if err := l.fs.Rename(path+ext+cleanedSuffix, path+ext); err != nil {
+				return err
+			}
+		}
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return err
+	}
+	l.logger.Info("finished a log cleaner swap interrupted by a crash", "dir", l.dir, "base", base, "end", end)
+	return nil
 }
 
 // retiredName gives a cleaned-away segment a name no later segment of the

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,13 +51,6 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		return nil, err
 	}
 	now := l.nowMs()
-	ents, err := l.fs.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := l.finishSwaps(ents); err != nil {
-		return nil, err
-	}
 	bases, names, err := l.cleanDir()
 	if err != nil {
 		return nil, err
@@ -184,12 +178,22 @@ func (l *Log) closeSegs() {
 }
 
 // cleanDir removes leftovers (deleted segments awaiting removal,
-// temporary files, index files without their log) and returns the base
-// offsets of the .log files, ascending, and the names left.
+// temporary files, index files without their log, the files of a
+// cleaning pass that did not reach its swap marker) and returns the base
+// offsets of the .log files, ascending, and the names left. A swap whose
+// marker exists is completed first (cleaner.go).
 func (l *Log) cleanDir() ([]int64, []string, error) {
 	ents, err := l.fs.ReadDir(l.dir)
 	if err != nil {
 		return nil, nil, err
+	}
+	if slices.ContainsFunc(ents, func(n string) bool { return strings.HasSuffix(n, swapSuffix) }) {
+		if err := l.finishSwaps(ents); err != nil {
+			return nil, nil, err
+		}
+		if ents, err = l.fs.ReadDir(l.dir); err != nil {
+			return nil, nil, err
+		}
 	}
 	logs := map[int64]bool{}
 	var bases []int64
@@ -202,7 +206,7 @@ func (l *Log) cleanDir() ([]int64, []string, error) {
 	names := ents[:0:0]
 	for _, name := range ents {
 		switch {
-		case strings.HasSuffix(name, deletedSuffix), strings.HasSuffix(name, ".tmp"):
+		case strings.HasSuffix(name, deletedSuffix), strings.HasSuffix(name, ".tmp"), strings.HasSuffix(name, cleanedSuffix):
 			l.fs.Remove(filepath.Join(l.dir, name))
 			continue
 		case strings.HasSuffix(name, ".index"), strings.HasSuffix(name, ".timeindex"):
