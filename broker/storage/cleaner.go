@@ -329,10 +329,7 @@ func (l *Log) Clean(opts CleanOptions) (CleanResult, error) {
 	res.Duration = time.Since(start)
 	after := l.CleanState()
 	res.RatioAfter = after.Ratio
-	if err != nil {
-		return res, err
-	}
-	return res, nil
+	return res, err
 }
 
 // cleaning is one pass's state.
@@ -357,6 +354,7 @@ type cleaning struct {
 	region []byte // its records, decompressed
 	out    []byte // a rewritten batch
 	recs   []byte // records of a rewritten batch
+	keep   []bool // per record of the batch being rewritten: it stays
 	zbuf   []byte // compressed records
 }
 
@@ -598,32 +596,37 @@ func (w *segWriter) flushRun() error {
 		return nil
 	}
 	w.inRun = false
-	b := emptyBatch(w.c.out[:0], w.runBase, int32(w.runLast-w.runBase), w.runEpoch, -1, -1, -1, -1)
+	b, h := emptyBatch(w.c.out[:0], batch.Header{BaseOffset: w.runBase, LastOffsetDelta: int32(w.runLast - w.runBase),
+		PartitionLeaderEpoch: w.runEpoch, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, BaseTimestamp: -1, MaxTimestamp: -1})
 	w.c.out = b
-	h, _ := batch.ParseHeader(b)
 	return w.write(b, &h)
 }
 
-// emptyBatch appends a RecordBatch with no records: Kafka's empty
-// header, used for the runs of removed batches and for a producer's last
-// batch whose records all went.
-func emptyBatch(dst []byte, base int64, lastDelta int32, epoch int32, pid int64, pepoch int16, seq int32, ts int64) []byte {
+// emptyBatch appends a RecordBatch with no records and h's offsets,
+// epochs, producer fields, timestamps and attributes (uncompressed):
+// Kafka's empty header, used for the runs of removed batches and for a
+// producer's last batch whose records all went. It returns the header
+// as written.
+func emptyBatch(dst []byte, h batch.Header) ([]byte, batch.Header) {
+	h.Length, h.Magic, h.RecordCount = batch.MinLength, 2, 0
+	h.Attributes &^= batch.AttrCodecMask
 	be := binary.BigEndian
 	b := append(dst, make([]byte, batch.HeaderSize)...)
-	be.PutUint64(b[0:], uint64(base))
-	be.PutUint32(b[8:], uint32(batch.HeaderSize-batch.LengthOverhead))
-	be.PutUint32(b[12:], uint32(epoch))
-	b[16] = 2
-	be.PutUint16(b[21:], 0)
-	be.PutUint32(b[23:], uint32(lastDelta))
-	be.PutUint64(b[27:], uint64(ts))
-	be.PutUint64(b[35:], uint64(ts))
-	be.PutUint64(b[43:], uint64(pid))
-	be.PutUint16(b[51:], uint16(pepoch))
-	be.PutUint32(b[53:], uint32(seq))
+	be.PutUint64(b[0:], uint64(h.BaseOffset))
+	be.PutUint32(b[8:], uint32(h.Length))
+	be.PutUint32(b[12:], uint32(h.PartitionLeaderEpoch))
+	b[16] = byte(h.Magic)
+	be.PutUint16(b[21:], uint16(h.Attributes))
+	be.PutUint32(b[23:], uint32(h.LastOffsetDelta))
+	be.PutUint64(b[27:], uint64(h.BaseTimestamp))
+	be.PutUint64(b[35:], uint64(h.MaxTimestamp))
+	be.PutUint64(b[43:], uint64(h.ProducerID))
+	be.PutUint16(b[51:], uint16(h.ProducerEpoch))
+	be.PutUint32(b[53:], uint32(h.BaseSequence))
 	be.PutUint32(b[57:], 0)
-	be.PutUint32(b[17:], batch.ComputeCRC(b))
-	return b
+	h.CRC = batch.ComputeCRC(b)
+	be.PutUint32(b[17:], h.CRC)
+	return b, h
 }
 
 // batch decides what of one old batch survives and writes it.
@@ -644,13 +647,16 @@ func (w *segWriter) batch(h *batch.Header, b []byte) error {
 	if h.Attributes&batch.AttrDeleteHorizon != 0 {
 		horizon = h.BaseTimestamp
 	}
-	// First walk: which records stay.
+	// First walk: which records stay (remembered for rebuild, so each
+	// key is hashed and looked up once).
 	kept, needHorizon := int32(0), false
+	c.keep = c.keep[:0]
 	it := batch.NewRecords(region, h.RecordCount)
 	var r batch.Record
 	for it.Next(&r) {
 		c.res.RecordsRead++
 		keep, tomb := c.retain(h, &r, horizon)
+		c.keep = append(c.keep, keep)
 		if keep {
 			kept++
 			needHorizon = needHorizon || (tomb && horizon < 0)
@@ -683,20 +689,17 @@ func (w *segWriter) batch(h *batch.Header, b []byte) error {
 		if err := w.flushRun(); err != nil {
 			return err
 		}
-		out := emptyBatch(c.out[:0], h.BaseOffset, h.LastOffsetDelta, h.PartitionLeaderEpoch,
-			h.ProducerID, h.ProducerEpoch, h.BaseSequence, h.MaxTimestamp)
-		if h.IsTransactional() {
-			binary.BigEndian.PutUint16(out[21:], uint16(batch.AttrTransactional))
-			binary.BigEndian.PutUint32(out[17:], batch.ComputeCRC(out))
-		}
+		eh := *h
+		eh.Attributes &= batch.AttrTransactional
+		eh.BaseTimestamp = h.MaxTimestamp
+		out, nh := emptyBatch(c.out[:0], eh)
 		c.out = out
-		nh, _ := batch.ParseHeader(out)
 		return w.write(out, &nh)
 	}
 	if err := w.flushRun(); err != nil {
 		return err
 	}
-	out, err := c.rebuild(h, b, region, horizon, needHorizon)
+	out, err := c.rebuild(h, b, region, needHorizon)
 	if err != nil {
 		return err
 	}
@@ -725,10 +728,11 @@ func (c *cleaning) retain(h *batch.Header, r *batch.Record, horizon int64) (keep
 	return true, false
 }
 
-// rebuild writes the retained records of batch b as a new batch with the
-// same base offset, lastOffsetDelta, producer fields and codec; a batch
-// keeping a tombstone for the first time gets its delete horizon.
-func (c *cleaning) rebuild(h *batch.Header, b, region []byte, horizon int64, needHorizon bool) ([]byte, error) {
+// rebuild writes the records of batch b that the first walk kept (c.keep)
+// as a new batch with the same base offset, lastOffsetDelta, producer
+// fields and codec; a batch keeping a tombstone for the first time gets
+// its delete horizon.
+func (c *cleaning) rebuild(h *batch.Header, b, region []byte, needHorizon bool) ([]byte, error) {
 	baseTs := h.BaseTimestamp
 	attrs := h.Attributes
 	if needHorizon {
@@ -740,8 +744,8 @@ func (c *cleaning) rebuild(h *batch.Header, b, region []byte, horizon int64, nee
 	maxTs := int64(-1)
 	it := batch.NewRecords(region, h.RecordCount)
 	var r batch.Record
-	for it.Next(&r) {
-		if keep, _ := c.retain(h, &r, horizon); !keep {
+	for i := 0; it.Next(&r); i++ {
+		if !c.keep[i] {
 			continue
 		}
 		count++
@@ -781,20 +785,10 @@ func (c *cleaning) rebuild(h *batch.Header, b, region []byte, horizon int64, nee
 // writeIndexFiles writes s's in-memory indexes to its index files with
 // suffix, fsynced.
 func writeIndexFiles(fs vfs.FS, s *segment, suffix string) error {
-	var buf []byte
-	for _, e := range s.idx {
-		buf = binary.BigEndian.AppendUint32(buf, e.rel)
-		buf = binary.BigEndian.AppendUint32(buf, e.pos)
-	}
-	if err := writeTail(fs, s.path+".index"+suffix, 0, buf, true); err != nil {
+	if err := writeTail(fs, s.path+".index"+suffix, 0, appendIdx(nil, s.idx), true); err != nil {
 		return err
 	}
-	buf = buf[:0]
-	for _, e := range s.tidx {
-		buf = binary.BigEndian.AppendUint64(buf, uint64(e.ts))
-		buf = binary.BigEndian.AppendUint32(buf, e.rel)
-	}
-	if err := writeTail(fs, s.path+".timeindex"+suffix, 0, buf, true); err != nil {
+	if err := writeTail(fs, s.path+".timeindex"+suffix, 0, appendTidx(nil, s.tidx), true); err != nil {
 		return err
 	}
 	s.idxOnDisk, s.tidxOnDisk = len(s.idx), len(s.tidx)

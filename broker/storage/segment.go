@@ -209,20 +209,12 @@ func (s *segment) persistIndexes(sync bool) error {
 	if s.idxOnDisk == len(s.idx) && s.tidxOnDisk == len(s.tidx) && !sync {
 		return nil
 	}
-	var buf []byte
-	for _, e := range s.idx[s.idxOnDisk:] {
-		buf = binary.BigEndian.AppendUint32(buf, e.rel)
-		buf = binary.BigEndian.AppendUint32(buf, e.pos)
-	}
+	buf := appendIdx(nil, s.idx[s.idxOnDisk:])
 	if err := writeTail(s.fs, s.path+".index", int64(s.idxOnDisk)*idxEntrySize, buf, sync); err != nil {
 		return err
 	}
 	s.idxOnDisk = len(s.idx)
-	buf = buf[:0]
-	for _, e := range s.tidx[s.tidxOnDisk:] {
-		buf = binary.BigEndian.AppendUint64(buf, uint64(e.ts))
-		buf = binary.BigEndian.AppendUint32(buf, e.rel)
-	}
+	buf = appendTidx(buf[:0], s.tidx[s.tidxOnDisk:])
 	if err := writeTail(s.fs, s.path+".timeindex", int64(s.tidxOnDisk)*tidxEntrySize, buf, sync); err != nil {
 		return err
 	}
@@ -231,6 +223,23 @@ func (s *segment) persistIndexes(sync bool) error {
 		s.idxSynced, s.tidxSynced = s.idxOnDisk, s.tidxOnDisk
 	}
 	return nil
+}
+
+// appendIdx and appendTidx encode index entries as the files hold them.
+func appendIdx(buf []byte, es []idxEntry) []byte {
+	for _, e := range es {
+		buf = binary.BigEndian.AppendUint32(buf, e.rel)
+		buf = binary.BigEndian.AppendUint32(buf, e.pos)
+	}
+	return buf
+}
+
+func appendTidx(buf []byte, es []tsEntry) []byte {
+	for _, e := range es {
+		buf = binary.BigEndian.AppendUint64(buf, uint64(e.ts))
+		buf = binary.BigEndian.AppendUint32(buf, e.rel)
+	}
+	return buf
 }
 
 // syncIndexes fsyncs index files that grew since their last fsync. The
