@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary"
 	"github.com/tributary/tributary/internal/batch"
@@ -28,14 +26,6 @@ func compactConfig() Config {
 	return cfg
 }
 
-// kv is one record as a consumer reads it.
-type kv struct {
-	off   int64
-	key   string
-	value []byte // nil: tombstone
-	ts    int64
-}
-
 // keyedBatch builds one batch of records key=value (nil value: tombstone).
 func keyedBatch(codec compress.Codec, ts int64, pairs ...[2]string) []byte {
 	o := batchtest.NonIdempotent(ts)
@@ -50,9 +40,9 @@ func keyedBatch(codec compress.Codec, ts int64, pairs ...[2]string) []byte {
 	return batchtest.Build(o, recs...)
 }
 
-// readLog reads the whole log through Read as a consumer does: batch by
-// batch, advancing past each batch's last offset (empty batches and gaps
-// included), and checks every batch with kmsg, the independent decoder.
+// readLog (readAll's base) reads the whole log through Read as a
+// consumer does, advancing past each batch's last offset (empty batches
+// and gaps included), every batch checked (decodeKV).
 func readLog(t *testing.T, l *Log) []kv {
 	t.Helper()
 	var out []kv
@@ -62,28 +52,13 @@ func readLog(t *testing.T, l *Log) []kv {
 		fs, err := l.Read(off, hw, 1<<30, true)
 		require.NoError(t, err)
 		require.NotZero(t, fs.Len, "no progress at %d", off)
-		raw := sliceBytes(t, fs)
-		for len(raw) > 0 {
-			size := int(binary.BigEndian.Uint32(raw[8:])) + 12
-			var b kmsg.RecordBatch
-			require.NoError(t, b.ReadFrom(raw[:size]))
-			_, err := batch.Validate(raw[:size], 64<<20)
-			require.NoError(t, err, "batch at %d", b.FirstOffset)
-			records, err := compress.Decompress(compress.Codec(b.Attributes&7), nil, b.Records, 64<<20)
-			require.NoError(t, err)
-			for range b.NumRecords {
-				var r kmsg.Record
-				n, k := binary.Varint(records)
-				require.NoError(t, r.ReadFrom(records[:k+int(n)]))
-				records = records[k+int(n):]
-				o := b.FirstOffset + int64(r.OffsetDelta)
-				if o >= off {
-					out = append(out, kv{off: o, key: string(r.Key), value: r.Value, ts: b.FirstTimestamp + r.TimestampDelta64})
-				}
+		recs, end := decodeKV(t, sliceBytes(t, fs))
+		for _, r := range recs {
+			if r.off >= off {
+				out = append(out, r)
 			}
-			off = max(off, b.FirstOffset+int64(b.LastOffsetDelta)+1)
-			raw = raw[size:]
 		}
+		off = max(off, end)
 	}
 	for i := 1; i < len(out); i++ {
 		require.Greater(t, out[i].off, out[i-1].off, "offsets increase")

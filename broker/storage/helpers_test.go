@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary/tributary/internal/batch"
 	"github.com/tributary/tributary/internal/batch/batchtest"
 	"github.com/tributary/tributary/internal/compress"
 )
@@ -92,16 +93,27 @@ type rec struct {
 	value string
 }
 
-// decodeBatches parses raw log bytes with kmsg (the independent decoder)
-// and returns every record.
-func decodeBatches(t *testing.T, raw []byte) []rec {
+// kv is one record as a consumer reads it.
+type kv struct {
+	off   int64
+	key   string
+	value []byte // nil: tombstone
+	ts    int64
+}
+
+// decodeKV parses raw log bytes (whole batches) with kmsg, the
+// independent decoder, after checking each batch with batch.Validate,
+// and returns every record and the offset after the last batch (its
+// lastOffsetDelta counts, whatever records it still holds).
+func decodeKV(t *testing.T, raw []byte) (out []kv, end int64) {
 	t.Helper()
-	var out []rec
 	for len(raw) > 0 {
 		require.GreaterOrEqual(t, len(raw), 12)
 		size := int(binary.BigEndian.Uint32(raw[8:])) + 12
 		var b kmsg.RecordBatch
 		require.NoError(t, b.ReadFrom(raw[:size]))
+		_, err := batch.Validate(raw[:size], 64<<20)
+		require.NoError(t, err, "batch at %d", b.FirstOffset)
 		records, err := compress.Decompress(compress.Codec(b.Attributes&7), nil, b.Records, 64<<20)
 		require.NoError(t, err)
 		for range b.NumRecords {
@@ -110,13 +122,29 @@ func decodeBatches(t *testing.T, raw []byte) []rec {
 			require.NoError(t, r.ReadFrom(records[:n+int(l)]))
 			records = records[n+int(l):]
 			ts := b.FirstTimestamp + r.TimestampDelta64
-			if b.Attributes&8 != 0 {
+			if b.Attributes&batch.AttrLogAppendTime != 0 {
 				ts = b.MaxTimestamp
 			}
-			out = append(out, rec{off: b.FirstOffset + int64(r.OffsetDelta), ts: ts, value: string(r.Value)})
+			out = append(out, kv{off: b.FirstOffset + int64(r.OffsetDelta), key: string(r.Key), value: r.Value, ts: ts})
 		}
 		require.Empty(t, records)
+		end = b.FirstOffset + int64(b.LastOffsetDelta) + 1
 		raw = raw[size:]
+	}
+	return out, end
+}
+
+// decodeBatches is decodeKV as offsets, timestamps and values.
+func decodeBatches(t *testing.T, raw []byte) []rec {
+	t.Helper()
+	kvs, _ := decodeKV(t, raw)
+	return asRecs(kvs)
+}
+
+func asRecs(kvs []kv) []rec {
+	out := make([]rec, 0, len(kvs))
+	for _, r := range kvs {
+		out = append(out, rec{off: r.off, ts: r.ts, value: string(r.value)})
 	}
 	return out
 }
@@ -136,25 +164,11 @@ func sliceBytes(t *testing.T, fs FileSlice) []byte {
 }
 
 // readAll reads the whole log from the start through Read, segment by
-// segment, as a consumer would.
+// segment, as a consumer would (readLog), as offsets, timestamps and
+// values.
 func readAll(t *testing.T, l *Log) []rec {
 	t.Helper()
-	var out []rec
-	off := l.LogStartOffset()
-	hw := l.HighWatermark()
-	for off < hw {
-		fs, err := l.Read(off, hw, 1<<30, true)
-		require.NoError(t, err)
-		require.NotZero(t, fs.Len, "no progress at %d", off)
-		recs := decodeBatches(t, sliceBytes(t, fs))
-		for _, r := range recs {
-			if r.off >= off {
-				out = append(out, r)
-			}
-		}
-		off = recs[len(recs)-1].off + 1
-	}
-	return out
+	return asRecs(readLog(t, l))
 }
 
 func requireContiguous(t *testing.T, recs []rec, from, to int64) {
