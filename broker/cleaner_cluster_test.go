@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -19,11 +18,7 @@ import (
 // from it once it leads, hold each key's newest value.
 func TestCleanerReplicasCatchUpFromCleanedLog(t *testing.T) {
 	skipShort(t)
-	c := brokertest.StartCluster(t, 3, func(cfg *broker.Config) { cfg.LogCleanerBackoffMs = 50 })
-	cl := clusterClient(t, c.Addrs())
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	c, cl, adm, ctx := threeNodes(t, 60*time.Second, func(cfg *broker.Config) { cfg.LogCleanerBackoffMs = 50 })
 	_, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{
 		"cleanup.policy": kadm.StringPtr("compact"), "segment.bytes": kadm.StringPtr("1024"),
 		"min.cleanable.dirty.ratio": kadm.StringPtr("0.01"), "min.insync.replicas": kadm.StringPtr("2"),

@@ -48,6 +48,18 @@ func clusterClient(t testing.TB, addrs []string, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
+// threeNodes starts a three-node cluster (cfgs apply to every node) with
+// a kgo client over every node, its admin client, and a context that
+// ends after d or with the test.
+func threeNodes(t *testing.T, d time.Duration, cfgs ...func(*broker.Config)) (*brokertest.Cluster, *kgo.Client, *kadm.Client, context.Context) {
+	t.Helper()
+	c := brokertest.StartCluster(t, 3, cfgs...)
+	cl := clusterClient(t, c.Addrs())
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return c, cl, kadm.NewClient(cl), ctx
+}
+
 // createAssigned creates a one-partition topic on the given replicas
 // (a manual assignment, which kadm has no call for).
 func createAssigned(t testing.TB, ctx context.Context, cl *kgo.Client, topic string, replicas ...int32) {
@@ -173,11 +185,7 @@ func fullISR(pd kadm.PartitionDetails, rf int) bool {
 // leader being stopped, the stopped node catches up and rejoins the ISR,
 // and every record is read back once, in order.
 func TestClusterReplicatesAndFailsOver(t *testing.T) {
-	c := brokertest.StartCluster(t, 3)
-	cl := clusterClient(t, c.Addrs())
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	c, cl, adm, ctx := threeNodes(t, 30*time.Second)
 	_, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, "replicated")
 	require.NoError(t, err)
 
@@ -277,11 +285,7 @@ func TestClusterControllerFailover(t *testing.T) {
 // preferred (first) replicas.
 func TestClusterPreferredElection(t *testing.T) {
 	skipShort(t)
-	c := brokertest.StartCluster(t, 3, func(cfg *broker.Config) { cfg.AutoLeaderRebalanceEnable = false })
-	cl := clusterClient(t, c.Addrs())
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	c, cl, adm, ctx := threeNodes(t, 60*time.Second, func(cfg *broker.Config) { cfg.AutoLeaderRebalanceEnable = false })
 	_, err := adm.CreateTopic(ctx, 6, 3, nil, "skewed")
 	require.NoError(t, err)
 	produceSeq(t, cl, "skewed", 6, 0, 50)
@@ -332,11 +336,7 @@ func maps2(a, b map[int32]int) bool {
 // nothing is lost.
 func TestClusterReassignmentUnderLoad(t *testing.T) {
 	skipShort(t)
-	c := brokertest.StartCluster(t, 3)
-	cl := clusterClient(t, c.Addrs())
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	c, cl, adm, ctx := threeNodes(t, 60*time.Second)
 	createAssigned(t, ctx, cl, "moving", 1, 2)
 
 	stop := make(chan struct{})
@@ -488,11 +488,7 @@ func untarGz(t testing.TB, src, dst string) {
 // log holds every acknowledged record once.
 func TestClusterNetworkPartition(t *testing.T) {
 	skipShort(t)
-	c := brokertest.StartCluster(t, 3)
-	cl := clusterClient(t, c.Addrs())
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	c, cl, adm, ctx := threeNodes(t, 60*time.Second)
 	_, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, "cut")
 	require.NoError(t, err)
 	produceSeq(t, cl, "cut", 1, 0, 200)
@@ -551,11 +547,7 @@ func TestClusterDescribeQuorumWithOurAdmin(t *testing.T) {
 // is back, with every acknowledged record kept.
 func TestClusterTwoOfThreeDown(t *testing.T) {
 	skipShort(t)
-	c := brokertest.StartCluster(t, 3)
-	cl := clusterClient(t, c.Addrs())
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
+	c, cl, adm, ctx := threeNodes(t, 90*time.Second)
 	_, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, "two-down")
 	require.NoError(t, err)
 	produceSeq(t, cl, "two-down", 1, 0, 100)
@@ -611,11 +603,7 @@ func TestClusterTwoOfThreeDown(t *testing.T) {
 // still come back in request order.
 func TestAcksAllWaitDoesNotBlockTheConnection(t *testing.T) {
 	skipShort(t)
-	c := brokertest.StartCluster(t, 3, func(cfg *broker.Config) { cfg.ReplicaLagTimeMaxMs = 3000 })
-	cl := clusterClient(t, c.Addrs())
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	c, cl, adm, ctx := threeNodes(t, 60*time.Second, func(cfg *broker.Config) { cfg.ReplicaLagTimeMaxMs = 3000 })
 	_, err := adm.CreateTopic(ctx, 1, 3, nil, "waits")
 	require.NoError(t, err)
 	p := describe(t, adm, "waits")[0]
@@ -701,11 +689,7 @@ func TestAcksAllWaitDoesNotBlockTheConnection(t *testing.T) {
 // of the same name) must not reappear in the new topic.
 func TestClusterRecreatedTopicWhileNodeDown(t *testing.T) {
 	skipShort(t)
-	c := brokertest.StartCluster(t, 3)
-	cl := clusterClient(t, c.Addrs())
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	c, cl, adm, ctx := threeNodes(t, 60*time.Second)
 	_, err := adm.CreateTopic(ctx, 1, 3, nil, "reborn")
 	require.NoError(t, err)
 	produceSeq(t, cl, "reborn", 1, 0, 50)
