@@ -288,21 +288,21 @@ func printTopic(w io.Writer, td topicDescribeJSON) {
 	tb.flush()
 	fmt.Fprintln(w)
 	section(w, "partitions")
-	if !td.compacted {
-		tb = newTable(w, "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK")
-		for _, p := range td.Partitions {
-			tb.row(p.Partition, p.Leader, p.LeaderEpoch, ints(p.Replicas), ints(p.ISR), p.LogStart, p.HighWatermark)
-		}
-		tb.flush()
-		return
+	cols := []string{"PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK"}
+	if td.compacted {
+		cols = append(cols, "DIRTY-RATIO")
 	}
-	tb = newTable(w, "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK", "DIRTY-RATIO")
+	tb = newTable(w, cols...)
 	for _, p := range td.Partitions {
-		ratio := "-"
-		if p.DirtyRatio != nil {
-			ratio = strconv.FormatFloat(*p.DirtyRatio, 'f', 3, 64)
+		row := []any{p.Partition, p.Leader, p.LeaderEpoch, ints(p.Replicas), ints(p.ISR), p.LogStart, p.HighWatermark}
+		if td.compacted {
+			ratio := "-"
+			if p.DirtyRatio != nil {
+				ratio = strconv.FormatFloat(*p.DirtyRatio, 'f', 3, 64)
+			}
+			row = append(row, ratio)
 		}
-		tb.row(p.Partition, p.Leader, p.LeaderEpoch, ints(p.Replicas), ints(p.ISR), p.LogStart, p.HighWatermark, ratio)
+		tb.row(row...)
 	}
 	tb.flush()
 }
