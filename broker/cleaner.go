@@ -113,11 +113,11 @@ func (cm *cleanerManager) pick() *partition {
 	cm.mu.Lock()
 	now := time.Now()
 	hosted := make(map[*storage.Log]bool, len(parts))
-	var skip []*storage.Log
+	free := parts[:0] // neither busy with another thread nor backing off
 	for _, p := range parts {
 		hosted[p.log] = true
-		if cm.mu.busy[p.log] || now.Before(cm.mu.until[p.log]) {
-			skip = append(skip, p.log)
+		if !cm.mu.busy[p.log] && !now.Before(cm.mu.until[p.log]) {
+			free = append(free, p)
 		}
 	}
 	// Forget logs no longer hosted (deleted topics, moved replicas).
@@ -129,10 +129,7 @@ func (cm *cleanerManager) pick() *partition {
 	cm.mu.Unlock()
 
 	var best *cand
-	for _, p := range parts {
-		if containsLog(skip, p.log) {
-			continue
-		}
+	for _, p := range free {
 		st := p.log.CleanState()
 		if !st.Due {
 			continue
@@ -155,15 +152,6 @@ func (cm *cleanerManager) pick() *partition {
 	}
 	cm.mu.busy[best.p.log] = true
 	return best.p
-}
-
-func containsLog(ls []*storage.Log, l *storage.Log) bool {
-	for _, x := range ls {
-		if x == l {
-			return true
-		}
-	}
-	return false
 }
 
 // clean runs one pass over p's log and reports it.
