@@ -24,11 +24,13 @@ type Broker struct {
 	logger      *slog.Logger
 	dir         string // first log dir: metadata file, meta.properties, partition dirs
 	clusterID   string
-	directoryID string            // meta.properties directory.id
-	lockFile    *os.File          // flock on <dir>/.lock while open
-	data        dataPath          // produce/fetch state, see datapath.go
-	groups      *groupCoordinator // group coordinator, see groups.go
-	obs         obsState          // metrics and the HTTP listener, see observe.go
+	directoryID string   // meta.properties directory.id
+	lockFile    *os.File // flock on <dir>/.lock while open
+	data        dataPath // produce/fetch state, see datapath.go
+	// groups is the group coordinator (groups.go). Run sets it after
+	// the reconcile loop, which reads it, has started.
+	groups atomic.Pointer[groupCoordinator]
+	obs    obsState // metrics and the HTTP listener, see observe.go
 
 	// The cluster (metadata_sync.go): this node's voter of the
 	// controller quorum, the replica manager of the partitions it hosts,

@@ -162,7 +162,7 @@ func (b *Broker) initGroups() error {
 		state:  make([]partState, nparts),
 		parked: make(map[group.Ref]*groupCall),
 	}
-	b.groups = gc
+	b.groups.Store(gc)
 	b.goTracked(gc.loop)
 	return nil
 }
@@ -715,7 +715,7 @@ func (b *Broker) ensureOffsetsTopic(req *request) *tributary.Error {
 		b.mu.RLock()
 		eff := b.mu.eff
 		b.mu.RUnlock()
-		err := b.createTopic(offsetsTopic, b.groups.nparts, eff.OffsetsTopicReplicationFactor, map[string]string{
+		err := b.createTopic(offsetsTopic, b.groups.Load().nparts, eff.OffsetsTopicReplicationFactor, map[string]string{
 			"cleanup.policy":   "compact",
 			"compression.type": "producer",
 			"segment.bytes":    fmt.Sprint(eff.OffsetsTopicSegmentBytes),
@@ -725,7 +725,7 @@ func (b *Broker) ensureOffsetsTopic(req *request) *tributary.Error {
 			return tributary.ErrCoordinatorNotAvailable
 		}
 	}
-	if b.groups.topicKnown.Load() {
+	if b.groups.Load().topicKnown.Load() {
 		return nil
 	}
 	if _, err := b.callGroups(req, &groupCall{topicReady: true}); err != nil {
@@ -748,7 +748,7 @@ func (b *Broker) callGroups(req *request, call *groupCall) (kmsg.Response, error
 		dead = req.conn.Done()
 	}
 	select {
-	case b.groups.calls <- call:
+	case b.groups.Load().calls <- call:
 	case <-dead:
 		return nil, net.ErrClosed
 	case <-b.closing:

@@ -70,7 +70,7 @@ func TestGroupFailedAppendAnswersNotCoordinator(t *testing.T) {
 		return r.Groups[0].Topics[0].Partitions[0].Offset, 0
 	}
 
-	failing := group.Partition("fail-g", b.groups.nparts)
+	failing := group.Partition("fail-g", b.groups.Load().nparts)
 	onGroupLoop(t, b, func(gc *groupCoordinator) {
 		gc.failAppend = func(p int32) error {
 			if p == failing {
@@ -116,8 +116,8 @@ func TestGroupLoadInProgress(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, resp.Error())
 	}
-	p := group.Partition("loading-g", b.groups.nparts)
-	require.NotEqual(t, p, group.Partition("other-g", b.groups.nparts))
+	p := group.Partition("loading-g", b.groups.Load().nparts)
+	require.NotEqual(t, p, group.Partition("other-g", b.groups.Load().nparts))
 
 	// Mark the partition loading without queueing it: it stays so.
 	onGroupLoop(t, b, func(gc *groupCoordinator) { gc.state[p] = partLoading })
@@ -174,7 +174,7 @@ func TestGroupLoopSurvivesPanic(t *testing.T) {
 // regaining it loads them back from the log.
 func TestGroupLeadershipHandoff(t *testing.T) {
 	b, cl, adm, ctx := committedGroup(t, "ht", "hand-g", 8)
-	p := group.Partition("hand-g", b.groups.nparts)
+	p := group.Partition("hand-g", b.groups.Load().nparts)
 
 	// A join parks for group.initial.rebalance.delay.ms (3s by default);
 	// losing the partition answers it at once.

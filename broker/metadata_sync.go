@@ -446,7 +446,7 @@ func (b *Broker) reconcile(prev, img *controller.Image) {
 	b.recon.img.Store(img)
 	b.recon.cond.Broadcast()
 	b.recon.Unlock()
-	if b.groups != nil && b.lookupTopic(offsetsTopic) != nil && !b.groups.topicKnown.Load() {
+	if gc := b.groups.Load(); gc != nil && b.lookupTopic(offsetsTopic) != nil && !gc.topicKnown.Load() {
 		go b.callGroups(nil, &groupCall{topicReady: true})
 	}
 }
@@ -473,7 +473,7 @@ func (b *Broker) unhost(ps []*partition) {
 // with its leadership. It must not wait for the coordinator loop, which
 // may itself wait for the registry.
 func (b *Broker) offsetsRoleChanged(p *partition) {
-	if b.groups == nil {
+	if b.groups.Load() == nil {
 		return
 	}
 	b.tryGo(func() {

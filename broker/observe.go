@@ -403,7 +403,7 @@ func (o observer) Groups(ctx context.Context) ([]observe.Group, error) {
 		return lr
 	}}
 	select {
-	case b.groups.calls <- call:
+	case b.groups.Load().calls <- call:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-b.closing:
