@@ -25,9 +25,11 @@ package broker
 // the wait runs off the connection's handler goroutine so later requests
 // are not held up, while the response is still written in order.
 //
-// A transactional produce (TransactionalID set) is answered
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED until transactions exist, like
-// InitProducerId.
+// A transactional produce carries transactional batches; the partition
+// log tracks the open transaction of their producer (its first offset
+// holds back the last stable offset) until the coordinator's marker ends
+// it. As in Kafka before KIP-890, the broker does not check with the
+// coordinator that the partition was added to the transaction.
 //
 // Version notes: v2 LogAppendTime; v5 LogStartOffset; v7 zstd; v8
 // ErrorRecords/ErrorMessage; v9 flexible; v10 CurrentLeader tag (only on
@@ -65,9 +67,6 @@ func handleProduce(b *Broker, req *request) (any, error) {
 	case r.Acks != 0 && r.Acks != 1 && r.Acks != -1:
 		reqErrCode = tributary.ErrInvalidRequiredAcks.Code
 		reqErrMsg = "acks must be -1, 0 or 1"
-	case r.TransactionID != nil:
-		reqErrCode = tributary.ErrTransactionalIdAuthorizationFailed.Code
-		reqErrMsg = "transactions are not supported by this broker"
 	}
 
 	type appended struct {

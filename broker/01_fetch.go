@@ -144,8 +144,10 @@ func handleFetch(b *Broker, req *request) (any, error) {
 				}
 				fp.errCode = 0
 				fp.slice = storage.FileSlice{}
+				fp.aborted = nil
 				hw := p.rep.HighWatermark()
-				fp.hw, fp.lso, fp.logStart = hw, hw, p.log.LogStartOffset()
+				lso := min(hw, p.log.LastStableOffset())
+				fp.hw, fp.lso, fp.logStart = hw, lso, p.log.LogStartOffset()
 				off := rp.FetchOffset
 				end := p.log.LogEndOffset()
 				if off < fp.logStart || off > end {
@@ -153,11 +155,15 @@ func handleFetch(b *Broker, req *request) (any, error) {
 					failed = true
 					continue
 				}
-				// Consumers read below the high watermark, followers
-				// to the log end (what they have not replicated yet).
+				// Consumers read below the high watermark (the last
+				// stable offset under read_committed), followers to the
+				// log end (what they have not replicated yet).
 				upTo := hw
-				if follower {
+				switch {
+				case follower:
 					upTo = end
+				case resp.readCommitted:
+					upTo = lso
 				}
 				if off >= upTo {
 					continue
@@ -178,6 +184,9 @@ func handleFetch(b *Broker, req *request) (any, error) {
 				}
 				fp.slice = s
 				total += s.Len
+				if resp.readCommitted && s.Len > 0 {
+					fp.aborted = p.log.AbortedTransactions(off, upTo)
+				}
 			}
 		}
 		return total, failed
@@ -250,6 +259,9 @@ type fetchPartition struct {
 	slice             storage.FileSlice
 	mem               []byte          // records held in memory instead of a slice (tests)
 	diverging         *divergingEpoch // v12+: the follower's log diverged (KIP-595 style)
+	// aborted: the aborted transactions of the range read, which a
+	// read_committed consumer skips (nil under read_uncommitted).
+	aborted []storage.AbortedTxn
 }
 
 // divergingEpoch tells a follower the largest epoch the leader and it
@@ -296,15 +308,23 @@ func (r *fetchResponse) appendBody(dst []byte, cuts []int) ([]byte, []int) {
 			if v >= 5 {
 				dst = binary.BigEndian.AppendUint64(dst, uint64(p.logStart))
 			}
-			// AbortedTransactions: null under read_uncommitted, empty
-			// under read_committed (no transactions yet), as Kafka.
+			// AbortedTransactions: null under read_uncommitted, the
+			// aborted transactions of the range read under
+			// read_committed, as Kafka.
 			switch {
 			case !r.readCommitted && flex:
 				dst = append(dst, 0)
 			case !r.readCommitted:
 				dst = binary.BigEndian.AppendUint32(dst, 0xffffffff)
 			default:
-				dst = appendArrayLen(dst, 0, flex)
+				dst = appendArrayLen(dst, len(p.aborted), flex)
+				for _, a := range p.aborted {
+					dst = binary.BigEndian.AppendUint64(dst, uint64(a.ProducerID))
+					dst = binary.BigEndian.AppendUint64(dst, uint64(a.FirstOffset))
+					if flex {
+						dst = append(dst, 0) // tagged fields
+					}
+				}
 			}
 			if v >= 11 {
 				dst = binary.BigEndian.AppendUint32(dst, 0xffffffff) // PreferredReadReplica -1

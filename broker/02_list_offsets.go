@@ -73,7 +73,7 @@ func handleListOffsets(b *Broker, req *request) (any, error) {
 				sp.ErrorCode = codeOrUnknownTopic(err)
 				continue
 			}
-			offset, ts, code := listOffset(b, p, rp.Timestamp)
+			offset, ts, code := listOffset(b, p, rp.Timestamp, r.IsolationLevel == 1)
 			sp.ErrorCode = code
 			if code != 0 {
 				continue
@@ -93,10 +93,15 @@ func handleListOffsets(b *Broker, req *request) (any, error) {
 	return resp, nil
 }
 
-// listOffset answers one partition. Without transactions the last stable
-// offset is the high watermark, so isolation level changes nothing yet.
-func listOffset(b *Broker, p *partition, ts int64) (offset, timestamp int64, code int16) {
+// listOffset answers one partition. Under read_committed everything is
+// bounded by the last stable offset instead of the high watermark, as in
+// Kafka: latest is the LSO, and a lookup never lands in an open
+// transaction.
+func listOffset(b *Broker, p *partition, ts int64, readCommitted bool) (offset, timestamp int64, code int16) {
 	hw := p.rep.HighWatermark()
+	if readCommitted {
+		hw = min(hw, p.log.LastStableOffset())
+	}
 	var (
 		ok  bool
 		err error

@@ -6,12 +6,10 @@ package broker
 // answered in request order. A group key (type 0, the only type before
 // v1) is coordinated by the leader of its __consumer_offsets partition,
 // whichever broker that is (COORDINATOR_NOT_AVAILABLE while the partition
-// has no leader); the topic is created on the first such request. Transaction
-// keys (type 1) get TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as InitProducerId
-// does: there is no transaction coordinator yet, and that is Kafka's answer
-// to a transactional id the client may not use. It is not retriable, so a
-// transactional producer fails at once; the retriable
-// COORDINATOR_NOT_AVAILABLE made clients retry until their deadline. Any
+// has no leader); the topic is created on the first such request. A
+// transaction key (type 1) is coordinated the same way by the leader of
+// its __transaction_state partition (txncoord.go), that topic created on
+// the first such request. Any
 // other key type (share groups, 2, included) is INVALID_REQUEST.
 
 import (
@@ -30,13 +28,20 @@ func handleFindCoordinator(b *Broker, req *request) (any, error) {
 	if r.Version < 4 {
 		keys = []string{r.CoordinatorKey}
 	}
-	var topicErr *tributary.Error
-	ensured := false
+	var topicErr, txnErr *tributary.Error
+	ensured, txnEnsured := false, false
 	answer := func(key string) (int32, string, int32, *tributary.Error, string) {
 		switch r.CoordinatorType {
 		case 0:
 		case 1:
-			return -1, "", -1, tributary.ErrTransactionalIdAuthorizationFailed, "transactions are not supported by this broker yet"
+			if !txnEnsured {
+				txnEnsured = true
+				txnErr = b.ensureTxnTopic(req)
+			}
+			if txnErr != nil {
+				return -1, "", -1, txnErr, "the transaction coordinator is not available"
+			}
+			return b.txnCoordinatorFor(key)
 		default:
 			return -1, "", -1, tributary.ErrInvalidRequest, "unknown coordinator key type"
 		}
@@ -77,24 +82,31 @@ func handleFindCoordinator(b *Broker, req *request) (any, error) {
 // groupCoordinatorFor answers where group key is coordinated: the leader
 // of its __consumer_offsets partition.
 func (b *Broker) groupCoordinatorFor(key string) (int32, string, int32, *tributary.Error, string) {
-	t := b.lookupTopic(offsetsTopic)
+	return b.internalLeader(offsetsTopic, func(n int32) int32 { return group.Partition(key, n) }, "group")
+}
+
+// internalLeader answers where a key of an internal topic (a group, a
+// transactional id) is coordinated: the leader of the partition part
+// maps it to.
+func (b *Broker) internalLeader(topic string, part func(n int32) int32, what string) (int32, string, int32, *tributary.Error, string) {
+	t := b.lookupTopic(topic)
 	if t == nil {
-		return -1, "", -1, tributary.ErrCoordinatorNotAvailable, "the offsets topic does not exist yet"
+		return -1, "", -1, tributary.ErrCoordinatorNotAvailable, topic + " does not exist yet"
 	}
 	b.mu.RLock()
 	ps := t.partitions
 	b.mu.RUnlock()
 	if len(ps) == 0 {
-		return -1, "", -1, tributary.ErrCoordinatorNotAvailable, "the offsets topic has no partitions"
+		return -1, "", -1, tributary.ErrCoordinatorNotAvailable, topic + " has no partitions"
 	}
-	p := ps[group.Partition(key, int32(len(ps)))]
+	p := ps[part(int32(len(ps)))]
 	st := p.state.Load()
 	if st == nil || st.Leader < 0 {
-		return -1, "", -1, tributary.ErrCoordinatorNotAvailable, "the group's offsets partition has no leader"
+		return -1, "", -1, tributary.ErrCoordinatorNotAvailable, "the " + what + "'s partition of " + topic + " has no leader"
 	}
 	info := b.image().Broker(st.Leader)
 	if info == nil || info.Fenced {
-		return -1, "", -1, tributary.ErrCoordinatorNotAvailable, "the group's coordinator is not available"
+		return -1, "", -1, tributary.ErrCoordinatorNotAvailable, "the " + what + " coordinator is not available"
 	}
 	return info.ID, info.Host, info.Port, nil, ""
 }

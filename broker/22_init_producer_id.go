@@ -17,10 +17,9 @@ package broker
 // idempotent producer and is what Kafka does for non-transactional
 // producers.
 //
-// Transactions are not implemented yet. A transactional id is answered
-// with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, the non-retriable error a
-// real Kafka gives a producer that may not use transactions, so clients
-// fail fast instead of retrying a coordinator that will never appear.
+// A transactional id goes to the transaction coordinator (txncoord.go,
+// broker/txn), which bumps the id's epoch (fencing the previous producer)
+// and aborts a transaction it left open.
 //
 // Version notes: v2 throttle; v3 ProducerID/ProducerEpoch in the
 // request; v4 flexible; v5 (KIP-890) no change for us.
@@ -33,8 +32,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tributary/tributary"
+	"github.com/tributary/tributary/broker/txn"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -124,8 +125,13 @@ func handleInitProducerID(b *Broker, req *request) (any, error) {
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if r.TransactionalID != nil {
-		resp.ErrorCode = tributary.ErrTransactionalIdAuthorizationFailed.Code
-		return resp, nil
+		id := *r.TransactionalID
+		return b.txnRequest(req, []string{id}, func(e *tributary.Error) kmsg.Response {
+			resp.ErrorCode = e.Code
+			return resp
+		}, func(c *txn.Coordinator, now time.Time) kmsg.Response {
+			return c.InitProducerID(now, r)
+		})
 	}
 	if r.Version >= 3 && r.ProducerID >= 0 && r.ProducerEpoch >= 0 {
 		if epoch, ok := b.data.pids.bump(r.ProducerID, r.ProducerEpoch); ok {

@@ -30,6 +30,9 @@ type Broker struct {
 	// groups is the group coordinator (groups.go). Run sets it after
 	// the reconcile loop, which reads it, has started.
 	groups atomic.Pointer[groupCoordinator]
+	// txns is the transaction coordinator (txncoord.go), set the same
+	// way.
+	txns atomic.Pointer[txnCoordinator]
 	obs    obsState // metrics and the HTTP listener, see observe.go
 
 	// The cluster (metadata_sync.go): this node's voter of the
@@ -197,6 +200,10 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.removeOrphanDirs()
 	b.ensureMetadataReserve(0)
 	if err := b.initGroups(); err != nil {
+		b.Close()
+		return err
+	}
+	if err := b.initTxns(); err != nil {
 		b.Close()
 		return err
 	}

@@ -61,6 +61,7 @@ import (
 
 	"github.com/tributary/tributary"
 	"github.com/tributary/tributary/broker/group"
+	"github.com/tributary/tributary/broker/storage"
 	"github.com/tributary/tributary/internal/batch"
 )
 
@@ -481,17 +482,68 @@ func (gc *groupCoordinator) appendPartition(pi int32, recs []group.Record, now i
 			return err
 		}
 	}
-	data := encodeBatches(recs, now)
 	// Offsets are written as Kafka writes them: acks=all, so a commit is
 	// answered only once the ISR holds it and a new coordinator on
-	// another broker loads it.
+	// another broker loads it. Transactional offset commits go in a
+	// transactional batch of their producer (its marker decides them),
+	// the others in plain batches; the order of the step is kept.
 	minISR := gc.b.minInsyncReplicas(p.topic)
-	res, err := p.rep.AppendAsLeader(data, -1, minISR)
-	if err != nil {
-		return err
+	var last int64 = -1
+	for len(recs) > 0 {
+		n := 1
+		for n < len(recs) && recs[n].ProducerID == recs[0].ProducerID && recs[n].ProducerEpoch == recs[0].ProducerEpoch {
+			n++
+		}
+		run := recs[:n]
+		recs = recs[n:]
+		var res storage.AppendResult
+		if pid := run[0].ProducerID; pid >= 0 {
+			data := encodeTxnBatch(run, pid, run[0].ProducerEpoch, now)
+			res, err = p.rep.AppendAsLeaderWith(-1, minISR, func(l *storage.Log, epoch int32) (storage.AppendResult, error) {
+				return l.AppendCoordinator(data, epoch)
+			})
+		} else {
+			res, err = p.rep.AppendAsLeader(encodeBatches(run, now), -1, minISR)
+		}
+		if err != nil {
+			return err
+		}
+		last = res.LastOffset
 	}
 	gc.b.notifyPartition(p)
-	return gc.b.waitAcked(p, res.LastOffset+1, minISR, offsetCommitTimeout)
+	return gc.b.waitAcked(p, last+1, minISR, offsetCommitTimeout)
+}
+
+// encodeTxnBatch encodes recs as one transactional batch of producer
+// pid at epoch (baseSequence -1: a coordinator's write has no sequence).
+func encodeTxnBatch(recs []group.Record, pid int64, epoch int16, now int64) []byte {
+	var body []byte
+	for i, r := range recs {
+		body = appendRecord(body, int32(i), r.Key, r.Value)
+	}
+	b := appendBatch(nil, body, int32(len(recs)), now)
+	be := binary.BigEndian
+	be.PutUint16(b[21:], batch.AttrTransactional)
+	be.PutUint64(b[43:], uint64(pid))
+	be.PutUint16(b[51:], uint16(epoch))
+	be.PutUint32(b[17:], batch.ComputeCRC(b))
+	return b
+}
+
+// groupsTxnCompleted tells the group coordinator that a transaction's
+// marker is now in partition pi of __consumer_offsets: the producer's
+// pending offset commits there take effect (commit) or go (abort). A
+// partition still loading replays the marker from its log instead.
+func (b *Broker) groupsTxnCompleted(pi int32, pid int64, commit bool) {
+	if b.groups.Load() == nil {
+		return
+	}
+	b.callGroups(nil, &groupCall{run: func(gc *groupCoordinator, now time.Time, _ group.Ref) kmsg.Response {
+		if pi >= 0 && int(pi) < len(gc.state) && gc.state[pi] == partLoaded {
+			gc.c.CompleteTxn(now, pi, pid, commit)
+		}
+		return kmsg.NewPtrHeartbeatResponse()
+	}})
 }
 
 // encodeBatches encodes recs as uncompressed RecordBatch v2 batches
@@ -589,78 +641,32 @@ func (gc *groupCoordinator) load(pi int32) {
 }
 
 // readPartition feeds every record of partition pi, from the log start to
-// the high watermark, to Load.
+// its end, to the coordinator: plain records to Load, the records of a
+// transactional batch to LoadTxn (pending until its marker) and markers
+// to LoadMarker. The leader's whole log counts: what is above the high
+// watermark was written by the previous leader and will be kept (a
+// leader never truncates).
 func (gc *groupCoordinator) readPartition(pi int32) error {
 	p, err := gc.b.leaderPartition(offsetsTopic, pi)
 	if err != nil {
 		return err
 	}
-	l := p.log
-	// The leader's whole log: what is above the high watermark was
-	// written by the previous leader and will be kept (a leader never
-	// truncates), so its commits count.
-	end := l.LogEndOffset()
-	off := l.LogStartOffset()
-	var buf []byte
-	dec := batch.GetBuffer()
-	defer batch.PutBuffer(dec)
-	limit := 256 << 20
-	for off < end {
-		fs, err := l.Read(off, end, 1<<20, true)
+	return readInternal(p.log, func(h *batch.Header, key, value []byte) error {
+		var err error
+		if h.IsTransactional() && h.ProducerID >= 0 {
+			err = gc.c.LoadTxn(pi, h.ProducerID, key, value)
+		} else {
+			err = gc.c.Load(key, value)
+		}
 		if err != nil {
-			return err
+			// One undecodable record should not make the whole
+			// partition unusable: Kafka logs and skips.
+			gc.b.logger.Warn("group coordinator: skipping bad __consumer_offsets record", "partition", pi, "err", err)
 		}
-		if fs.Len == 0 {
-			break // nothing more below the watermark (a trailing gap)
-		}
-		if int64(cap(buf)) < fs.Len {
-			buf = make([]byte, fs.Len)
-		}
-		buf = buf[:fs.Len]
-		if _, err := fs.File.ReadAt(buf, fs.Pos); err != nil {
-			return fmt.Errorf("reading %s: %w", l.Dir(), err)
-		}
-		for rest := buf; len(rest) > 0; {
-			h, err := batch.ParseHeader(rest)
-			if err != nil {
-				return err
-			}
-			size := h.Size()
-			if size > int64(len(rest)) || h.Length < batch.MinLength {
-				return fmt.Errorf("batch at offset %d: %w", h.BaseOffset, batch.ErrBadLength)
-			}
-			b := rest[:size]
-			rest = rest[size:]
-			next := h.LastOffset() + 1
-			if next <= off {
-				return fmt.Errorf("batch at offset %d does not advance past %d", h.BaseOffset, off)
-			}
-			off = next
-			if h.IsControl() {
-				continue // transaction markers carry no group data
-			}
-			region, err := batch.RecordsRegion(b, (*dec)[:0], limit)
-			if err != nil {
-				return err
-			}
-			it := batch.NewRecords(region, h.RecordCount)
-			var r batch.Record
-			for it.Next(&r) {
-				if r.Key == nil {
-					continue
-				}
-				if err := gc.c.Load(r.Key, r.Value); err != nil {
-					// One undecodable record should not make the
-					// whole partition unusable: Kafka logs and skips.
-					gc.b.logger.Warn("group coordinator: skipping bad __consumer_offsets record", "partition", pi, "err", err)
-				}
-			}
-			if err := it.Err(); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+		return nil
+	}, func(h *batch.Header, commit bool) {
+		gc.c.LoadMarker(pi, h.ProducerID, commit)
+	})
 }
 
 // notCoordinator rewrites resp to NOT_COORDINATOR when one of the groups

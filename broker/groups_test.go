@@ -514,7 +514,7 @@ func TestGroupAPIsEveryVersion(t *testing.T) {
 			if v >= 4 {
 				code = resp.Coordinators[0].ErrorCode
 			}
-			assert.Equal(t, kerr.TransactionalIDAuthorizationFailed.Code, code, "transaction key v%d", v)
+			assert.Zero(t, code, "transaction key v%d", v)
 			req.CoordinatorType = 9
 			resp = g.do(req).(*kmsg.FindCoordinatorResponse)
 			code = resp.ErrorCode

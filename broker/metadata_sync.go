@@ -432,8 +432,11 @@ func (b *Broker) reconcile(prev, img *controller.Image) {
 	for _, c := range changes {
 		b.rep.Apply(c.p.rep, replicaState(c.st))
 		b.notifyPartition(c.p)
-		if c.p.topic.name == offsetsTopic {
+		switch c.p.topic.name {
+		case offsetsTopic:
 			b.offsetsRoleChanged(c.p)
+		case txnStateTopic:
+			b.txnStateRoleChanged(c.p)
 		}
 	}
 	b.unhost(removed)
@@ -449,6 +452,9 @@ func (b *Broker) reconcile(prev, img *controller.Image) {
 	if gc := b.groups.Load(); gc != nil && b.lookupTopic(offsetsTopic) != nil && !gc.topicKnown.Load() {
 		go b.callGroups(nil, &groupCall{topicReady: true})
 	}
+	if tc := b.txns.Load(); tc != nil && b.lookupTopic(txnStateTopic) != nil && !tc.topicKnown.Load() {
+		go b.callTxns(nil, &txnCall{topicReady: true})
+	}
 }
 
 // unhost stops hosting partitions: the replica manager lets go of them,
@@ -460,8 +466,11 @@ func (b *Broker) unhost(ps []*partition) {
 		b.rep.Remove(p.rep)
 		b.repParts.Delete(p.rep)
 		b.notifyPartition(p)
-		if p.topic.name == offsetsTopic {
+		switch p.topic.name {
+		case offsetsTopic:
 			b.offsetsRoleChanged(&partition{topic: p.topic, index: p.index})
+		case txnStateTopic:
+			b.txnStateRoleChanged(&partition{topic: p.topic, index: p.index})
 		}
 		v, _ := b.topicConfigValue(p.topic, "file.delete.delay.ms")
 		ms, _ := strconv.ParseInt(v, 10, 64)

@@ -43,6 +43,7 @@ type peerKey struct {
 const (
 	laneFetch = iota
 	laneOther
+	laneMarkers // WriteTxnMarkers: waits for acks=all, must not hold up the others
 )
 
 type peerConn struct {

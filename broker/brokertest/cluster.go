@@ -98,6 +98,8 @@ func StartCluster(t testing.TB, n int, overrides ...func(*broker.Config)) *Clust
 		nd.overrides = append([]func(*broker.Config){func(cfg *broker.Config) {
 			cfg.ControllerQuorumVoters = quorum
 			cfg.OffsetsTopicReplicationFactor = rf
+			cfg.TransactionStateLogReplicationFactor = rf
+			cfg.TransactionStateLogMinIsr = int32(min(n, 2))
 		}}, nd.overrides...)
 	}
 	// Start all nodes at once: each waits for a quorum, which needs a

@@ -69,6 +69,8 @@ func StartProcessCluster(t testing.TB, n int, overrides ...string) *ProcessClust
 			"listeners=PLAINTEXT://" + nd.client.Addr().String() + ",CONTROLLER://" + nd.ctrl.Addr().String(),
 			"controller.quorum.voters=" + strings.Join(voters, ","),
 			"offsets.topic.replication.factor=" + strconv.Itoa(min(n, 3)),
+			"transaction.state.log.replication.factor=" + strconv.Itoa(min(n, 3)),
+			"transaction.state.log.min.isr=" + strconv.Itoa(min(n, 2)),
 			"http.listener=127.0.0.1:0",
 			"broker.session.timeout.ms=3000",
 			"broker.heartbeat.interval.ms=500",

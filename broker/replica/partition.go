@@ -184,14 +184,24 @@ func (p *Partition) checkProduceLocked(acks int16, minISR int) error {
 // alone commits at once). Errors are those of CheckProduce and
 // storage.Log.Append.
 func (p *Partition) AppendAsLeader(batches []byte, acks int16, minISR int) (storage.AppendResult, error) {
-	res, moved, err := p.appendAsLeader(batches, acks, minISR)
+	return p.AppendAsLeaderWith(acks, minISR, func(l *storage.Log, epoch int32) (storage.AppendResult, error) {
+		return l.Append(batches, epoch)
+	})
+}
+
+// AppendAsLeaderWith is AppendAsLeader for what brokers themselves write
+// rather than clients' batches (transaction markers, a coordinator's
+// transactional offset commits): fn appends to the log at the leader
+// epoch, under the same leadership and min.insync.replicas checks.
+func (p *Partition) AppendAsLeaderWith(acks int16, minISR int, fn func(l *storage.Log, leaderEpoch int32) (storage.AppendResult, error)) (storage.AppendResult, error) {
+	res, moved, err := p.appendAsLeader(acks, minISR, fn)
 	if moved {
 		p.m.hwMoved(p)
 	}
 	return res, err
 }
 
-func (p *Partition) appendAsLeader(batches []byte, acks int16, minISR int) (storage.AppendResult, bool, error) {
+func (p *Partition) appendAsLeader(acks int16, minISR int, fn func(*storage.Log, int32) (storage.AppendResult, error)) (storage.AppendResult, bool, error) {
 	p.roleMu.RLock()
 	defer p.roleMu.RUnlock()
 	p.mu.Lock()
@@ -201,7 +211,7 @@ func (p *Partition) appendAsLeader(batches []byte, acks int16, minISR int) (stor
 	}
 	epoch := p.mu.st.LeaderEpoch
 	p.mu.Unlock()
-	res, err := p.log.Append(batches, epoch)
+	res, err := fn(p.log, epoch)
 	if err != nil {
 		return res, false, err
 	}

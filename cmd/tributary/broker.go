@@ -205,6 +205,10 @@ func clusterConfigs(base broker.Config, n int) ([]broker.Config, error) {
 		if c.OffsetsTopicReplicationFactor == 1 {
 			c.OffsetsTopicReplicationFactor = int16(min(n, 3))
 		}
+		if c.TransactionStateLogReplicationFactor == 1 {
+			c.TransactionStateLogReplicationFactor = int16(min(n, 3))
+			c.TransactionStateLogMinIsr = int32(min(n, 2))
+		}
 		if base.Logger != nil {
 			c.Logger = base.Logger.With("node", i+1)
 		}

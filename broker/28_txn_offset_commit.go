@@ -1,0 +1,48 @@
+package broker
+
+// TxnOffsetCommit: v0–4. Offsets a transactional producer commits for a
+// consumer group inside its transaction (consume-transform-produce). The
+// group coordinator (broker/group) holds them pending and writes them to
+// __consumer_offsets as a transactional batch of the producer; they take
+// effect when the transaction's commit marker reaches that partition, and
+// are dropped on abort (txncoord.go, writeMarker). v5 belongs to KIP-890
+// part 2, not advertised.
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary"
+	"github.com/tributary/tributary/broker/group"
+)
+
+func init() { register(28, 0, 4, handleTxnOffsetCommit) }
+
+func handleTxnOffsetCommit(b *Broker, req *request) (any, error) {
+	r := req.msg.(*kmsg.TxnOffsetCommitRequest)
+	fail := func(e *tributary.Error) kmsg.Response {
+		resp := r.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+		for _, t := range r.Topics {
+			rt := kmsg.NewTxnOffsetCommitResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p.Partition, e.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp
+	}
+	for _, t := range r.Topics {
+		for _, p := range t.Partitions {
+			if _, err := b.lookupPartition(t.Topic, p.Partition); err != nil {
+				return fail(tributary.ErrUnknownTopicOrPartition), nil
+			}
+		}
+	}
+	return b.groupRequest(req, r.Group, fail, func(c *group.Coordinator, now time.Time, _ group.Ref) kmsg.Response {
+		return c.TxnOffsetCommit(now, r)
+	})
+}
