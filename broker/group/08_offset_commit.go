@@ -84,12 +84,7 @@ func (c *Coordinator) OffsetCommit(now time.Time, req *kmsg.OffsetCommitRequest)
 			if req.Version >= 2 && req.Version <= 4 && req.RetentionTimeMillis >= 0 {
 				o.expireMs = ms + req.RetentionTimeMillis
 			}
-			ps := g.offsets[t.Topic]
-			if ps == nil {
-				ps = make(map[int32]*offset)
-				g.offsets[t.Topic] = ps
-			}
-			ps[p.Partition] = o
+			setOffset(g.offsets, t.Topic, p.Partition, o)
 			g.storeOffset(t.Topic, p.Partition, o)
 		}
 	}
@@ -97,24 +92,32 @@ func (c *Coordinator) OffsetCommit(now time.Time, req *kmsg.OffsetCommitRequest)
 }
 
 func (g *group) validateOffsetCommit(req *kmsg.OffsetCommitRequest) *tributary.Error {
-	if req.Generation < 0 && g.state == stateEmpty {
+	return g.validateCommit(req.Generation, req.MemberID, req.InstanceID, false)
+}
+
+// validateCommit is Kafka's check of an OffsetCommit or (transactional) a
+// TxnOffsetCommit against the group's membership.
+func (g *group) validateCommit(generation int32, memberID string, instanceID *string, transactional bool) *tributary.Error {
+	if generation < 0 && g.state == stateEmpty {
 		return nil // a simple commit, or an admin resetting an idle group
 	}
-	if req.Generation >= 0 || req.MemberID != "" || req.InstanceID != nil {
-		if err := g.validateMember(req.MemberID, req.InstanceID); err != nil {
+	if generation >= 0 || memberID != "" || instanceID != nil {
+		if err := g.validateMember(memberID, instanceID); err != nil {
 			return err
 		}
-		if req.Generation != g.generation {
+		if generation != g.generation {
 			return tributary.ErrIllegalGeneration
 		}
-	} else {
+	} else if !transactional {
 		// Not a member, and the group has members: the commit would race
-		// with theirs.
+		// with theirs. TxnOffsetCommit before v3 carries no member
+		// identity at all, so Kafka lets it through.
 		return tributary.ErrUnknownMemberId
 	}
-	if g.state == stateCompletingRebalance {
+	if g.state == stateCompletingRebalance && !transactional {
 		// The member knows the new generation from its JoinGroup answer
-		// but not its assignment yet: have it sync first.
+		// but not its assignment yet: have it sync first. Kafka does not
+		// enforce the group state for transactional commits.
 		return tributary.ErrRebalanceInProgress
 	}
 	return nil

@@ -14,7 +14,9 @@ import (
 // (GROUP_ID_NOT_FOUND). A group with members may only lose offsets of
 // topics no member consumes: for a "consumer" group, partitions of a
 // subscribed topic answer GROUP_SUBSCRIBED_TO_TOPIC; any other active group
-// answers NON_EMPTY_GROUP. Partitions without a commit succeed.
+// answers NON_EMPTY_GROUP. Partitions without a commit succeed. A partition
+// with a pending transactional offset gets a tombstone too, which drops
+// that offset from its transaction, as in Kafka.
 func (c *Coordinator) OffsetDelete(now time.Time, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
 	c.observe(nowMs(now))
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)

@@ -31,10 +31,23 @@ type Reply struct {
 // Record is one record to append to __consumer_offsets. A nil Value is a
 // tombstone: the key's previous value is deleted (and compaction will drop
 // it).
+//
+// ProducerID is -1 for an ordinary record. A record of a TxnOffsetCommit
+// carries the producer id and epoch of the transaction: the owner appends
+// it in a transactional batch of that producer, and the transaction's
+// marker later decides whether it counts (CompleteTxn).
 type Record struct {
-	Partition int32 // the __consumer_offsets partition: Partition(group, OffsetsTopicPartitions)
-	Key       []byte
-	Value     []byte
+	Partition     int32 // the __consumer_offsets partition: Partition(group, OffsetsTopicPartitions)
+	Key           []byte
+	Value         []byte
+	ProducerID    int64
+	ProducerEpoch int16
+}
+
+// newRecord is an ordinary (non-transactional) record: Kafka writes those
+// in batches without a producer, id and epoch -1.
+func newRecord(partition int32, key, value []byte) Record {
+	return Record{Partition: partition, Key: key, Value: value, ProducerID: -1, ProducerEpoch: -1}
 }
 
 // Output is what a step of the coordinator produced: records to append
@@ -60,6 +73,12 @@ type Coordinator struct {
 	// nextExpiry is when the offset expiry pass runs next (ms since the
 	// epoch); 0 until the coordinator first sees the time.
 	nextExpiry int64
+
+	// seq numbers offset records in log order: every offset record this
+	// coordinator writes or loads takes the next number. A transactional
+	// offset replaces the committed one at its commit marker only if its
+	// record came later in the log (Kafka compares record offsets).
+	seq uint64
 
 	out Output
 }
@@ -200,6 +219,7 @@ func (c *Coordinator) getOrCreate(id string, create bool) (g *group, created boo
 		pending:   make(map[string]int64),
 		supported: make(map[string]int),
 		offsets:   make(map[string]map[int32]*offset),
+		txns:      make(map[int64]*txnOffsets),
 	}
 	c.groups[id] = g
 	return g, true
@@ -209,7 +229,7 @@ func (c *Coordinator) getOrCreate(id string, create bool) (g *group, created boo
 // nothing in it, so failed joins do not leave empty groups behind.
 func (c *Coordinator) dropIfUnused(g *group) {
 	if g.state == stateEmpty && g.generation == 0 && len(g.members) == 0 &&
-		len(g.pending) == 0 && len(g.offsets) == 0 && g.protocolType == "" {
+		len(g.pending) == 0 && len(g.offsets) == 0 && len(g.txns) == 0 && g.protocolType == "" {
 		delete(c.groups, g.id)
 	}
 }
@@ -233,6 +253,11 @@ func (c *Coordinator) reply(ref Ref, resp kmsg.Response) {
 }
 
 func (c *Coordinator) record(r Record) { c.out.Records = append(c.out.Records, r) }
+
+func (c *Coordinator) nextSeq() uint64 {
+	c.seq++
+	return c.seq
+}
 
 type timerEntry struct {
 	at    int64

@@ -16,8 +16,9 @@ import "sort"
 //   - any other group: none.
 //
 // An offset committed with an explicit retention (OffsetCommit v2-v4)
-// expires at that time instead. An Empty group left with no offsets is
-// deleted.
+// expires at that time instead. An offset whose partition has a pending
+// transactional offset does not expire. An Empty group left with no
+// offsets and no open transaction is deleted.
 func (c *Coordinator) expireOffsets(now int64) {
 	retention := c.cfg.OffsetsRetention.Milliseconds()
 	for _, id := range c.sortedGroupIDs() {
@@ -58,12 +59,14 @@ func (c *Coordinator) expireOffsets(now int64) {
 				if o.expireMs >= 0 {
 					expired = now >= o.expireMs
 				}
-				if expired {
+				if expired && !g.hasPendingTxn(t, p) {
+					// An open transaction's offset for the partition
+					// keeps it: Kafka expires it once that is settled.
 					g.deleteOffset(t, p)
 				}
 			}
 		}
-		if g.state == stateEmpty && len(g.offsets) == 0 && len(g.pending) == 0 {
+		if g.state == stateEmpty && len(g.offsets) == 0 && len(g.pending) == 0 && len(g.txns) == 0 {
 			c.deleteGroup(g)
 		}
 	}

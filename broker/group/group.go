@@ -110,7 +110,8 @@ type offset struct {
 	leaderEpoch int32
 	metadata    string
 	commitMs    int64
-	expireMs    int64 // explicit expiry (OffsetCommit v2-v4 retention), -1 if none
+	expireMs    int64  // explicit expiry (OffsetCommit v2-v4 retention), -1 if none
+	seq         uint64 // position of its record in the log (Coordinator.seq)
 }
 
 type group struct {
@@ -148,6 +149,9 @@ type group struct {
 	syncDeadline     int64 // when members that have not synced are removed
 
 	offsets map[string]map[int32]*offset
+	// txns are the offsets of open transactions (TxnOffsetCommit) by
+	// producer id, invisible until the transaction's commit marker.
+	txns map[int64]*txnOffsets
 
 	queuedAt int64 // the deadline this group is queued for in c.timers
 }

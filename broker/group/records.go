@@ -59,14 +59,14 @@ func (g *group) storeGroup(now int64) {
 		vm.Assignment = orEmpty(m.assignment)
 		v.Members = append(v.Members, vm)
 	}
-	g.c.record(Record{Partition: g.partition, Key: key.AppendTo(nil), Value: v.AppendTo(nil)})
+	g.c.record(newRecord(g.partition, key.AppendTo(nil), v.AppendTo(nil)))
 }
 
 func (g *group) storeGroupTombstone() {
 	key := kmsg.NewGroupMetadataKey()
 	key.Version = groupKeyVersion
 	key.Group = g.id
-	g.c.record(Record{Partition: g.partition, Key: key.AppendTo(nil)})
+	g.c.record(newRecord(g.partition, key.AppendTo(nil), nil))
 }
 
 func offsetKey(group, topic string, partition int32) []byte {
@@ -78,7 +78,15 @@ func offsetKey(group, topic string, partition int32) []byte {
 	return key.AppendTo(nil)
 }
 
+// storeOffset records a committed offset. Its position in the log decides
+// whether a transactional commit of the same partition, completed later,
+// replaces it (see completeTxn), so it takes the next sequence number.
 func (g *group) storeOffset(topic string, partition int32, o *offset) {
+	o.seq = g.c.nextSeq()
+	g.c.record(newRecord(g.partition, offsetKey(g.id, topic, partition), offsetValue(o)))
+}
+
+func offsetValue(o *offset) []byte {
 	v := kmsg.NewOffsetCommitValue()
 	v.Version = offsetValueVersion
 	v.Offset = o.offset
@@ -89,19 +97,44 @@ func (g *group) storeOffset(topic string, partition int32, o *offset) {
 		v.Version = offsetValueExpireVersion
 		v.ExpireTimestamp = o.expireMs
 	}
-	g.c.record(Record{Partition: g.partition, Key: offsetKey(g.id, topic, partition), Value: v.AppendTo(nil)})
+	return v.AppendTo(nil)
 }
 
+// deleteOffset writes a tombstone for a partition that has a committed or
+// a pending transactional offset, and forgets both: Kafka's tombstone
+// removes the pending offsets of every open transaction of the group too.
 func (g *group) deleteOffset(topic string, partition int32) {
-	ps := g.offsets[topic]
-	if ps[partition] == nil {
-		return
+	if g.dropOffset(topic, partition) {
+		g.c.record(newRecord(g.partition, offsetKey(g.id, topic, partition), nil))
 	}
-	delete(ps, partition)
-	if len(ps) == 0 {
-		delete(g.offsets, topic)
+}
+
+// dropOffset is the state change of an offset tombstone; it reports
+// whether there was anything to drop.
+func (g *group) dropOffset(topic string, partition int32) bool {
+	found := false
+	if ps := g.offsets[topic]; ps[partition] != nil {
+		found = true
+		delete(ps, partition)
+		if len(ps) == 0 {
+			delete(g.offsets, topic)
+		}
 	}
-	g.c.record(Record{Partition: g.partition, Key: offsetKey(g.id, topic, partition)})
+	for pid, t := range g.txns {
+		if ps := t.offsets[topic]; ps[partition] != nil {
+			found = true
+			delete(ps, partition)
+			if len(ps) == 0 {
+				delete(t.offsets, topic)
+			}
+			if len(t.offsets) == 0 {
+				// Nothing left for the marker to apply: the group no
+				// longer has an open transaction of this producer.
+				delete(g.txns, pid)
+			}
+		}
+	}
+	return found
 }
 
 func orEmpty(b []byte) []byte {
@@ -145,35 +178,45 @@ func (c *Coordinator) loadOffset(key, value []byte) error {
 	}
 	if value == nil {
 		if g := c.groups[k.Group]; g != nil {
-			if ps := g.offsets[k.Topic]; ps != nil {
-				delete(ps, k.Partition)
-				if len(ps) == 0 {
-					delete(g.offsets, k.Topic)
-				}
-			}
+			g.dropOffset(k.Topic, k.Partition)
 			c.dropIfUnused(g)
 		}
 		return nil
 	}
+	o, err := c.decodeOffset(value)
+	if err != nil {
+		return err
+	}
+	g, _ := c.getOrCreate(k.Group, true)
+	setOffset(g.offsets, k.Topic, k.Partition, o)
+	return nil
+}
+
+// decodeOffset reads an OffsetCommitValue of any version; the offset takes
+// the next sequence number, being the latest record read.
+func (c *Coordinator) decodeOffset(value []byte) (*offset, error) {
 	var v kmsg.OffsetCommitValue
 	if err := v.ReadFrom(value); err != nil {
-		return fmt.Errorf("%w: offset commit value: %v", ErrMalformedRecord, err)
+		return nil, fmt.Errorf("%w: offset commit value: %v", ErrMalformedRecord, err)
 	}
-	o := &offset{offset: v.Offset, leaderEpoch: -1, metadata: v.Metadata, commitMs: v.CommitTimestamp, expireMs: -1}
+	o := &offset{offset: v.Offset, leaderEpoch: -1, metadata: v.Metadata, commitMs: v.CommitTimestamp, expireMs: -1, seq: c.nextSeq()}
 	if v.Version >= 3 {
 		o.leaderEpoch = v.LeaderEpoch
 	}
 	if v.Version == 1 {
 		o.expireMs = v.ExpireTimestamp
 	}
-	g, _ := c.getOrCreate(k.Group, true)
-	ps := g.offsets[k.Topic]
+	return o, nil
+}
+
+// setOffset puts o in a topic → partition → offset map.
+func setOffset(m map[string]map[int32]*offset, topic string, partition int32, o *offset) {
+	ps := m[topic]
 	if ps == nil {
 		ps = make(map[int32]*offset)
-		g.offsets[k.Topic] = ps
+		m[topic] = ps
 	}
-	ps[k.Partition] = o
-	return nil
+	ps[partition] = o
 }
 
 func (c *Coordinator) loadGroup(key, value []byte) error {
@@ -189,14 +232,16 @@ func (c *Coordinator) loadGroup(key, value []byte) error {
 	}
 	// The record replaces the group's membership wholesale; its offsets
 	// are separate records and stay.
+	// So are pending transactional offsets.
 	var offsets map[string]map[int32]*offset
+	var txns map[int64]*txnOffsets
 	if old := c.groups[k.Group]; old != nil {
-		offsets = old.offsets
+		offsets, txns = old.offsets, old.txns
 		delete(c.groups, k.Group)
 	}
 	g, _ := c.getOrCreate(k.Group, true)
 	if offsets != nil {
-		g.offsets = offsets
+		g.offsets, g.txns = offsets, txns
 	}
 	if value == nil {
 		c.dropIfUnused(g)
