@@ -43,6 +43,17 @@ func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
 
 func (h *harness) drain() {
 	out := h.c.Drain()
+	for _, r := range out.Records {
+		// Only TxnOffsetCommit writes transactional records, and only
+		// offset commits; everything else is written without a producer.
+		if r.ProducerID >= 0 {
+			require.NotNil(h.t, r.Value, "a transactional tombstone")
+			require.Contains(h.t, []byte{0, 1}, r.Key[1], "a transactional record that is not an offset commit")
+		} else {
+			require.Equal(h.t, int64(-1), r.ProducerID)
+			require.Equal(h.t, int16(-1), r.ProducerEpoch)
+		}
+	}
 	h.records = append(h.records, out.Records...)
 	for _, r := range out.Replies {
 		_, dup := h.replies[r.Ref]
