@@ -43,6 +43,15 @@ func handleTxnOffsetCommit(b *Broker, req *request) (any, error) {
 		}
 	}
 	return b.groupRequest(req, r.Group, fail, func(c *group.Coordinator, now time.Time, _ group.Ref) kmsg.Response {
+		// A zombie's late commit is refused here, before it becomes
+		// pending: the group's offsets partition knows the producer's
+		// newer epoch from the marker that fenced it (Kafka refuses it
+		// at the append, with the same result).
+		if p, err := b.leaderPartition(offsetsTopic, group.Partition(r.Group, max(b.groups.Load().nparts, 1))); err == nil {
+			if epoch, known := p.log.ProducerState(r.ProducerID); known && r.ProducerEpoch < epoch {
+				return fail(tributary.ErrProducerFenced)
+			}
+		}
 		return c.TxnOffsetCommit(now, r)
 	})
 }

@@ -375,23 +375,6 @@ func TestProduceValidation(t *testing.T) {
 		r := produceRaw(t, pinned(t, b.Addr(), 0, 2), 2, "raw", 0, []byte("not a message set"))
 		require.Equal(t, int16(43), r.ErrorCode, "UNSUPPORTED_FOR_MESSAGE_FORMAT")
 	})
-
-	t.Run("transactional", func(t *testing.T) {
-		req := kmsg.NewPtrProduceRequest()
-		req.Version = 9
-		req.Acks = -1
-		req.TimeoutMillis = 1000
-		req.TransactionID = kmsg.StringPtr("txn")
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = "raw"
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Records = rawBatch(-1, -1, -1, 1, 1)
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(testCtx(t), seed(cl))
-		require.NoError(t, err)
-		require.Equal(t, int16(53), resp.Topics[0].Partitions[0].ErrorCode)
-	})
 }
 
 func TestProduceAcksZero(t *testing.T) {
@@ -454,60 +437,11 @@ func TestInitProducerID(t *testing.T) {
 	r = produceRaw(t, cl, 9, "bump", 0, rawBatch(pid2, 0, 2, 1, 1))
 	require.Contains(t, []int16{47, 90}, r.ErrorCode, "old epoch: INVALID_PRODUCER_EPOCH or PRODUCER_FENCED")
 
-	// Transactions are refused with a non-retriable error.
-	req = kmsg.NewPtrInitProducerIDRequest()
-	req.TransactionalID = kmsg.StringPtr("t1")
-	resp, err = req.RequestWith(testCtx(t), seed(cl))
-	require.NoError(t, err)
-	require.Equal(t, int16(53), resp.ErrorCode)
-
 	// Ids are unique across restarts.
 	b.Restart(t)
 	cl = newClient(t, b.Addr())
 	pid3, _ := initPID(t, cl)
 	require.Greater(t, pid3, pid2)
-}
-
-// TestTransactionalProducerDoesNotHangOnFindCoordinator: a transactional
-// kgo producer first asks FindCoordinator (key type 1) for its
-// transactional id. The broker answered the retriable
-// COORDINATOR_NOT_AVAILABLE, so the client retried for as long as its
-// deadline allowed (franz-go's TestTxnEtl hung for minutes) and never saw
-// the TRANSACTIONAL_ID_AUTHORIZATION_FAILED that InitProducerId gives.
-// Kafka answers FindCoordinator with that error for a transactional id the
-// client may not use; so does the broker now, and the producer fails at
-// once.
-func TestTransactionalProducerDoesNotHangOnFindCoordinator(t *testing.T) {
-	b := brokertest.Start(t)
-	createTopic(t, b.Addr(), "txn-refused", 1, nil)
-	start := time.Now()
-	cl := newClient(t, b.Addr(), kgo.TransactionalID("tx-refused"), kgo.DefaultProduceTopic("txn-refused"))
-
-	// BeginTransaction initializes the producer id, so the refusal shows
-	// there; should it pass (it did, after ~30s of retries, before the
-	// fix), the produce must fail with it.
-	err := cl.BeginTransaction()
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		err = cl.ProduceSync(ctx, kgo.StringRecord("v")).FirstErr()
-	}
-	require.ErrorIs(t, err, kerr.TransactionalIDAuthorizationFailed)
-	require.Less(t, time.Since(start), 5*time.Second, "the refusal must not be retried")
-
-	// Each key of a batched FindCoordinator (v4+) gets the refusal, in
-	// request order; TestGroupAPIsEveryVersion covers the older versions.
-	req := kmsg.NewPtrFindCoordinatorRequest()
-	req.CoordinatorType = 1
-	req.CoordinatorKeys = []string{"tx-refused", "other"}
-	resp, err := req.RequestWith(testCtx(t), seed(cl))
-	require.NoError(t, err)
-	require.Len(t, resp.Coordinators, 2)
-	for i, c := range resp.Coordinators {
-		require.Equal(t, req.CoordinatorKeys[i], c.Key)
-		require.Equal(t, kerr.TransactionalIDAuthorizationFailed.Code, c.ErrorCode, c.Key)
-		require.EqualValues(t, -1, c.NodeID)
-	}
 }
 
 // ---- fetch ----

@@ -1,0 +1,286 @@
+package broker_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary/tributary/broker/brokertest"
+)
+
+const (
+	pipelineEnv      = "TRIBUTARY_TXN_PIPELINE" // comma-separated seed brokers
+	pipelineIn       = "etl-in"
+	pipelineOut      = "etl-out"
+	pipelineParts    = 3
+	pipelineTxnSize  = 300
+	pipelineGroup    = "etl-group"
+	pipelineTxnID    = "etl-pipeline"
+	pipelineDeadline = 10 * time.Minute
+)
+
+// runPipeline is the exactly-once consume-transform-produce loop the
+// chaos test runs as its own process: it reads etl-in in a group with
+// read_committed, copies each record to the same partition of etl-out
+// and commits its offsets in the same transaction, a few hundred records
+// at a time, through franz-go's GroupTransactSession. It runs until
+// killed. Its exit code is non-zero when it gives up.
+func runPipeline() int {
+	seeds := strings.Split(os.Getenv(pipelineEnv), ",")
+	sess, err := kgo.NewGroupTransactSession(
+		kgo.SeedBrokers(seeds...),
+		kgo.TransactionalID(pipelineTxnID),
+		kgo.TransactionTimeout(10*time.Second),
+		kgo.ConsumerGroup(pipelineGroup),
+		kgo.ConsumeTopics(pipelineIn),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxPartitionBytes(pipelineTxnSize*40/pipelineParts),
+		kgo.RetryTimeout(2*time.Minute),
+		kgo.RecordDeliveryTimeout(2*time.Minute),
+		kgo.SessionTimeout(6*time.Second),
+		kgo.HeartbeatInterval(500*time.Millisecond),
+	)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pipeline:", err)
+		return 2
+	}
+	defer sess.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), pipelineDeadline)
+	defer cancel()
+	for ctx.Err() == nil {
+		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+		fs := sess.PollRecords(pctx, pipelineTxnSize)
+		pcancel()
+		if fs.NumRecords() == 0 {
+			continue
+		}
+		if err := sess.Begin(); err != nil {
+			fmt.Fprintln(os.Stderr, "pipeline: begin:", err)
+			return 3
+		}
+		var perr atomic.Value
+		fs.EachRecord(func(r *kgo.Record) {
+			out := &kgo.Record{Topic: pipelineOut, Partition: r.Partition, Key: r.Key, Value: r.Value}
+			sess.Produce(ctx, out, func(_ *kgo.Record, err error) {
+				if err != nil {
+					perr.Store(err)
+				}
+			})
+		})
+		commit := kgo.TryCommit
+		if perr.Load() != nil {
+			commit = kgo.TryAbort
+		}
+		// End flushes, commits the offsets in the transaction and ends
+		// it; on any failure it aborts and the records are read again.
+		if _, err := sess.End(ctx, commit); err != nil {
+			fmt.Fprintln(os.Stderr, "pipeline: end:", err)
+		}
+	}
+	return 0
+}
+
+// pipelineProc is the pipeline as a child process.
+type pipelineProc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func startPipeline(t *testing.T, seeds []string) *pipelineProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), pipelineEnv+"="+strings.Join(seeds, ","))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	require.NoError(t, cmd.Start())
+	p := &pipelineProc{cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.done) }()
+	return p
+}
+
+func (p *pipelineProc) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// txnChaosRecords is how many records the pipeline copies: 100,000 in a
+// full run, 20,000 with -short (the race-detector pass).
+func txnChaosRecords() int {
+	if testing.Short() {
+		return 20000
+	}
+	return 100000
+}
+
+// TestTxnChaosPipeline copies sequenced records through an exactly-once
+// pipeline (its own process, transactions of a few hundred records)
+// while the broker is killed with SIGKILL and restarted and while the
+// pipeline itself is killed and restarted. The output, read with
+// read_committed, must hold every input record exactly once and in
+// order, and a read_committed reader running all along must never see
+// an aborted or duplicated record. With three nodes, one broker at a
+// time is killed.
+func TestTxnChaosPipeline(t *testing.T) {
+	for _, nodes := range []int{1, 3} {
+		t.Run(fmt.Sprintf("nodes=%d", nodes), func(t *testing.T) { txnChaos(t, nodes) })
+	}
+}
+
+func txnChaos(t *testing.T, nodes int) {
+	n := txnChaosRecords()
+	c := brokertest.StartProcessCluster(t, nodes)
+	seeds := c.Addrs()
+	rf := int16(min(nodes, 3))
+	admCl := clusterClient(t, seeds)
+	adm := kadm.NewClient(admCl)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cfg := map[string]*string{}
+	if nodes > 1 {
+		cfg["min.insync.replicas"] = kadm.StringPtr("2")
+	}
+	for _, topic := range []string{pipelineIn, pipelineOut} {
+		_, err := adm.CreateTopic(ctx, pipelineParts, rf, cfg, topic)
+		require.NoError(t, err)
+	}
+
+	// The input: per partition, values "p-i" for i = 0, 1, ...
+	in := clusterClient(t, seeds, kgo.ProducerLinger(5*time.Millisecond))
+	var recs []*kgo.Record
+	for i := range n {
+		p := int32(i % pipelineParts)
+		recs = append(recs, &kgo.Record{Topic: pipelineIn, Partition: p, Value: fmt.Appendf(nil, "%d-%d", p, i/pipelineParts)})
+		if len(recs) == 1000 {
+			require.NoError(t, in.ProduceSync(ctx, recs...).FirstErr())
+			recs = recs[:0]
+		}
+	}
+	require.NoError(t, in.ProduceSync(ctx, recs...).FirstErr())
+	perPart := map[int32]int{}
+	for i := range n {
+		perPart[int32(i%pipelineParts)]++
+	}
+
+	// The concurrent read_committed reader: per partition, each value
+	// must be the next in sequence; anything else is a duplicate or a
+	// record of an aborted transaction.
+	var (
+		mu       sync.Mutex
+		next     = map[int32]int{}
+		badRead  []string
+		readDone = make(chan struct{})
+	)
+	reader := clusterClient(t, seeds, kgo.ConsumeTopics(pipelineOut), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	go func() {
+		defer close(readDone)
+		for ctx.Err() == nil {
+			fs := reader.PollFetches(ctx)
+			fs.EachRecord(func(r *kgo.Record) {
+				mu.Lock()
+				defer mu.Unlock()
+				want := fmt.Sprintf("%d-%d", r.Partition, next[r.Partition])
+				if string(r.Value) != want {
+					badRead = append(badRead, fmt.Sprintf("partition %d offset %d: %q, want %q", r.Partition, r.Offset, r.Value, want))
+					return
+				}
+				next[r.Partition]++
+			})
+			mu.Lock()
+			complete := true
+			for p, want := range perPart {
+				if next[p] < want {
+					complete = false
+				}
+			}
+			mu.Unlock()
+			if complete || len(badRead) > 0 {
+				return
+			}
+		}
+	}()
+	// progress is how many records the reader has, and whether it saw
+	// a bad one.
+	progress := func() (int, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		s := 0
+		for _, v := range next {
+			s += v
+		}
+		return s, len(badRead) > 0
+	}
+
+	// Chaos: every few seconds kill the pipeline or a broker, until the
+	// reader has everything.
+	pipe := startPipeline(t, seeds)
+	defer func() { pipe.kill() }()
+	kills, pipeKills := 0, 0
+	start := time.Now()
+	for round := 0; ; round++ {
+		select {
+		case <-readDone:
+		case <-time.After(1500 * time.Millisecond):
+		}
+		if got, bad := progress(); got >= n || bad || ctx.Err() != nil {
+			break
+		}
+		if time.Since(start) > 3*time.Minute {
+			break // the last stretch runs without chaos
+		}
+		before, _ := progress()
+		switch round % 3 {
+		case 0, 1:
+			nd := c.Nodes[round%len(c.Nodes)]
+			nd.Kill()
+			kills++
+			nd.Start()
+		case 2:
+			pipe.kill()
+			pipeKills++
+			pipe = startPipeline(t, seeds)
+		}
+		after, _ := progress()
+		t.Logf("round %d: %d of %d copied (was %d)", round, after, n, before)
+	}
+	select {
+	case <-readDone:
+	case <-ctx.Done():
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Empty(t, badRead, "the read_committed reader saw records out of sequence")
+	for p, want := range perPart {
+		require.Equal(t, want, next[p], "partition %d: copied %d of %d", p, next[p], want)
+	}
+	t.Logf("copied %d records exactly once through %d broker kills and %d pipeline kills in %v", n, kills, pipeKills, time.Since(start).Round(time.Millisecond))
+
+	// A fresh read_committed read of the whole output agrees.
+	out := clusterClient(t, seeds, kgo.ConsumeTopics(pipelineOut), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	seen := map[int32]int{}
+	total := 0
+	for total < n {
+		fs := out.PollFetches(ctx)
+		require.NoError(t, ctx.Err(), "re-read %d of %d", total, n)
+		fs.EachRecord(func(r *kgo.Record) {
+			require.Equal(t, strconv.Itoa(int(r.Partition))+"-"+strconv.Itoa(seen[r.Partition]), string(r.Value))
+			seen[r.Partition]++
+			total++
+		})
+	}
+}

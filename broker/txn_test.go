@@ -1,0 +1,322 @@
+package broker_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/broker"
+	"github.com/tributary/tributary/broker/brokertest"
+)
+
+// txnBatch is rawBatch with the transactional attribute: n records of
+// values "<prefix>-<i>".
+func txnBatch(pid int64, epoch int16, seq int32, prefix string, n int) []byte {
+	b := rawBatch(pid, epoch, seq, n, 1)
+	// Rebuild the records with readable values; rawBatch's layout is
+	// kept (header, then records) so only the body changes.
+	var recs []byte
+	for i := range n {
+		v := fmt.Sprintf("%s-%d", prefix, i)
+		var body []byte
+		body = append(body, 0)
+		body = binary.AppendVarint(body, 0)
+		body = binary.AppendVarint(body, int64(i))
+		body = binary.AppendVarint(body, -1)
+		body = binary.AppendVarint(body, int64(len(v)))
+		body = append(body, v...)
+		body = binary.AppendUvarint(body, 0)
+		recs = binary.AppendVarint(recs, int64(len(body)))
+		recs = append(recs, body...)
+	}
+	b = append(b[:61], recs...)
+	be := binary.BigEndian
+	be.PutUint32(b[8:], uint32(49+len(recs)))
+	be.PutUint16(b[21:], 0x10) // transactional
+	be.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
+	return b
+}
+
+// readCommitted reads every record of topic from the start with
+// isolation level isolation until want records arrived.
+func readIsolated(t *testing.T, addr, topic string, want int, committed bool) []*kgo.Record {
+	t.Helper()
+	iso := kgo.ReadUncommitted()
+	if committed {
+		iso = kgo.ReadCommitted()
+	}
+	return consume(t, addr, topic, want, kgo.FetchIsolationLevel(iso))
+}
+
+// A committed transaction is visible to read_committed consumers, an
+// aborted one is not (and never will be), and both are visible to
+// read_uncommitted ones; while a transaction is open the last stable
+// offset holds read_committed readers before it.
+func TestTxnCommitAbortAndLastStableOffset(t *testing.T) {
+	b := brokertest.Start(t)
+	createTopic(t, b.Addr(), "txn-a", 2, nil)
+	cl := newClient(t, b.Addr(), kgo.TransactionalID("txn-a-producer"), kgo.DefaultProduceTopic("txn-a"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx := testCtx(t)
+	produce := func(prefix string, n int) {
+		for i := range n {
+			r := &kgo.Record{Partition: int32(i % 2), Value: fmt.Appendf(nil, "%s-%d", prefix, i)}
+			require.NoError(t, cl.ProduceSync(ctx, r).FirstErr())
+		}
+	}
+	require.NoError(t, cl.BeginTransaction())
+	produce("c1", 10)
+	require.NoError(t, cl.EndTransaction(ctx, kgo.TryCommit))
+	require.NoError(t, cl.BeginTransaction())
+	produce("a1", 6)
+	require.NoError(t, cl.EndTransaction(ctx, kgo.TryAbort))
+
+	// An open transaction: the LSO stops at its first record.
+	require.NoError(t, cl.BeginTransaction())
+	produce("c2", 4)
+	lso, hw := listLatest(t, cl, "txn-a", 0, 1), listLatest(t, cl, "txn-a", 0, 0)
+	require.Less(t, lso, hw, "the open transaction must hold the LSO back")
+	require.NoError(t, cl.EndTransaction(ctx, kgo.TryCommit))
+	require.Eventually(t, func() bool { return listLatest(t, cl, "txn-a", 0, 1) == listLatest(t, cl, "txn-a", 0, 0) },
+		10*time.Second, 20*time.Millisecond, "the LSO must reach the HW once the commit marker is written")
+
+	got := readIsolated(t, b.Addr(), "txn-a", 14, true)
+	for _, r := range got {
+		require.NotContains(t, string(r.Value), "a1-", "an aborted record reached a read_committed consumer")
+	}
+	require.Len(t, got, 14)
+	all := readIsolated(t, b.Addr(), "txn-a", 20, false)
+	require.Len(t, all, 20, "read_uncommitted sees aborted records too")
+}
+
+// listLatest is ListOffsets latest for one partition at an isolation
+// level (0 read_uncommitted: the HW; 1 read_committed: the LSO).
+func listLatest(t *testing.T, cl *kgo.Client, topic string, partition int32, isolation int8) int64 {
+	t.Helper()
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.Version = 5
+	req.IsolationLevel = isolation
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition, rp.Timestamp = partition, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(testCtx(t), cl)
+	require.NoError(t, err)
+	p := resp.Topics[0].Partitions[0]
+	require.Zero(t, p.ErrorCode)
+	return p.Offset
+}
+
+// A zombie producer (an old epoch of a transactional id) is fenced once a
+// new instance initialises the id: its open transaction is aborted, and
+// its late Produce, TxnOffsetCommit and EndTxn are refused and land in no
+// transaction.
+func TestTxnZombieFenced(t *testing.T) {
+	b := brokertest.Start(t)
+	createTopic(t, b.Addr(), "zombie", 1, nil)
+	cl := newClient(t, b.Addr())
+	ctx := testCtx(t)
+	const id, group = "zombie-txn", "zombie-group"
+
+	initPID := func() (int64, int16) {
+		for {
+			req := kmsg.NewPtrInitProducerIDRequest()
+			req.Version = 4
+			req.TransactionalID = kmsg.StringPtr(id)
+			req.TransactionTimeoutMillis = 60000
+			req.ProducerID, req.ProducerEpoch = -1, -1
+			resp, err := req.RequestWith(ctx, cl)
+			require.NoError(t, err)
+			if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+				require.True(t, errors.Is(err, kerr.ConcurrentTransactions) || errors.Is(err, kerr.CoordinatorLoadInProgress), "InitProducerId: %v", err)
+				require.NoError(t, ctx.Err())
+				time.Sleep(20 * time.Millisecond) // the client's retry backoff
+				continue
+			}
+			return resp.ProducerID, resp.ProducerEpoch
+		}
+	}
+	addPartition := func(pid int64, epoch int16) int16 {
+		req := kmsg.NewPtrAddPartitionsToTxnRequest()
+		req.Version = 3
+		req.TransactionalID, req.ProducerID, req.ProducerEpoch = id, pid, epoch
+		rt := kmsg.NewAddPartitionsToTxnRequestTopic()
+		rt.Topic, rt.Partitions = "zombie", []int32{0}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		require.NoError(t, err)
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	addOffsets := func(pid int64, epoch int16) int16 {
+		req := kmsg.NewPtrAddOffsetsToTxnRequest()
+		req.Version = 3
+		req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group = id, pid, epoch, group
+		resp, err := req.RequestWith(ctx, cl)
+		require.NoError(t, err)
+		return resp.ErrorCode
+	}
+	txnCommit := func(pid int64, epoch int16, offset int64) int16 {
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.Version = 3
+		req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = id, group, pid, epoch
+		req.Generation = -1
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = "zombie"
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = 0, offset
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		require.NoError(t, err)
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	endTxn := func(pid int64, epoch int16, commit bool) int16 {
+		req := kmsg.NewPtrEndTxnRequest()
+		req.Version = 3
+		req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = id, pid, epoch, commit
+		resp, err := req.RequestWith(ctx, cl)
+		require.NoError(t, err)
+		return resp.ErrorCode
+	}
+	produce := func(pid int64, epoch int16, seq int32, prefix string) int16 {
+		req := kmsg.NewPtrProduceRequest()
+		req.Version = 9
+		req.Acks = -1
+		req.TimeoutMillis = 5000
+		req.TransactionID = kmsg.StringPtr(id)
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "zombie"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = txnBatch(pid, epoch, seq, prefix, 3)
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, seed(cl))
+		require.NoError(t, err)
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	// Older epoch answers: PRODUCER_FENCED, or INVALID_PRODUCER_EPOCH on
+	// request versions that predate it.
+	fenced := []int16{kerr.ProducerFenced.Code, kerr.InvalidProducerEpoch.Code}
+
+	zpid, zepoch := initPID()
+	require.Zero(t, addPartition(zpid, zepoch))
+	require.Zero(t, produce(zpid, zepoch, 0, "zombie"))
+	require.Zero(t, addOffsets(zpid, zepoch))
+	require.Zero(t, txnCommit(zpid, zepoch, 3))
+
+	// The new instance: the zombie's open transaction is aborted and its
+	// epoch fenced.
+	npid, nepoch := initPID()
+	require.Equal(t, zpid, npid)
+	require.Greater(t, nepoch, zepoch)
+
+	require.Contains(t, fenced, produce(zpid, zepoch, 3, "late"), "late Produce")
+	require.Contains(t, fenced, txnCommit(zpid, zepoch, 6), "late TxnOffsetCommit")
+	require.Contains(t, fenced, endTxn(zpid, zepoch, true), "late EndTxn")
+
+	// The new instance commits one transaction of its own.
+	require.Zero(t, addPartition(npid, nepoch))
+	require.Zero(t, produce(npid, nepoch, 0, "fresh"))
+	require.Zero(t, endTxn(npid, nepoch, true))
+
+	got := readIsolated(t, b.Addr(), "zombie", 3, true)
+	require.Len(t, got, 3)
+	for _, r := range got {
+		require.Contains(t, string(r.Value), "fresh-", "a zombie's record was committed")
+	}
+	// None of the zombie's offsets were committed, even with
+	// require_stable (which waits out pending ones).
+	require.Eventually(t, func() bool {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Version = 7
+		req.Group = group
+		req.RequireStable = true
+		rt := kmsg.NewOffsetFetchRequestTopic()
+		rt.Topic, rt.Partitions = "zombie", []int32{0}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		require.NoError(t, err)
+		p := resp.Topics[0].Partitions[0]
+		if p.ErrorCode == kerr.UnstableOffsetCommit.Code {
+			return false
+		}
+		require.Zero(t, p.ErrorCode)
+		require.EqualValues(t, -1, p.Offset, "the zombie's offset commit took effect")
+		return true
+	}, 10*time.Second, 20*time.Millisecond)
+}
+
+// transaction.timeout.ms is bounded by transaction.max.timeout.ms, and a
+// transaction left open past its timeout is aborted by the coordinator:
+// read_committed readers then move past it.
+func TestTxnTimeoutAborts(t *testing.T) {
+	b := brokertest.Start(t, func(c *broker.Config) {
+		c.TransactionMaxTimeoutMs = 5000
+		c.TransactionAbortTimedOutCleanupIntervalMs = 100
+	})
+	createTopic(t, b.Addr(), "txn-timeout", 1, nil)
+
+	tooLong := newClient(t, b.Addr(), kgo.TransactionalID("too-long"), kgo.TransactionTimeout(time.Minute))
+	err := tooLong.BeginTransaction()
+	if err == nil {
+		err = tooLong.ProduceSync(testCtx(t), &kgo.Record{Topic: "txn-timeout", Value: []byte("x")}).FirstErr()
+	}
+	require.ErrorIs(t, err, kerr.InvalidTransactionTimeout)
+
+	cl := newClient(t, b.Addr(), kgo.TransactionalID("hangs"), kgo.TransactionTimeout(time.Second),
+		kgo.DefaultProduceTopic("txn-timeout"))
+	ctx := testCtx(t)
+	require.NoError(t, cl.BeginTransaction())
+	require.NoError(t, cl.ProduceSync(ctx, kgo.StringRecord("left-open")).FirstErr())
+	hw := listLatest(t, cl, "txn-timeout", 0, 0)
+	require.EqualValues(t, 0, listLatest(t, cl, "txn-timeout", 0, 1))
+	// Never ended: the coordinator aborts it after about a second and
+	// the abort marker lets the LSO pass it.
+	require.Eventually(t, func() bool { return listLatest(t, cl, "txn-timeout", 0, 1) > hw-1 }, 15*time.Second, 50*time.Millisecond,
+		"the timed-out transaction was not aborted")
+	other := newClient(t, b.Addr(), kgo.DefaultProduceTopic("txn-timeout"))
+	require.NoError(t, other.ProduceSync(ctx, kgo.StringRecord("after")).FirstErr())
+	got := readIsolated(t, b.Addr(), "txn-timeout", 1, true)
+	require.Equal(t, "after", string(got[0].Value))
+	// The producer learns it was fenced when it tries to commit.
+	err = cl.EndTransaction(ctx, kgo.TryCommit)
+	require.Error(t, err)
+}
+
+// The coordinator's state survives a restart: a transaction committed
+// before it stays committed, and a new instance of the id gets a higher
+// epoch than any before.
+func TestTxnStateSurvivesRestart(t *testing.T) {
+	b := brokertest.Start(t)
+	createTopic(t, b.Addr(), "txn-restart", 1, nil)
+	cl := newClient(t, b.Addr(), kgo.TransactionalID("durable"), kgo.DefaultProduceTopic("txn-restart"))
+	ctx := testCtx(t)
+	require.NoError(t, cl.BeginTransaction())
+	require.NoError(t, cl.ProduceSync(ctx, kgo.StringRecord("one")).FirstErr())
+	require.NoError(t, cl.EndTransaction(ctx, kgo.TryCommit))
+	_, epoch, err := cl.ProducerID(ctx)
+	require.NoError(t, err)
+	cl.Close()
+
+	b.Restart(t)
+	cl = newClient(t, b.Addr(), kgo.TransactionalID("durable"), kgo.DefaultProduceTopic("txn-restart"))
+	require.NoError(t, cl.BeginTransaction())
+	require.NoError(t, cl.ProduceSync(ctx, kgo.StringRecord("two")).FirstErr())
+	require.NoError(t, cl.EndTransaction(ctx, kgo.TryCommit))
+	_, epoch2, err := cl.ProducerID(ctx)
+	require.NoError(t, err)
+	require.Greater(t, epoch2, epoch)
+	got := readIsolated(t, b.Addr(), "txn-restart", 2, true)
+	require.Equal(t, "one", string(got[0].Value))
+	require.Equal(t, "two", string(got[1].Value))
+}
