@@ -98,6 +98,8 @@ func (h *harness) replay() *harness {
 	for p := int32(0); p < n.cfg.NumPartitions; p++ {
 		n.c.Loaded(n.now, p, n.epoch)
 	}
+	// The new coordinator appends to the same log.
+	n.records = append([]Record(nil), h.records...)
 	n.drain()
 	return n
 }

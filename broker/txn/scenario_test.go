@@ -365,16 +365,9 @@ func TestKIP360RecoveryAndRetriedBump(t *testing.T) {
 // a record, as if it had been written by a previous coordinator.
 func (h *harness) loadState(id string, pid int64, epoch int16, s state, topics ...kmsg.TxnMetadataValueTopic) {
 	h.t.Helper()
-	v := kmsg.NewTxnMetadataValue()
-	v.ProducerID, v.ProducerEpoch, v.TimeoutMillis, v.State = pid, epoch, 60000, kmsg.TransactionState(s)
-	v.LastUpdateTimestamp, v.StartTimestamp = h.now.UnixMilli(), -1
-	if s != stateEmpty {
-		v.Topics = topics
-		v.StartTimestamp = h.now.UnixMilli()
-	}
 	part := Partition(id, h.cfg.NumPartitions)
 	h.c.BeginLoad(part)
-	require.NoError(h.t, h.c.Load(part, txnKey(id), v.AppendTo(nil)))
+	require.NoError(h.t, h.c.Load(part, txnKey(id), baseline(pid, epoch, s, h.now, topics...)))
 	h.c.Loaded(h.now, part, h.epoch)
 	h.drain()
 }
