@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -219,9 +220,12 @@ func (l *Log) cleanStateLocked(now int64) (CleanState, int) {
 	st := CleanState{FirstDirty: first, FirstUncleanable: first}
 	n := 0
 	seenDirty := false
+	// Never past the last stable offset: an open transaction may still
+	// abort, and its records must not be compacted over committed ones.
+	lso := l.lsoLocked()
 	for i := 0; i+1 < len(l.segs); i++ {
 		s, next := l.segs[i], l.segs[i+1].base
-		if next > l.hw || next > l.recoveryPoint || s.corruptAt >= 0 {
+		if next > lso || next > l.recoveryPoint || s.corruptAt >= 0 {
 			break
 		}
 		if cfg.MinCompactionLagMs > 0 && s.next > first && s.retentionTs() > now-cfg.MinCompactionLagMs {
@@ -273,6 +277,7 @@ type CleanResult struct {
 	Segments, Groups          int // old segments rewritten, new segments made
 	RatioBefore, RatioAfter   float64
 	TombstonesDropped         int64
+	MarkersDropped            int64 // transaction markers removed past their delete horizon
 	Duration                  time.Duration
 	DirtyBytesBefore, Skipped int64 // Skipped: keys the map could not take this pass (cleaned next pass)
 }
@@ -307,6 +312,14 @@ func (l *Log) Clean(opts CleanOptions) (CleanResult, error) {
 	c.cfg = l.cfg
 	c.now = now
 	c.limit = l.cfg.decompressLimit()
+	// Every aborted transaction the log indexes, by first offset: the
+	// pass removes their records (Kafka's CleanedTransactionMetadata).
+	var aborted []abortedEntry
+	for _, s := range l.segs {
+		aborted = append(aborted, s.txns...)
+	}
+	sort.Slice(aborted, func(i, j int) bool { return aborted[i].first < aborted[j].first })
+	c.mapTxns, c.txns = newTxnTracker(aborted), newTxnTracker(aborted)
 	c.lastOf = make(map[int64]int64, len(l.producers))
 	for pid, e := range l.producers {
 		if e.n > 0 {
@@ -345,7 +358,10 @@ type cleaning struct {
 	// lastOf is the offset of the last batch of each producer the log
 	// tracks: that batch is kept (maybe emptied) to keep its sequence.
 	lastOf map[int64]int64
-	res    *CleanResult
+	// Transactions as the map pass and the rewrite pass meet them.
+	mapTxns, txns *txnTracker
+	abortedBatch  bool // the batch being rewritten belongs to an aborted transaction
+	res           *CleanResult
 	// throttleErr is what Throttle returned to stop the pass, passed
 	// back unwrapped so the caller can recognise it.
 	throttleErr error
@@ -435,7 +451,12 @@ func (c *cleaning) buildMap(first int64) (int64, error) {
 		}
 		full := false
 		err := c.eachBatch(i, func(h *batch.Header, b []byte) error {
-			if full || h.IsControl() || h.LastOffset() < first {
+			if h.IsControl() {
+				c.mapTxns.onControl(h, b)
+				return nil
+			}
+			// Aborted records never shadow an older committed value.
+			if aborted := c.mapTxns.onBatch(h); full || aborted || h.LastOffset() < first {
 				return nil
 			}
 			region, err := c.records(h, b)
@@ -514,7 +535,7 @@ func (c *cleaning) cleanGroup(idx []int) error {
 	}
 	w := &segWriter{c: c, f: f, s: ns}
 	removeCleaned := func() {
-		for _, ext := range []string{".log", ".index", ".timeindex"} {
+		for _, ext := range segmentExts {
 			l.fs.Remove(ns.path + ext + cleanedSuffix)
 		}
 	}
@@ -634,11 +655,9 @@ func (w *segWriter) batch(h *batch.Header, b []byte) error {
 	c := w.c
 	keepLast := h.ProducerID >= 0 && c.lastOf[h.ProducerID] == h.LastOffset()
 	if h.IsControl() {
-		if err := w.flushRun(); err != nil {
-			return err
-		}
-		return w.write(b, h)
+		return w.control(h, b, keepLast)
 	}
+	c.abortedBatch = c.txns.onBatch(h)
 	region, err := c.records(h, b)
 	if err != nil {
 		return err
@@ -675,26 +694,9 @@ func (w *segWriter) batch(h *batch.Header, b []byte) error {
 		}
 		return w.write(b, h)
 	case kept == 0 && !keepLast:
-		if w.inRun && (w.runEpoch != h.PartitionLeaderEpoch || h.LastOffset()-w.runBase > math.MaxInt32) {
-			if err := w.flushRun(); err != nil {
-				return err
-			}
-		}
-		if !w.inRun {
-			w.inRun, w.runBase, w.runEpoch = true, h.BaseOffset, h.PartitionLeaderEpoch
-		}
-		w.runLast = h.LastOffset()
-		return nil
+		return w.drop(h)
 	case kept == 0:
-		if err := w.flushRun(); err != nil {
-			return err
-		}
-		eh := *h
-		eh.Attributes &= batch.AttrTransactional
-		eh.BaseTimestamp = h.MaxTimestamp
-		out, nh := emptyBatch(c.out[:0], eh)
-		c.out = out
-		return w.write(out, &nh)
+		return w.writeEmpty(h)
 	}
 	if err := w.flushRun(); err != nil {
 		return err
@@ -707,9 +709,85 @@ func (w *segWriter) batch(h *batch.Header, b []byte) error {
 	return w.write(out, &nh)
 }
 
+// drop adds batch h to the run of removed batches.
+func (w *segWriter) drop(h *batch.Header) error {
+	if w.inRun && (w.runEpoch != h.PartitionLeaderEpoch || h.LastOffset()-w.runBase > math.MaxInt32) {
+		if err := w.flushRun(); err != nil {
+			return err
+		}
+	}
+	if !w.inRun {
+		w.inRun, w.runBase, w.runEpoch = true, h.BaseOffset, h.PartitionLeaderEpoch
+	}
+	w.runLast = h.LastOffset()
+	return nil
+}
+
+// writeEmpty keeps batch h's header without its records: a producer's
+// last batch, which its sequence (and a marker its control bit) lives in.
+func (w *segWriter) writeEmpty(h *batch.Header) error {
+	if err := w.flushRun(); err != nil {
+		return err
+	}
+	eh := *h
+	eh.Attributes &= batch.AttrTransactional | batch.AttrControl
+	eh.BaseTimestamp = h.MaxTimestamp
+	out, nh := emptyBatch(w.c.out[:0], eh)
+	w.c.out = out
+	return w.write(out, &nh)
+}
+
+// control decides the fate of a control batch (a transaction marker), as
+// Kafka's cleaner does: it stays while its transaction has batches in
+// the log; once none is left the first pass sets its delete horizon
+// (now + delete.retention.ms, as for tombstones), and a pass after the
+// horizon removes it, so a consumer that read the transaction's records
+// before they were cleaned still meets its marker.
+func (w *segWriter) control(h *batch.Header, b []byte, keepLast bool) error {
+	c := w.c
+	discardable, keep := c.txns.onControl(h, b)
+	if keep != nil {
+		w.s.txns = append(w.s.txns, *keep)
+	}
+	hasHorizon := h.Attributes&batch.AttrDeleteHorizon != 0
+	switch {
+	case discardable && (h.RecordCount == 0 || hasHorizon && c.now >= h.BaseTimestamp):
+		c.res.MarkersDropped++
+		if keepLast {
+			return w.writeEmpty(h)
+		}
+		return w.drop(h)
+	case !discardable || hasHorizon:
+		if err := w.flushRun(); err != nil {
+			return err
+		}
+		return w.write(b, h)
+	}
+	if err := w.flushRun(); err != nil {
+		return err
+	}
+	region, err := c.records(h, b)
+	if err != nil {
+		return err
+	}
+	c.keep = c.keep[:0]
+	for range h.RecordCount {
+		c.keep = append(c.keep, true)
+	}
+	out, err := c.rebuild(h, b, region, true)
+	if err != nil {
+		return err
+	}
+	nh, _ := batch.ParseHeader(out)
+	return w.write(out, &nh)
+}
+
 // retain reports whether record r of batch h stays, and whether it is a
 // tombstone (dropped: one past its delete horizon).
 func (c *cleaning) retain(h *batch.Header, r *batch.Record, horizon int64) (keep, tomb bool) {
+	if c.abortedBatch {
+		return false, false
+	}
 	if r.Key == nil {
 		// Kafka's cleaner drops keyless records (a topic turned compact
 		// after it had them); produce refuses new ones.
@@ -791,8 +869,13 @@ func writeIndexFiles(fs vfs.FS, s *segment, suffix string) error {
 	if err := writeTail(fs, s.path+".timeindex"+suffix, 0, appendTidx(nil, s.tidx), true); err != nil {
 		return err
 	}
-	s.idxOnDisk, s.tidxOnDisk = len(s.idx), len(s.tidx)
-	s.idxSynced, s.tidxSynced = s.idxOnDisk, s.tidxOnDisk
+	// Always written, even empty: finishSwap tells a renamed file from
+	// one never written by its .cleaned name alone.
+	if err := writeTail(fs, s.path+txnIndexExt+suffix, 0, appendTxnEntries(nil, s.txns), true); err != nil {
+		return err
+	}
+	s.idxOnDisk, s.tidxOnDisk, s.txnOnDisk = len(s.idx), len(s.tidx), len(s.txns)
+	s.idxSynced, s.tidxSynced, s.txnSynced = s.idxOnDisk, s.tidxOnDisk, s.txnOnDisk
 	return nil
 }
 
@@ -848,7 +931,7 @@ func (l *Log) swapIn(old []*segment, idx []int, ns *segment) error {
 	l.finishDeletesLocked(now, false)
 	hook("old-renamed")
 	var err error
-	for _, ext := range []string{".log", ".index", ".timeindex"} {
+	for _, ext := range segmentExts {
 		if err = l.fs.Rename(ns.path+ext+cleanedSuffix, ns.path+ext); err != nil {
 			break
 		}
@@ -956,13 +1039,13 @@ func (l *Log) finishSwaps(names []string) error {
 func (l *Log) finishSwap(names []string, base, end int64) error {
 	for _, name := range names {
 		if b, isLog := parseBase(name, ".log"); isLog && b > base && b < end {
-			for _, ext := range []string{".log", ".index", ".timeindex"} {
+			for _, ext := range segmentExts {
 				l.fs.Remove(segmentPath(l.dir, b) + ext)
 			}
 		}
 	}
 	path := segmentPath(l.dir, base)
-	for _, ext := range []string{".log", ".index", ".timeindex"} {
+	for _, ext := range segmentExts {
 		if _, err := l.fs.Stat(path + ext + cleanedSuffix); err == nil {
 			if err := l.fs.Rename(path+ext+cleanedSuffix, path+ext); err != nil {
 				return err

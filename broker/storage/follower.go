@@ -117,10 +117,14 @@ func (l *Log) appendAsFollowerLocked(batches []byte, records, maxTs, leo, next i
 		// The header's maxTimestamp is what the leader stored (it
 		// fixed the client's claim, or stamped LogAppendTime).
 		act.noteBatch(h.BaseOffset, act.size+pos, h.Size(), h.MaxTimestamp, l.cfg.IndexIntervalBytes)
-		pos += h.Size()
 		// No sequence checks: the leader made them. Kafka's follower
-		// (AppendOrigin.REPLICATION) does the same.
-		l.replayProducerLocked(h, now)
+		// (AppendOrigin.REPLICATION) does the same. Markers end their
+		// transactions here as on the leader, and an abort reaches
+		// this replica's .txnindex.
+		if e, aborted := l.replayProducerLocked(h, batches[pos:pos+h.Size()], now); aborted {
+			act.addAborted(e)
+		}
+		pos += h.Size()
 	}
 	act.size += int64(len(batches))
 	act.next = next
@@ -370,6 +374,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	}
 	l.snapshots = nil
 	l.producers = make(map[int64]producerEntry)
+	l.ongoing = nil
 	l.recoveryPoint = offset
 	l.dirDirty = true
 	l.sc.reset()
@@ -382,7 +387,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 func (l *Log) retireSegmentsLocked(gone []*segment, now int64) {
 	for _, s := range gone {
 		s.unpin() // the old active segment
-		for _, ext := range []string{".log", ".index", ".timeindex"} {
+		for _, ext := range segmentExts {
 			if err := l.fs.Rename(s.path+ext, s.path+ext+deletedSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
 				l.logger.Warn("renaming truncated segment", "file", s.path+ext, "err", err)
 			}

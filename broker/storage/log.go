@@ -164,8 +164,9 @@ type Log struct {
 	hwSet         bool // SetHighWatermark was used: appends stop moving hw
 	recoveryPoint int64
 	producers     map[int64]producerEntry
-	unflushed     int64 // records appended since the last fsync
-	lastFlush     int64 // ms
+	ongoing       map[int64]int64 // open transactions: producer id -> first offset (txn.go)
+	unflushed     int64           // records appended since the last fsync
+	lastFlush     int64           // ms
 	pending       []pendingDelete
 	closed        bool
 	failed        error // set by a failed fsync: the log refuses appends until reopened
@@ -186,8 +187,11 @@ type Log struct {
 	sc      *scanner
 	readBuf []byte         // whole batches read for timestamp lookups and recovery
 	overlay []overlayEntry // producer state changes of one Append
+	ended   []abortedEntry // aborted transactions one Append's markers end
 }
 
+// ended collects the aborted transactions an append's markers end
+// (appendMu); their lso is filled in once the append is applied.
 type overlayEntry struct {
 	pid    int64
 	entry  producerEntry
@@ -334,6 +338,21 @@ type AppendResult struct {
 // returns, so an acknowledged append survives a crash of the process, as
 // in Kafka; fsync follows flush.messages / flush.ms or Flush.
 func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
+	return l.appendFrom(batches, leaderEpoch, originClient, nil)
+}
+
+// appendOrigin is who wrote the batches of a leader append (Kafka's
+// AppendOrigin): a client's are sequence-checked, a coordinator's carry
+// no sequence, and a marker is the one control batch AppendMarker built.
+type appendOrigin uint8
+
+const (
+	originClient appendOrigin = iota
+	originCoordinator
+	originMarker
+)
+
+func (l *Log) appendFrom(batches []byte, leaderEpoch int32, origin appendOrigin, m *Marker) (AppendResult, error) {
 	if len(batches) == 0 {
 		return AppendResult{}, errEmpty
 	}
@@ -349,7 +368,7 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 		return AppendResult{}, failed
 	}
 	// Validation decompresses: it runs outside mu, so reads go on.
-	records, err := l.validate(batches, &cfg)
+	records, err := l.validate(batches, &cfg, origin)
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -366,7 +385,7 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 	if err := l.publishEpochsIfBehind(); err != nil {
 		return AppendResult{}, err
 	}
-	return l.completeAppend(l.appendLocked(batches, leaderEpoch, &cfg, records))
+	return l.completeAppend(l.appendLocked(batches, leaderEpoch, &cfg, records, origin, m))
 }
 
 // completeAppend is the part of an append after mu, shared by Append and
@@ -394,7 +413,7 @@ var testHookValidated func()
 
 // validate checks every batch of a produce request before anything
 // changes, filling l.infos (guarded by appendMu).
-func (l *Log) validate(batches []byte, cfg *Config) (int64, error) {
+func (l *Log) validate(batches []byte, cfg *Config, origin appendOrigin) (int64, error) {
 	infos := l.infos[:0]
 	limit := cfg.decompressLimit()
 	var records int64
@@ -418,7 +437,7 @@ func (l *Log) validate(batches []byte, cfg *Config) (int64, error) {
 			return 0, errNoRecs
 		case info.RecordCount != info.LastOffsetDelta+1:
 			return 0, errDelta
-		case info.IsControl():
+		case info.IsControl() != (origin == originMarker):
 			return 0, errCtrl
 		case info.IsTransactional() && info.ProducerID < 0:
 			return 0, errTxnPID
@@ -472,7 +491,7 @@ func (l *Log) writeActiveLocked(batches []byte, what string) error {
 // validated batches. It returns the work a roll leaves for after mu
 // (nil without a roll) and whether flush.messages/flush.ms ask for an
 // fsync now.
-func (l *Log) appendLocked(batches []byte, leaderEpoch int32, cfg *Config, records int64) (AppendResult, *rollWork, bool, error) {
+func (l *Log) appendLocked(batches []byte, leaderEpoch int32, cfg *Config, records int64, origin appendOrigin, m *Marker) (AppendResult, *rollWork, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.nowMs()
@@ -489,6 +508,7 @@ func (l *Log) appendLocked(batches []byte, leaderEpoch int32, cfg *Config, recor
 	// earlier batches of this request.
 	leo := l.logEndLocked()
 	l.overlay = l.overlay[:0]
+	l.ended = l.ended[:0]
 	next := leo
 	for i := range infos {
 		h := &infos[i].Header
@@ -505,13 +525,26 @@ func (l *Log) appendLocked(batches []byte, leaderEpoch int32, cfg *Config, recor
 		}
 		if oi < 0 {
 			e, ok := l.producers[h.ProducerID]
+			if !ok {
+				e = newProducerEntry()
+			}
 			l.overlay = append(l.overlay, overlayEntry{pid: h.ProducerID, entry: e, exists: ok})
 			oi = len(l.overlay) - 1
 		}
 		o := &l.overlay[oi]
+		if origin != originClient {
+			if err := l.checkCoordinatorBatch(o, h, m, next, now); err != nil {
+				return AppendResult{}, nil, false, err
+			}
+			next += int64(h.RecordCount)
+			continue
+		}
 		dup, err := checkSequence(&o.entry, o.exists, h)
 		if err != nil {
 			return AppendResult{}, nil, false, err
+		}
+		if o.entry.txnFirst >= 0 && !h.IsTransactional() && dup == nil {
+			return AppendResult{}, nil, false, errTxnState
 		}
 		if dup != nil {
 			return AppendResult{
@@ -531,6 +564,9 @@ func (l *Log) appendLocked(batches []byte, leaderEpoch int32, cfg *Config, recor
 			firstOff: next, lastOff: next + int64(h.LastOffsetDelta),
 			logAppendTime: lat,
 		}, now)
+		if h.IsTransactional() && o.entry.txnFirst < 0 {
+			o.entry.txnFirst = next
+		}
 		o.exists = true
 		next += int64(h.RecordCount)
 	}
@@ -593,6 +629,20 @@ func (l *Log) appendLocked(batches []byte, leaderEpoch int32, cfg *Config, recor
 			l.producers = make(map[int64]producerEntry)
 		}
 		l.producers[o.pid] = o.entry
+		if o.entry.txnFirst >= 0 {
+			if l.ongoing == nil {
+				l.ongoing = make(map[int64]int64)
+			}
+			l.ongoing[o.pid] = o.entry.txnFirst
+		} else {
+			delete(l.ongoing, o.pid)
+		}
+	}
+	// Aborted transactions go to the index of the segment holding their
+	// marker (the active one, after any roll).
+	for _, e := range l.ended {
+		e.lso = l.firstUnstableAfter(e.last)
+		act.addAborted(e)
 	}
 	if !l.hwSet {
 		l.hw = off
@@ -778,6 +828,7 @@ func (l *Log) SetHighWatermark(hw int64) {
 // under one lock: metrics and the console read it for every partition.
 type Stats struct {
 	LogStart, LogEnd, HighWatermark, Size int64
+	LastStable                            int64 // the last stable offset
 	Segments                              int
 }
 
@@ -785,7 +836,7 @@ type Stats struct {
 func (l *Log) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	st := Stats{LogStart: l.logStart, LogEnd: l.logEndLocked(), HighWatermark: l.hw, Segments: len(l.segs)}
+	st := Stats{LogStart: l.logStart, LogEnd: l.logEndLocked(), HighWatermark: l.hw, LastStable: l.lsoLocked(), Segments: len(l.segs)}
 	for _, s := range l.segs {
 		st.Size += s.size
 	}
@@ -1120,15 +1171,15 @@ func (l *Log) MaxTimestamp(maxOffset int64) (offset, timestamp int64, ok bool, e
 // DeleteRecordsBefore moves the log start offset to offset (DeleteRecords)
 // and persists it: it returns only once the new log start offset is
 // durable (checkpoint fsynced and published). Whole segments below it are
-// deleted. offset must not be above the high watermark (the caller checks
-// and answers OFFSET_OUT_OF_RANGE).
+// deleted. offset must not be above the last stable offset (data of an
+// open transaction stays): ErrOffsetOutOfRange otherwise.
 func (l *Log) DeleteRecordsBefore(offset int64) error {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		return errClosed
 	}
-	if offset > l.hw || offset < 0 {
+	if offset > l.lsoLocked() || offset < 0 {
 		l.mu.Unlock()
 		return tributary.ErrOffsetOutOfRange
 	}
@@ -1221,11 +1272,7 @@ func (l *Log) enforceRetentionLocked() (*rollWork, bool, error) {
 			return true
 		}, now)
 	}
-	for pid, e := range l.producers {
-		if now-e.lastTs >= l.cfg.ProducerIDExpirationMs {
-			delete(l.producers, pid)
-		}
-	}
+	l.expireProducersLocked(now)
 	l.finishDeletesLocked(now, false)
 	return roll, l.flushDue(now), nil
 }
@@ -1237,7 +1284,10 @@ func (l *Log) enforceRetentionLocked() (*rollWork, bool, error) {
 // stay readable.
 func (l *Log) deleteSegmentsLocked(pred func(*segment) bool, now int64) {
 	n := 0
-	for n < len(l.segs)-1 && pred(l.segs[n]) {
+	// Nothing at or past the last stable offset goes: an open
+	// transaction's records must reach its commit or abort.
+	lso := l.lsoLocked()
+	for n < len(l.segs)-1 && l.segs[n+1].base <= lso && pred(l.segs[n]) {
 		n++
 	}
 	if n == 0 {
@@ -1264,7 +1314,7 @@ func (l *Log) retireLocked(s *segment, now int64, unique bool) {
 	if unique {
 		s.path = l.retiredName(s)
 	}
-	for _, ext := range []string{".log", ".index", ".timeindex"} {
+	for _, ext := range segmentExts {
 		if err := l.fs.Rename(from+ext, s.path+ext+deletedSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
 			l.logger.Warn("renaming deleted segment", "file", from+ext, "err", err)
 		}
@@ -1290,7 +1340,7 @@ func (l *Log) finishDeletesLocked(now int64, force bool) {
 
 func (l *Log) removeDeleted(s *segment) {
 	s.cf.drop()
-	for _, ext := range []string{".log", ".index", ".timeindex"} {
+	for _, ext := range segmentExts {
 		l.fs.Remove(s.path + ext + deletedSuffix)
 	}
 	l.dirDirty = true
@@ -1319,8 +1369,10 @@ func (l *Log) flushHeld() error {
 		s         *segment
 		f         vfs.File
 		idx, tidx bool
+		txn       bool
 		nIdx      int
 		nTidx     int
+		nTxn      int
 	}
 	l.mu.Lock()
 	if l.closed {
@@ -1354,7 +1406,7 @@ func (l *Log) flushHeld() error {
 		}
 		s.dirty = false
 		jobs = append(jobs, job{s: s, f: f, idx: s.idxSynced != s.idxOnDisk, tidx: s.tidxSynced != s.tidxOnDisk,
-			nIdx: s.idxOnDisk, nTidx: s.tidxOnDisk})
+			txn: s.txnSynced != s.txnOnDisk, nIdx: s.idxOnDisk, nTidx: s.tidxOnDisk, nTxn: s.txnOnDisk})
 	}
 	dirDirty := l.dirDirty
 	l.dirDirty = false
@@ -1367,7 +1419,7 @@ func (l *Log) flushHeld() error {
 			if err = j.f.Sync(); err != nil {
 				break
 			}
-			if err = syncIndexes(l.fs, j.s.path, j.idx, j.tidx); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err = syncIndexes(l.fs, j.s.path, j.idx, j.tidx, j.txn); err != nil && !errors.Is(err, os.ErrNotExist) {
 				break
 			}
 			err = nil
@@ -1399,6 +1451,9 @@ func (l *Log) flushHeld() error {
 	}
 	for _, j := range jobs {
 		j.s.idxSynced, j.s.tidxSynced = max(j.s.idxSynced, j.nIdx), max(j.s.tidxSynced, j.nTidx)
+		if j.txn && j.s.txnOnDisk == j.nTxn {
+			j.s.txnSynced = j.nTxn
+		}
 	}
 	l.recoveryPoint = max(l.recoveryPoint, end)
 	l.lastFlush = l.nowMs()

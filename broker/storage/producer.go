@@ -33,6 +33,23 @@ type producerEntry struct {
 	// clock at append, or the batch's maxTimestamp when replayed from
 	// the log (Kafka's choice). producer.id.expiration.ms counts from it.
 	lastTs int64
+	// txnFirst is the first offset of the producer's ongoing
+	// transaction, -1 when none is open; coordEpoch is the epoch of the
+	// transaction coordinator that wrote its last marker (-1: none).
+	// Entries are made by newProducerEntry, so both start at -1.
+	txnFirst   int64
+	coordEpoch int32
+}
+
+func newProducerEntry() producerEntry { return producerEntry{txnFirst: -1, coordEpoch: -1} }
+
+// bumpEpoch moves the entry to a newer epoch, forgetting the old epoch's
+// batches (a new epoch restarts sequences), as a marker or a coordinator
+// batch does without a sequence of its own.
+func (e *producerEntry) bumpEpoch(epoch int16) {
+	if epoch > e.epoch {
+		e.epoch, e.n = epoch, 0
+	}
 }
 
 func (e *producerEntry) push(epoch int16, m batchMeta, ts int64) {
@@ -98,16 +115,19 @@ func checkSequence(e *producerEntry, exists bool, h *batch.Header) (dup *batchMe
 
 // Producer-state snapshot file format (all big-endian):
 //
-//	magic "TRPS" | version uint16 = 1 | count uint32 |
-//	count × { producerId int64 | epoch int16 | lastTs int64 | n uint8 |
+//	magic "TRPS" | version uint16 = 2 | count uint32 |
+//	count × { producerId int64 | epoch int16 | lastTs int64 |
+//	          coordinatorEpoch int32 | txnFirstOffset int64 | n uint8 |
 //	          n × { firstSeq int32 | lastSeq int32 | firstOffset int64 |
 //	                lastOffset int64 | logAppendTime int64 } } |
 //	crc32c uint32 over everything before it
 //
-// A snapshot named N covers every batch below offset N.
+// Version 1 lacked coordinatorEpoch and txnFirstOffset (-1 when no
+// transaction is open); it is still read, with neither known. A snapshot
+// named N covers every batch below offset N.
 const (
 	snapshotMagic   = "TRPS"
-	snapshotVersion = 1
+	snapshotVersion = 2
 	snapshotExt     = ".snapshot"
 )
 
@@ -130,6 +150,8 @@ func encodeSnapshot(m map[int64]producerEntry) []byte {
 		b = be.AppendUint64(b, uint64(pid))
 		b = be.AppendUint16(b, uint16(e.epoch))
 		b = be.AppendUint64(b, uint64(e.lastTs))
+		b = be.AppendUint32(b, uint32(e.coordEpoch))
+		b = be.AppendUint64(b, uint64(e.txnFirst))
 		b = append(b, e.n)
 		for _, bm := range e.batches[:e.n] {
 			b = be.AppendUint32(b, uint32(bm.firstSeq))
@@ -146,25 +168,42 @@ var errBadSnapshot = errors.New("storage: corrupt producer snapshot")
 
 func decodeSnapshot(b []byte) (map[int64]producerEntry, error) {
 	be := binary.BigEndian
-	if len(b) < 14 || string(b[:4]) != snapshotMagic || be.Uint16(b[4:]) != snapshotVersion {
+	if len(b) < 14 || string(b[:4]) != snapshotMagic {
 		return nil, errBadSnapshot
+	}
+	version := be.Uint16(b[4:])
+	if version != 1 && version != 2 {
+		return nil, errBadSnapshot
+	}
+	fixed := 19 // per producer before its batches
+	if version == 2 {
+		fixed = 31
 	}
 	if crc32.Checksum(b[:len(b)-4], castagnoli) != be.Uint32(b[len(b)-4:]) {
 		return nil, errBadSnapshot
 	}
 	count := be.Uint32(b[6:])
 	b = b[10 : len(b)-4]
-	if uint64(count)*19 > uint64(len(b)) {
+	if uint64(count)*uint64(fixed) > uint64(len(b)) {
 		return nil, errBadSnapshot
 	}
 	m := make(map[int64]producerEntry, count)
 	for range count {
-		if len(b) < 19 {
+		if len(b) < fixed {
 			return nil, errBadSnapshot
 		}
 		pid := int64(be.Uint64(b))
-		e := producerEntry{epoch: int16(be.Uint16(b[8:])), lastTs: int64(be.Uint64(b[10:])), n: b[18]}
-		b = b[19:]
+		e := newProducerEntry()
+		e.epoch, e.lastTs = int16(be.Uint16(b[8:])), int64(be.Uint64(b[10:]))
+		if version == 2 {
+			e.coordEpoch = int32(be.Uint32(b[18:]))
+			e.txnFirst = int64(be.Uint64(b[22:]))
+			if e.txnFirst < -1 {
+				return nil, errBadSnapshot
+			}
+		}
+		e.n = b[fixed-1]
+		b = b[fixed:]
 		if e.n > maxRetainedBatches || len(b) < int(e.n)*32 {
 			return nil, errBadSnapshot
 		}
@@ -202,24 +241,53 @@ func snapshotOffsets(names []string) []int64 {
 	return offs
 }
 
-// replayProducerLocked records a stored batch (its header as written) in
-// the producer state, without sequence checks: how recovery replays the
-// log and how a follower takes the leader's batches.
-func (l *Log) replayProducerLocked(h *batch.Header, now int64) {
-	if h.ProducerID < 0 || h.IsControl() {
-		return
+// replayProducerLocked records a stored batch (its header as written,
+// and for a control batch its bytes, body) in the producer state, without
+// sequence or epoch checks: how recovery replays the log and how a
+// follower takes the leader's batches (Kafka's AppendOrigin.REPLICATION
+// logs what the leader would have refused). A transaction marker ends the
+// producer's ongoing transaction; when it aborts one, the aborted
+// transaction is returned for the .txnindex of the marker's segment.
+func (l *Log) replayProducerLocked(h *batch.Header, body []byte, now int64) (abortedEntry, bool) {
+	if h.ProducerID < 0 {
+		return abortedEntry{}, false
 	}
 	if l.producers == nil {
 		l.producers = make(map[int64]producerEntry)
 	}
-	e := l.producers[h.ProducerID]
-	lat := int64(-1)
-	if h.IsLogAppendTime() {
-		lat = h.MaxTimestamp
+	e, ok := l.producers[h.ProducerID]
+	if !ok {
+		e = newProducerEntry()
 	}
-	e.push(h.ProducerEpoch, batchMeta{
-		firstSeq: h.BaseSequence, lastSeq: h.LastSequence(),
-		firstOff: h.BaseOffset, lastOff: h.LastOffset(), logAppendTime: lat,
-	}, now)
+	if h.IsControl() {
+		commit, coordEpoch, ok := parseMarker(h, body)
+		if !ok {
+			// An empty control batch: the cleaner removed the marker's
+			// record with its whole transaction.
+			return abortedEntry{}, false
+		}
+		ae, aborted := l.endTxnLocked(h.ProducerID, &e, h.ProducerEpoch, coordEpoch, commit, h.BaseOffset, now)
+		l.producers[h.ProducerID] = e
+		return ae, aborted
+	}
+	if h.BaseSequence >= 0 {
+		lat := int64(-1)
+		if h.IsLogAppendTime() {
+			lat = h.MaxTimestamp
+		}
+		e.push(h.ProducerEpoch, batchMeta{
+			firstSeq: h.BaseSequence, lastSeq: h.LastSequence(),
+			firstOff: h.BaseOffset, lastOff: h.LastOffset(), logAppendTime: lat,
+		}, now)
+	} else {
+		// A coordinator's batch (transactional offset commits) has no
+		// sequence: only its epoch counts.
+		e.bumpEpoch(h.ProducerEpoch)
+		e.lastTs = now
+	}
+	if h.IsTransactional() && e.txnFirst < 0 {
+		l.beginTxnLocked(h.ProducerID, &e, h.BaseOffset)
+	}
 	l.producers[h.ProducerID] = e
+	return abortedEntry{}, false
 }

@@ -76,8 +76,17 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	l.rpCkpt, l.lsoCkpt = rp, lso
 	l.cleanerCkpt, _ = readCheckpointFS(l.fs, dirFile(dir, cleanerCheckpointFile))
 
+	hasTxnIndex := map[int64]bool{}
+	for _, name := range names {
+		if base, ok := parseBase(name, txnIndexExt); ok {
+			hasTxnIndex[base] = true
+		}
+	}
 	for _, base := range bases {
 		s := newSegment(l.fs, l.files, dir, base, now)
+		if hasTxnIndex[base] {
+			l.loadTxnIndex(s)
+		}
 		fi, err := l.fs.Stat(s.path + ".log")
 		if err != nil {
 			l.closeSegs()
@@ -136,7 +145,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		if truncated {
 			for _, s := range l.segs[i+1:] {
 				s.cf.drop()
-				for _, ext := range []string{".log", ".index", ".timeindex"} {
+				for _, ext := range segmentExts {
 					l.fs.Remove(s.path + ext)
 				}
 			}
@@ -209,8 +218,8 @@ func (l *Log) cleanDir() ([]int64, []string, error) {
 		case strings.HasSuffix(name, deletedSuffix), strings.HasSuffix(name, ".tmp"), strings.HasSuffix(name, cleanedSuffix):
 			l.fs.Remove(filepath.Join(l.dir, name))
 			continue
-		case strings.HasSuffix(name, ".index"), strings.HasSuffix(name, ".timeindex"):
-			base, ok := parseBase(strings.TrimSuffix(strings.TrimSuffix(name, ".index"), ".timeindex"), "")
+		case strings.HasSuffix(name, ".index"), strings.HasSuffix(name, ".timeindex"), strings.HasSuffix(name, txnIndexExt):
+			base, ok := parseBase(strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, ".index"), ".timeindex"), txnIndexExt), "")
 			if !ok || !logs[base] {
 				l.fs.Remove(filepath.Join(l.dir, name))
 				continue
@@ -417,6 +426,8 @@ func (l *Log) recoverSegment(s *segment) (bool, error) {
 // into a duplicate; keeping state one extra expiration period is cheap.
 func (l *Log) loadProducers(end, now int64, offs []int64) error {
 	l.producers = make(map[int64]producerEntry)
+	l.ongoing = make(map[int64]int64)
+	defer l.rebuildOngoingLocked()
 	from := l.segs[0].base
 	for i := len(offs) - 1; i >= 0; i-- {
 		if offs[i] > end {
@@ -434,9 +445,14 @@ func (l *Log) loadProducers(end, now int64, offs []int64) error {
 			continue
 		}
 		l.producers, from = m, offs[i]
+		l.rebuildOngoingLocked() // the replay ends and opens from here
 		break
 	}
 	for _, s := range l.segs {
+		// Entries of markers the replay below sees again are rebuilt
+		// by it, as are those a truncation or a torn tail took away;
+		// entries of markers past the segment's end cannot be right.
+		s.dropAbortedFrom(min(max(from, s.base), s.next))
 		if s.next <= from {
 			continue
 		}
@@ -463,16 +479,37 @@ func (l *Log) loadProducers(end, now int64, offs []int64) error {
 				return err
 			}
 			if h.BaseOffset >= from {
-				l.replayProducerLocked(&h, now)
+				var body []byte
+				if h.IsControl() && h.ProducerID >= 0 {
+					if body, err = l.readBatch(s, pos, h.Size()); err != nil {
+						return err
+					}
+				}
+				if e, aborted := l.replayProducerLocked(&h, body, now); aborted {
+					s.addAborted(e)
+				}
 			}
 			pos += h.Size()
 		}
 	}
-	for pid, e := range l.producers {
-		if now-e.lastTs >= l.cfg.ProducerIDExpirationMs {
-			delete(l.producers, pid)
-		}
-	}
+	l.expireProducersLocked(now)
 	l.snapshots = offs
 	return nil
+}
+
+// loadTxnIndex reads s's .txnindex (whole, sane entries only: see
+// decodeTxnIndex). A tail it dropped is rewritten at the next flush.
+func (l *Log) loadTxnIndex(s *segment) {
+	b, err := vfs.ReadFile(l.fs, s.path+txnIndexExt)
+	if err != nil {
+		return
+	}
+	s.txns = decodeTxnIndex(b)
+	s.txnOnDisk, s.txnSynced = len(s.txns), len(s.txns)
+	if len(s.txns)*txnEntrySize != len(b) {
+		l.logger.Warn("dropping a damaged transaction index tail", "file", s.path+txnIndexExt,
+			"size", len(b), "entries", len(s.txns))
+		s.txnOnDisk, s.txnSynced = 0, -1
+		s.txnDirty = true
+	}
 }

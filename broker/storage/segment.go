@@ -2,6 +2,7 @@ package storage
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -65,6 +66,15 @@ type segment struct {
 	// Index entries known fsynced, so a flush syncs index files only
 	// when they grew.
 	idxSynced, tidxSynced int
+
+	// The aborted transactions whose markers the segment holds, in
+	// offset order (the .txnindex, Kafka's TransactionIndex). The file
+	// exists only once an entry was written; txnDirty is set when
+	// entries past txnOnDisk wait for it (or the list shrank).
+	txns      []abortedEntry
+	txnOnDisk int
+	txnSynced int
+	txnDirty  bool
 }
 
 func newSegment(fs vfs.FS, files *FileCache, dir string, base, now int64) *segment {
@@ -119,6 +129,9 @@ func (s *segment) unpin() {
 	}
 }
 
+// segmentExts are the files of a segment; the .txnindex may be absent.
+var segmentExts = []string{".log", ".index", ".timeindex", txnIndexExt}
+
 func segmentPath(dir string, base int64) string {
 	return filepath.Join(dir, fmt.Sprintf("%020d", base))
 }
@@ -139,7 +152,7 @@ func createSegment(fs vfs.FS, files *FileCache, dir string, base, now int64) (*s
 		err = s.pin()
 	}
 	if err != nil {
-		for _, ext := range []string{".log", ".index", ".timeindex"} {
+		for _, ext := range segmentExts {
 			fs.Remove(s.path + ext)
 		}
 		s.cf.drop()
@@ -206,7 +219,7 @@ func (s *segment) lookup(offset int64) int64 {
 // persistIndexes appends pending index entries to the index files, and
 // fsyncs them when sync is set.
 func (s *segment) persistIndexes(sync bool) error {
-	if s.idxOnDisk == len(s.idx) && s.tidxOnDisk == len(s.tidx) && !sync {
+	if s.idxOnDisk == len(s.idx) && s.tidxOnDisk == len(s.tidx) && !s.txnDirty && !sync {
 		return nil
 	}
 	buf := appendIdx(nil, s.idx[s.idxOnDisk:])
@@ -219,6 +232,16 @@ func (s *segment) persistIndexes(sync bool) error {
 		return err
 	}
 	s.tidxOnDisk = len(s.tidx)
+	if s.txnDirty {
+		buf = appendTxnEntries(buf[:0], s.txns[s.txnOnDisk:])
+		if err := writeTail(s.fs, s.path+txnIndexExt, int64(s.txnOnDisk)*txnEntrySize, buf, sync); err != nil {
+			return err
+		}
+		s.txnOnDisk, s.txnDirty = len(s.txns), false
+		if sync {
+			s.txnSynced = s.txnOnDisk
+		}
+	}
 	if sync {
 		s.idxSynced, s.tidxSynced = s.idxOnDisk, s.tidxOnDisk
 	}
@@ -245,9 +268,14 @@ func appendTidx(buf []byte, es []tsEntry) []byte {
 // syncIndexes fsyncs index files that grew since their last fsync. The
 // entries to sync are read under Log.mu (idx, tidx); the fsync itself
 // may run outside it.
-func syncIndexes(fs vfs.FS, path string, idx, tidx bool) error {
+func syncIndexes(fs vfs.FS, path string, idx, tidx, txn bool) error {
 	if idx {
 		if err := syncFile(fs, path+".index"); err != nil {
+			return err
+		}
+	}
+	if txn {
+		if err := syncFile(fs, path+txnIndexExt); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}

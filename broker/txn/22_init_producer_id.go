@@ -22,6 +22,7 @@ package txn
 // a fresh producer id at epoch 0.
 
 import (
+	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -123,6 +124,11 @@ func (c *Coordinator) InitProducerID(now time.Time, req *kmsg.InitProducerIDRequ
 		return fail(tributary.ErrConcurrentTransactions)
 
 	case stateOngoing:
+		if t.epoch == math.MaxInt16 {
+			// Kafka cannot fence past Short.MAX_VALUE either (it throws);
+			// unreachable unless the log was written by something else.
+			return fail(tributary.ErrUnknownServerError)
+		}
 		// Abort the previous producer's transaction with an epoch bump
 		// that is never handed out; the client retries, and its retry
 		// bumps again (or rotates the id if the fence exhausted the
