@@ -33,7 +33,7 @@ type Broker struct {
 	// txns is the transaction coordinator (txncoord.go), set the same
 	// way.
 	txns atomic.Pointer[txnCoordinator]
-	obs    obsState // metrics and the HTTP listener, see observe.go
+	obs  obsState // metrics and the HTTP listener, see observe.go
 
 	// The cluster (metadata_sync.go): this node's voter of the
 	// controller quorum, the replica manager of the partitions it hosts,

@@ -17,7 +17,6 @@ import (
 	"github.com/tributary/tributary/broker"
 	"github.com/tributary/tributary/broker/brokertest"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"

@@ -500,10 +500,10 @@ func (b *Broker) ensureTxnTopic(req *request) *tributary.Error {
 		eff := b.mu.eff
 		b.mu.RUnlock()
 		err := b.createTopic(txnStateTopic, tc.nparts, eff.TransactionStateLogReplicationFactor, map[string]string{
-			"cleanup.policy":      "compact",
-			"compression.type":    "uncompressed",
-			"min.insync.replicas": fmt.Sprint(eff.TransactionStateLogMinIsr),
-			"segment.bytes":       fmt.Sprint(eff.TransactionStateLogSegmentBytes),
+			"cleanup.policy":                 "compact",
+			"compression.type":               "uncompressed",
+			"min.insync.replicas":            fmt.Sprint(eff.TransactionStateLogMinIsr),
+			"segment.bytes":                  fmt.Sprint(eff.TransactionStateLogSegmentBytes),
 			"unclean.leader.election.enable": "false",
 		})
 		if err != nil && tributary.CodeOf(err) != tributary.ErrTopicAlreadyExists.Code {
