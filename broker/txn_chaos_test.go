@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"math/rand/v2"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -52,7 +53,7 @@ func runPipeline() int {
 		kgo.FetchMaxPartitionBytes(pipelineTxnSize*40/pipelineParts),
 		kgo.RetryTimeout(2*time.Minute),
 		kgo.RecordDeliveryTimeout(2*time.Minute),
-		kgo.SessionTimeout(6*time.Second),
+		kgo.SessionTimeout(3*time.Second),
 		kgo.HeartbeatInterval(500*time.Millisecond),
 	)
 	if err != nil {
@@ -117,6 +118,18 @@ func (p *pipelineProc) kill() {
 	<-p.done
 }
 
+// txnChaosEvents is how many kills the chaos test deals: 9 in a full
+// run, 6 with -short; TRIBUTARY_TXN_CHAOS=<n> for a longer one.
+func txnChaosEvents() int {
+	if v, err := strconv.Atoi(os.Getenv("TRIBUTARY_TXN_CHAOS")); err == nil && v > 0 {
+		return v
+	}
+	if testing.Short() {
+		return 6
+	}
+	return 9
+}
+
 // txnChaosRecords is how many records the pipeline copies: 100,000 in a
 // full run, 20,000 with -short (the race-detector pass).
 func txnChaosRecords() int {
@@ -142,7 +155,9 @@ func TestTxnChaosPipeline(t *testing.T) {
 
 func txnChaos(t *testing.T, nodes int) {
 	n := txnChaosRecords()
-	c := brokertest.StartProcessCluster(t, nodes)
+	// Short group timeouts, so that a killed pipeline's member is
+	// replaced in seconds, not after Kafka's 45 s session.
+	c := brokertest.StartProcessCluster(t, nodes, "group.initial.rebalance.delay.ms=0", "group.min.session.timeout.ms=1000")
 	seeds := c.Addrs()
 	rf := int16(min(nodes, 3))
 	admCl := clusterClient(t, seeds)
@@ -225,27 +240,40 @@ func txnChaos(t *testing.T, nodes int) {
 		return s, len(badRead) > 0
 	}
 
-	// Chaos: every few seconds kill the pipeline or a broker, until the
-	// reader has everything.
+	// Chaos: once the pipeline has made progress since the last blow,
+	// kill it or a broker (SIGKILL, then restart), two broker kills to one
+	// pipeline kill, until txnChaosEvents blows were dealt; then let it
+	// finish. Waiting for progress makes every blow land on a pipeline in
+	// the middle of its work (a blow every second or so starves it: a
+	// restarted member waits out rejoining before it copies anything).
 	pipe := startPipeline(t, seeds)
 	defer func() { pipe.kill() }()
 	kills, pipeKills := 0, 0
 	start := time.Now()
-	for round := 0; ; round++ {
-		select {
-		case <-readDone:
-		case <-time.After(1500 * time.Millisecond):
+	last, _ := progress()
+	events := txnChaosEvents()
+	step := max(pipelineTxnSize, n/(events+2)) // blows spread over the run
+	for round := 0; round < events; round++ {
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			got, bad := progress()
+			if got >= n || bad || got >= last+step {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "no progress for 90s after blow %d (%d of %d copied)", round, got, n)
+			select {
+			case <-readDone:
+			case <-time.After(20 * time.Millisecond):
+			}
 		}
-		if got, bad := progress(); got >= n || bad || ctx.Err() != nil {
+		if got, bad := progress(); got >= n || bad {
 			break
 		}
-		if time.Since(start) > 3*time.Minute {
-			break // the last stretch runs without chaos
-		}
-		before, _ := progress()
+		// Somewhere inside the next transactions.
+		time.Sleep(time.Duration(rand.IntN(500)) * time.Millisecond)
 		switch round % 3 {
 		case 0, 1:
-			nd := c.Nodes[round%len(c.Nodes)]
+			nd := c.Nodes[(round/3+round)%len(c.Nodes)]
 			nd.Kill()
 			kills++
 			nd.Start()
@@ -254,8 +282,8 @@ func txnChaos(t *testing.T, nodes int) {
 			pipeKills++
 			pipe = startPipeline(t, seeds)
 		}
-		after, _ := progress()
-		t.Logf("round %d: %d of %d copied (was %d)", round, after, n, before)
+		last, _ = progress()
+		t.Logf("blow %d: %d of %d copied", round, last, n)
 	}
 	select {
 	case <-readDone:
@@ -267,6 +295,8 @@ func txnChaos(t *testing.T, nodes int) {
 	for p, want := range perPart {
 		require.Equal(t, want, next[p], "partition %d: copied %d of %d", p, next[p], want)
 	}
+	require.GreaterOrEqual(t, kills, 2, "too few broker kills landed during the run")
+	require.GreaterOrEqual(t, pipeKills, 1, "no pipeline kill landed during the run")
 	t.Logf("copied %d records exactly once through %d broker kills and %d pipeline kills in %v", n, kills, pipeKills, time.Since(start).Round(time.Millisecond))
 
 	// A fresh read_committed read of the whole output agrees.
