@@ -55,6 +55,13 @@ func TestInitWithoutTransactionalIDIsIdempotentProducer(t *testing.T) {
 	assert.Equal(t, int64(1001), resp.ProducerID)
 	assert.Zero(t, resp.ProducerEpoch)
 	assert.Empty(t, h.drain().Records)
+
+	req.ProducerID = 5 // without an epoch
+	assert.Equal(t, codeInvalidRequest, h.c.InitProducerID(h.now, req).ErrorCode)
+	req.ProducerEpoch = 3
+	resp = h.c.InitProducerID(h.now, req)
+	assert.Zero(t, resp.ErrorCode)
+	assert.Equal(t, int64(1002), resp.ProducerID, "a fresh id, not a bump")
 }
 
 func TestInitRejectsBadRequests(t *testing.T) {
