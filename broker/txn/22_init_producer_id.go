@@ -47,16 +47,6 @@ func (c *Coordinator) InitProducerID(now time.Time, req *kmsg.InitProducerIDRequ
 		return resp
 	}
 
-	if req.TransactionalID == nil {
-		pid, err := c.allocate()
-		if err != nil {
-			return fail(err)
-		}
-		resp.ProducerID, resp.ProducerEpoch = pid, 0
-		return resp
-	}
-	id := *req.TransactionalID
-
 	// The producer id and epoch the client holds (KIP-360), both or
 	// neither.
 	expected := false
@@ -69,6 +59,18 @@ func (c *Coordinator) InitProducerID(now time.Time, req *kmsg.InitProducerIDRequ
 			expected = true
 		}
 	}
+
+	// Kafka's idempotent path ignores the KIP-360 fields once they pass
+	// the check above: a fresh id is always safe without transactions.
+	if req.TransactionalID == nil {
+		pid, err := c.allocate()
+		if err != nil {
+			return fail(err)
+		}
+		resp.ProducerID, resp.ProducerEpoch = pid, 0
+		return resp
+	}
+	id := *req.TransactionalID
 	switch {
 	case id == "":
 		return fail(tributary.ErrInvalidRequest)

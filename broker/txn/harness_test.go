@@ -15,7 +15,7 @@ import (
 // log) and the marker jobs it was asked to run. Time only moves through
 // advance, which calls Tick.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	c       *Coordinator
 	cfg     Config
 	now     time.Time
@@ -39,7 +39,7 @@ func testConfig(h *harness) Config {
 
 // newHarness returns a coordinator that leads every partition at
 // coordinator epoch 1.
-func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
+func newHarness(t testing.TB, tweak ...func(*Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, now: t0, nextPID: 1000, epoch: 1}
 	h.cfg = testConfig(h)

@@ -55,6 +55,13 @@ func TestInitWithoutTransactionalIDIsIdempotentProducer(t *testing.T) {
 	assert.Equal(t, int64(1001), resp.ProducerID)
 	assert.Zero(t, resp.ProducerEpoch)
 	assert.Empty(t, h.drain().Records)
+
+	req.ProducerID = 5 // without an epoch
+	assert.Equal(t, codeInvalidRequest, h.c.InitProducerID(h.now, req).ErrorCode)
+	req.ProducerEpoch = 3
+	resp = h.c.InitProducerID(h.now, req)
+	assert.Zero(t, resp.ErrorCode)
+	assert.Equal(t, int64(1002), resp.ProducerID, "a fresh id, not a bump")
 }
 
 func TestInitRejectsBadRequests(t *testing.T) {
@@ -654,4 +661,25 @@ func TestPartitionIsKafkas(t *testing.T) {
 	// Java: "my-txn".hashCode() == -1061187895, Utils.abs(...) % 50 == 45.
 	assert.Equal(t, int32(45), Partition("my-txn", 50))
 	assert.Equal(t, group.Partition("x", 50), Partition("x", 50))
+}
+
+func TestAllocatorPlainErrorIsUnknownServerError(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.AllocateProducerID = func() (int64, error) { return 0, assert.AnError }
+	})
+	assert.Equal(t, tributary.ErrUnknownServerError.Code, h.producer("tx").init())
+	req := kmsg.NewPtrInitProducerIDRequest()
+	assert.Equal(t, tributary.ErrUnknownServerError.Code, h.c.InitProducerID(h.now, req).ErrorCode, "idempotent too")
+}
+
+func TestOngoingAtMaxEpochCannotBeFenced(t *testing.T) {
+	// Never written by a coordinator (epochs stop at Short.MAX_VALUE-1
+	// before a fence), but a log may hold anything: refuse rather than
+	// wrap the epoch around.
+	h := newHarness(t)
+	h.loadState("tx", 500, math.MaxInt16, stateOngoing, kmsg.TxnMetadataValueTopic{Topic: "t", Partitions: []int32{0}})
+	assert.Equal(t, tributary.ErrUnknownServerError.Code, h.producer("tx").init())
+	h.advance(time.Hour)
+	assert.Equal(t, "Ongoing", h.state("tx"), "the timeout cannot fence it either")
+	assert.Empty(t, h.markers)
 }
