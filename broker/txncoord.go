@@ -92,6 +92,10 @@ func txnConfig(b *Broker, cfg Config, partitions int32) txn.Config {
 	if b != nil {
 		tc.AllocateProducerID = b.data.pids.allocate
 		tc.GroupPartition = b.groupPartition
+		tc.PartitionExists = func(topic string, partition int32) bool {
+			_, err := b.lookupPartition(topic, partition)
+			return err == nil
+		}
 	}
 	return tc
 }
@@ -347,6 +351,7 @@ func (b *Broker) appendInternal(topic string, pi int32, kvs [][2][]byte, now int
 }
 
 func (tc *txnCoordinator) load(pi int32) {
+	tc.c.BeginLoad(pi)
 	epoch, err := tc.readPartition(pi)
 	if err != nil {
 		tc.b.logger.Error("transaction coordinator: loading __transaction_state partition failed; will retry", "partition", pi, "err", err)
