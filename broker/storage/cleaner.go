@@ -658,6 +658,12 @@ func (w *segWriter) batch(h *batch.Header, b []byte) error {
 		return w.control(h, b, keepLast)
 	}
 	c.abortedBatch = c.txns.onBatch(h)
+	if h.RecordCount == 0 && h.ProducerID >= 0 && !keepLast {
+		// A producer's batch emptied by an earlier pass, no longer its
+		// last: it goes now (Kafka's DELETE_EMPTY), and with it what
+		// kept its transaction's marker.
+		return w.drop(h)
+	}
 	region, err := c.records(h, b)
 	if err != nil {
 		return err
