@@ -45,6 +45,13 @@ import (
 // becomes now + delete.retention.ms, record timestamp deltas are rebased
 // so timestamps read the same); a later pass after the horizon drops it.
 //
+// Transactions follow Kafka's CleanedTransactionMetadata: the cleanable
+// range ends at the last stable offset; records of aborted transactions
+// (the .txnindex says which) are neither mapped nor kept; a marker stays
+// while a batch of its transaction was still met in the pass, then gets a
+// delete horizon like a tombstone and goes after it. An abort marker that
+// stays keeps its .txnindex entry in the cleaned segment.
+//
 // A group is swapped in so that a crash at any point leaves the old
 // segments or the new one, never a mix: the new files are written as
 // <base>.log.cleaned (and .index.cleaned, .timeindex.cleaned) and

@@ -120,8 +120,8 @@ type Options struct {
 }
 
 // Log is one partition's log: a directory of segments named by base
-// offset, each with .log, .index and .timeindex files, plus producer-state
-// snapshots. All methods are safe for concurrent use.
+// offset, each with .log, .index and .timeindex files (and a .txnindex
+// once it holds an abort marker), plus producer-state snapshots. All methods are safe for concurrent use.
 //
 // Locks, in the order they are taken:
 //
