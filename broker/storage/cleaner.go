@@ -28,7 +28,7 @@ import (
 // log from its start to the end of what was mapped, segment group by
 // segment group, keeping a record only when it is the newest of its key,
 // and moves the checkpoint to that end. Only whole segments below the
-// active one, the high watermark and the recovery point are cleaned, and
+// active one, the last stable offset and the recovery point are cleaned, and
 // none whose records are younger than min.compaction.lag.ms.
 //
 // Offsets never change: a batch keeps its base offset and lastOffsetDelta
@@ -186,7 +186,7 @@ type CleanState struct {
 	// FirstDirty is the cleaner checkpoint: the log below it is clean.
 	FirstDirty int64
 	// FirstUncleanable is where the cleanable part of the log ends: the
-	// active segment, the high watermark, the recovery point, or the
+	// active segment, the last stable offset, the recovery point, or the
 	// first segment younger than min.compaction.lag.ms.
 	FirstUncleanable int64
 	// CleanBytes are the bytes of the clean tail; DirtyBytes those of the
