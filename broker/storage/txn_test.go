@@ -687,3 +687,112 @@ func TestCleanerHandlesTransactions(t *testing.T) {
 	require.Empty(t, open)
 	_ = model
 }
+
+// committedView is what a read_committed consumer sees of l: the newest
+// value of every key, records of indexed aborted transactions and
+// control batches skipped.
+func committedView(t *testing.T, l *Log) map[string]string {
+	t.Helper()
+	aborted := l.AbortedTransactions(l.LogStartOffset(), l.HighWatermark())
+	view := map[string]string{}
+	for _, b := range rawBatches(t, l) {
+		h, err := batch.ParseHeader(b)
+		require.NoError(t, err)
+		if h.IsControl() || h.BaseOffset >= l.LastStableOffset() {
+			continue
+		}
+		skip := false
+		for _, a := range aborted {
+			if h.IsTransactional() && a.ProducerID == h.ProducerID && h.BaseOffset >= a.FirstOffset && h.BaseOffset <= a.LastOffset {
+				skip = true
+			}
+		}
+		if skip {
+			continue
+		}
+		kvs, _ := decodeKV(t, b)
+		for _, r := range kvs {
+			view[r.key] = string(r.value)
+		}
+	}
+	return view
+}
+
+// TestCleanWithTransactionsCrashAtEveryStep cuts power at points of a
+// cleaning pass over a log with committed and aborted transactions: the
+// reopened log shows a read_committed consumer what it showed before.
+func TestCleanWithTransactionsCrashAtEveryStep(t *testing.T) {
+	build := func(l *Log, c *clock) {
+		rng := rand.New(rand.NewPCG(8, 8))
+		ps := threeProducers()
+		for i := range 150 {
+			p := ps[rng.IntN(len(ps))]
+			k := fmt.Sprintf("k%d", rng.IntN(12))
+			switch r := rng.IntN(8); {
+			case r < 4:
+				p.send(t, l, c.Ms(), k, 1+rng.IntN(2))
+			case r < 6:
+				p.end(t, l, r == 4)
+			default:
+				mustAppend(t, l, keyedBatch(0, c.Ms(), [2]string{k, fmt.Sprintf("plain-%d", i)}))
+			}
+		}
+		for _, p := range ps {
+			p.end(t, l, true)
+		}
+	}
+	run := func(crashAt int64) (int64, *vfs.MemFS, map[string]string) {
+		mem := vfs.NewMem()
+		ifs := vfs.NewInject(mem)
+		c := newClock()
+		cfg := compactConfig()
+		cfg.SegmentBytes = 700
+		l, err := Open("/d/t-0", cfg, Options{Now: c.Now, FS: ifs, Files: NewFileCache(16)})
+		require.NoError(t, err)
+		build(l, c)
+		require.NoError(t, l.Flush())
+		require.NoError(t, l.CheckpointRecoveryPoint())
+		view := committedView(t, l)
+		aborted := l.AbortedTransactions(0, l.HighWatermark())
+		require.NotEmpty(t, aborted)
+		var ops int64
+		var shot *vfs.MemFS
+		ifs.SetHook(func(vfs.Op, string) error {
+			ops++
+			if ops == crashAt {
+				shot = mem.CrashClone()
+			}
+			return nil
+		})
+		res, err := l.Clean(CleanOptions{Force: true})
+		require.NoError(t, err)
+		require.True(t, res.Cleaned)
+		ifs.SetHook(nil)
+		require.Equal(t, view, committedView(t, l), "the pass itself")
+		for _, b := range rawBatches(t, l) {
+			h, _ := batch.ParseHeader(b)
+			for _, a := range aborted {
+				if !h.IsControl() && h.ProducerID == a.ProducerID && h.BaseOffset >= a.FirstOffset && h.BaseOffset <= a.LastOffset && h.LastOffset() < res.End {
+					require.Zero(t, h.RecordCount, "aborted records at %d survived", h.BaseOffset)
+				}
+			}
+		}
+		crash(l)
+		return ops, shot, view
+	}
+	total, _, view := run(0)
+	require.NotEmpty(t, view)
+	step := max(1, total/int64(2*crashPoints()))
+	for at := int64(1); at <= total; at += step {
+		_, shot, _ := run(at)
+		require.NotNil(t, shot)
+		c := newClock()
+		cfg := compactConfig()
+		cfg.SegmentBytes = 700
+		l, err := Open("/d/t-0", cfg, Options{Now: c.Now, FS: shot, Files: NewFileCache(16)})
+		require.NoError(t, err, "crash at op %d", at)
+		require.Equal(t, view, committedView(t, l), "crash at op %d", at)
+		require.Equal(t, l.HighWatermark(), l.LastStableOffset(), "crash at op %d: every transaction ended", at)
+		require.NoError(t, l.Close())
+	}
+}
