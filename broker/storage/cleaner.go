@@ -28,7 +28,7 @@ import (
 // log from its start to the end of what was mapped, segment group by
 // segment group, keeping a record only when it is the newest of its key,
 // and moves the checkpoint to that end. Only whole segments below the
-// active one, the high watermark and the recovery point are cleaned, and
+// active one, the last stable offset and the recovery point are cleaned, and
 // none whose records are younger than min.compaction.lag.ms.
 //
 // Offsets never change: a batch keeps its base offset and lastOffsetDelta
@@ -44,6 +44,13 @@ import (
 // the delete horizon of its batch (attribute bit 6, the base timestamp
 // becomes now + delete.retention.ms, record timestamp deltas are rebased
 // so timestamps read the same); a later pass after the horizon drops it.
+//
+// Transactions follow Kafka's CleanedTransactionMetadata: the cleanable
+// range ends at the last stable offset; records of aborted transactions
+// (the .txnindex says which) are neither mapped nor kept; a marker stays
+// while a batch of its transaction was still met in the pass, then gets a
+// delete horizon like a tombstone and goes after it. An abort marker that
+// stays keeps its .txnindex entry in the cleaned segment.
 //
 // A group is swapped in so that a crash at any point leaves the old
 // segments or the new one, never a mix: the new files are written as
@@ -179,7 +186,7 @@ type CleanState struct {
 	// FirstDirty is the cleaner checkpoint: the log below it is clean.
 	FirstDirty int64
 	// FirstUncleanable is where the cleanable part of the log ends: the
-	// active segment, the high watermark, the recovery point, or the
+	// active segment, the last stable offset, the recovery point, or the
 	// first segment younger than min.compaction.lag.ms.
 	FirstUncleanable int64
 	// CleanBytes are the bytes of the clean tail; DirtyBytes those of the
@@ -658,6 +665,12 @@ func (w *segWriter) batch(h *batch.Header, b []byte) error {
 		return w.control(h, b, keepLast)
 	}
 	c.abortedBatch = c.txns.onBatch(h)
+	if h.RecordCount == 0 && h.ProducerID >= 0 && !keepLast {
+		// A producer's batch emptied by an earlier pass, no longer its
+		// last: it goes now (Kafka's DELETE_EMPTY), and with it what
+		// kept its transaction's marker.
+		return w.drop(h)
+	}
 	region, err := c.records(h, b)
 	if err != nil {
 		return err

@@ -13,6 +13,15 @@
 // of batch headers, and returns a FileSlice for sendfile. Open
 // (recovery.go) rebuilds all of this after a clean or unclean shutdown.
 //
+// Transactions (txn.go): transactional batches open a transaction per
+// producer, markers (AppendMarker, or replicated control batches) close
+// it; the last stable offset is the high watermark or the oldest open
+// transaction's first offset, and each aborted transaction is indexed in
+// the .txnindex of the segment holding its marker (AbortedTransactions).
+// Retention, DeleteRecords and the cleaner stop at the last stable
+// offset; the cleaner removes aborted records and, after
+// delete.retention.ms, the markers of transactions it emptied.
+//
 // Compaction (cleaner.go): Clean rewrites a compacted log's segments
 // below the dirty head keeping the newest record of every key, with
 // CleanState telling the broker's cleaner threads which log is dirtiest.
@@ -82,6 +91,12 @@
 //	                                  batch carrying it; one beside each
 //	                                  offset entry when the maximum grew, and
 //	                                  a final one when the segment is closed
+//	  00000000000000000000.txnindex   34-byte entries, Kafka's: version
+//	                                  (int16 0), producer id, first offset,
+//	                                  last offset (the abort marker), last
+//	                                  stable offset after it (int64s); one
+//	                                  per aborted transaction whose marker
+//	                                  the segment holds; absent when none
 //	  <offset>.snapshot               producer state as of <offset>, see
 //	                                  producer.go; written after each roll
 //	                                  and at Close; the newest two are kept
@@ -109,7 +124,8 @@
 //	                                  CheckpointHighWatermark and at Close
 //	  cleaner-offset-checkpoint       offset (int64) + CRC-32C: below it a
 //	                                  compacted log is clean (cleaner.go)
-//	  <base>.log.cleaned (.index.cleaned, .timeindex.cleaned)
+//	  <base>.log.cleaned (.index.cleaned, .timeindex.cleaned,
+//	  .txnindex.cleaned, always written)
 //	                                  a segment group being rewritten by
 //	                                  the cleaner; removed by Open unless
 //	                                  its swap marker exists
@@ -181,7 +197,9 @@
 // The producer state comes from the newest intact snapshot at or below
 // the recovered end plus a replay of the batch headers after it, so a
 // retried batch stored before a crash is answered as a duplicate, never
-// stored twice.
+// stored twice. The snapshot carries each producer's open transaction,
+// and the replay rebuilds the .txnindex entries of the markers it meets
+// (the files below the snapshot were fsynced before it was written).
 //
 // # Failures
 //
@@ -213,6 +231,9 @@
 //     empty batch spanning their offsets (Kafka leaves a gap), so every
 //     segment stays contiguous batch after batch and recovery keeps
 //     checking exactly that.
+//   - DeleteRecords refuses offsets past the last stable offset (Kafka
+//     bounds it by the high watermark only), so no open transaction loses
+//     its first records.
 //   - Decompressed batches are bounded (16 × max.message.bytes, at least 8
 //     MiB, at most 256 MiB) to defeat zip bombs; a batch beyond that is
 //     refused with MESSAGE_TOO_LARGE.

@@ -120,8 +120,9 @@ type Options struct {
 }
 
 // Log is one partition's log: a directory of segments named by base
-// offset, each with .log, .index and .timeindex files, plus producer-state
-// snapshots. All methods are safe for concurrent use.
+// offset, each with .log, .index and .timeindex files (and a .txnindex
+// once it holds an abort marker), plus producer-state snapshots. All
+// methods are safe for concurrent use.
 //
 // Locks, in the order they are taken:
 //
@@ -187,11 +188,11 @@ type Log struct {
 	sc      *scanner
 	readBuf []byte         // whole batches read for timestamp lookups and recovery
 	overlay []overlayEntry // producer state changes of one Append
-	ended   []abortedEntry // aborted transactions one Append's markers end
+	// ended collects the aborted transactions one Append's markers end;
+	// their lso is filled in once the append is applied.
+	ended []abortedEntry
 }
 
-// ended collects the aborted transactions an append's markers end
-// (appendMu); their lso is filled in once the append is applied.
 type overlayEntry struct {
 	pid    int64
 	entry  producerEntry

@@ -84,7 +84,7 @@ func decodeTxnIndex(b []byte) []abortedEntry {
 			last:  int64(be.Uint64(b[18:])),
 			lso:   int64(be.Uint64(b[26:])),
 		}
-		if be.Uint16(b) != 0 || e.pid < 0 || e.first < 0 || e.first > e.last || e.lso <= e.first {
+		if be.Uint16(b) != 0 || e.pid < 0 || e.first < 0 || e.first > e.last || e.lso < 0 {
 			break
 		}
 		if n := len(es); n > 0 && e.last <= es[n-1].last {
