@@ -3,8 +3,8 @@ package broker_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
