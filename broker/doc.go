@@ -68,6 +68,30 @@
 // restarted or demoted replica truncates a divergent tail with
 // OffsetForLeaderEpoch (23_offset_for_leader_epoch.go) before fetching.
 //
+// # Transactions
+//
+// The transaction coordinator (txncoord.go, state machine in broker/txn)
+// is placed like the group coordinator: the leader of the transactional
+// id's __transaction_state partition. A transaction flows:
+//
+//	InitProducerId (id, epoch bump) → AddPartitionsToTxn / AddOffsetsToTxn
+//	  (records to __transaction_state, acks=all)
+//	→ Produce of transactional batches: the partition log opens the
+//	  producer's transaction at its first offset, which holds the last
+//	  stable offset (LSO) back
+//	→ TxnOffsetCommit: the group coordinator keeps the offsets pending and
+//	  writes them as a transactional batch of the producer
+//	→ EndTxn: PrepareCommit/PrepareAbort durable, then answered; a marker
+//	  writer appends a control batch to every partition (itself, or
+//	  WriteTxnMarkers to the leader), which ends the transaction there,
+//	  indexes an abort in the segment's .txnindex, moves the LSO and, on
+//	  __consumer_offsets, applies or drops the pending offsets
+//	→ MarkersWritten: CompleteCommit/CompleteAbort.
+//
+// read_committed Fetch and ListOffsets stop at the LSO, and Fetch lists
+// the aborted transactions of the range it returns so the client drops
+// their records.
+//
 // # Topics, configs and storage
 //
 // The topic registry (cluster.go, topics.go) maps names and ids to topics
