@@ -331,6 +331,9 @@ func (p *Producer) waitIdle(ctx context.Context) error {
 // once: records whose request awaits the broker's answer are failed too,
 // without waiting for it, so Close keeps ctx's deadline even on a client
 // shared through WithClient. Such a record may still have been written.
+//
+// A transactional producer first aborts an open transaction (AbortTxn);
+// if that fails, Close still closes and returns the abort's error.
 func (p *Producer) Close(ctx context.Context) error {
 	var abortErr error
 	if p.txn != nil {
