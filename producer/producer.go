@@ -161,6 +161,9 @@ func noopCallback(*tributary.Record, error) {}
 // batch to fill, for a leader, for its topic to appear) fails with
 // ctx.Err() too, without being sent. Once written, the broker's answer
 // decides, since the record may already be in the log.
+//
+// A transactional producer takes records only between BeginTxn and
+// CommitTxn or AbortTxn; others fail at once with ErrNoTxn.
 func (p *Producer) Produce(ctx context.Context, r *tributary.Record, cb func(*tributary.Record, error)) {
 	if cb == nil {
 		cb = noopCallback

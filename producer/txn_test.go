@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -478,4 +479,66 @@ func TestTxnAbortableRecovers(t *testing.T) {
 	produceTxn(t, p, "out", "end")
 	require.NoError(t, p.CommitTxn(ctx))
 	require.Equal(t, []string{"end"}, readUntil(t, addrs, "out", 1, consumer.ReadCommitted, "end"))
+}
+
+// Records produced from several goroutines while CommitTxn runs: each
+// either made it into the transaction (its callback succeeded, and it is
+// visible after the commit) or was refused with ErrNoTxn; none is lost
+// or left in limbo.
+func TestTxnConcurrentProduceDuringCommit(t *testing.T) {
+	c := txnCluster(t, 1, "out")
+	addrs := c.ListenAddrs()
+	p := txnProducer(t, addrs, "tx-concurrent")
+	ctx := context.Background()
+	require.NoError(t, p.BeginTxn())
+
+	var (
+		mu       sync.Mutex
+		ok       = map[string]bool{}
+		refused  atomic.Int64
+		produced atomic.Int64
+		stop     atomic.Bool
+		wg       sync.WaitGroup
+	)
+	for g := range 4 {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				v := fmt.Sprintf("g%d-%05d", g, i)
+				produced.Add(1)
+				p.Produce(ctx, rec("out", v), func(_ *tributary.Record, err error) {
+					switch {
+					case err == nil:
+						mu.Lock()
+						ok[v] = true
+						mu.Unlock()
+					case errors.Is(err, ErrNoTxn):
+						refused.Add(1)
+					default:
+						t.Errorf("record %s: %v", v, err)
+					}
+				})
+				if refused.Load() > 100 {
+					return
+				}
+			}
+		})
+	}
+	require.Eventually(t, func() bool { return produced.Load() > 2000 }, 20*time.Second, time.Millisecond)
+	require.NoError(t, p.CommitTxn(ctx))
+	require.Eventually(t, func() bool { return refused.Load() > 0 }, 20*time.Second, time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	require.NoError(t, p.Flush(ctx))
+
+	require.NoError(t, p.BeginTxn())
+	produceTxn(t, p, "out", "end")
+	require.NoError(t, p.CommitTxn(ctx))
+	got := readUntil(t, addrs, "out", 1, consumer.ReadCommitted, "end")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, got, len(ok)+1)
+	for _, v := range got[:len(got)-1] {
+		require.True(t, ok[v], "%s visible without a successful callback", v)
+	}
+	require.Equal(t, produced.Load(), int64(len(ok))+refused.Load())
 }
