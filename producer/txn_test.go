@@ -542,3 +542,83 @@ func TestTxnConcurrentProduceDuringCommit(t *testing.T) {
 	}
 	require.Equal(t, produced.Load(), int64(len(ok))+refused.Load())
 }
+
+// InitProducerId answered CONCURRENT_TRANSACTIONS (the previous
+// instance's transaction is still being aborted) and EndTxn answered
+// NOT_COORDINATOR and COORDINATOR_LOAD_IN_PROGRESS are retried, the
+// coordinator looked up again.
+func TestTxnCoordinatorRetries(t *testing.T) {
+	c := txnCluster(t, 1, "out")
+	addrs := c.ListenAddrs()
+	var inits, ends, finds atomic.Int32
+	c.ControlKey(int16(kmsg.InitProducerID), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if inits.Add(1) > 1 {
+			return nil, nil, false
+		}
+		resp := kr.ResponseKind().(*kmsg.InitProducerIDResponse)
+		resp.ErrorCode = tributary.ErrConcurrentTransactions.Code
+		return resp, nil, true
+	})
+	c.ControlKey(int16(kmsg.EndTxn), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		code := int16(0)
+		switch ends.Add(1) {
+		case 1:
+			code = tributary.ErrNotCoordinator.Code
+		case 2:
+			code = tributary.ErrCoordinatorLoadInProgress.Code
+		default:
+			return nil, nil, false
+		}
+		resp := kr.ResponseKind().(*kmsg.EndTxnResponse)
+		resp.ErrorCode = code
+		return resp, nil, true
+	})
+	c.ControlKey(int16(kmsg.FindCoordinator), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if kr.(*kmsg.FindCoordinatorRequest).CoordinatorType == 1 {
+			finds.Add(1)
+		}
+		return nil, nil, false
+	})
+	p := txnProducer(t, addrs, "tx-coord")
+	ctx := context.Background()
+	require.NoError(t, p.BeginTxn())
+	produceTxn(t, p, "out", "end")
+	require.NoError(t, p.CommitTxn(ctx))
+	require.Equal(t, int32(2), inits.Load())
+	require.Equal(t, int32(3), ends.Load())
+	require.GreaterOrEqual(t, finds.Load(), int32(2), "NOT_COORDINATOR makes it look the coordinator up again")
+	require.Equal(t, []string{"end"}, readUntil(t, addrs, "out", 1, consumer.ReadCommitted, "end"))
+}
+
+// AbortTxn gives up when its ctx ends while the coordinator does not
+// answer, and a later AbortTxn finishes.
+func TestTxnAbortCtxCancel(t *testing.T) {
+	c := txnCluster(t, 1, "out")
+	addrs := c.ListenAddrs()
+	p := txnProducer(t, addrs, "tx-abort-cancel")
+	require.NoError(t, p.BeginTxn())
+	produceTxn(t, p, "out", "aborted")
+	release := make(chan struct{})
+	var held atomic.Bool
+	c.ControlKey(int16(kmsg.EndTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if held.CompareAndSwap(false, true) {
+			c.SleepControl(func() { <-release })
+		}
+		return nil, nil, false
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	require.ErrorIs(t, p.AbortTxn(ctx), context.DeadlineExceeded)
+	require.Less(t, time.Since(start), 5*time.Second)
+	require.ErrorIs(t, p.BeginTxn(), ErrTxnInProgress)
+	close(release)
+	require.NoError(t, p.AbortTxn(context.Background()))
+	require.NoError(t, p.BeginTxn())
+	produceTxn(t, p, "out", "end")
+	require.NoError(t, p.CommitTxn(context.Background()))
+	require.Equal(t, []string{"end"}, readUntil(t, addrs, "out", 1, consumer.ReadCommitted, "end"))
+}
