@@ -112,14 +112,15 @@ type txnManager struct {
 
 	endMu sync.Mutex // serializes InitTransactions, BeginTxn, SendOffsetsToTxn, CommitTxn, AbortTxn
 
-	mu        sync.Mutex // guards the fields below; a leaf
-	status    txnStatus
-	inited    bool
-	needBump  bool            // a sequenced batch failed: bump the epoch at abort
-	nAdded    int             // partitions added to the transaction
-	groups    map[string]bool // groups whose offsets are in the transaction
-	addQ      []*partState
-	addCancel context.CancelFunc // stops the add in progress
+	mu         sync.Mutex // guards the fields below; a leaf
+	status     txnStatus
+	inited     bool
+	needBump   bool            // a sequenced batch failed: bump the epoch at abort
+	pendingEnd int8            // 1 commit, 2 abort: an EndTxn sent whose outcome is unknown (its ctx ended)
+	nAdded     int             // partitions added to the transaction
+	groups     map[string]bool // groups whose offsets are in the transaction
+	addQ       []*partState
+	addCancel  context.CancelFunc // stops the add in progress
 
 	coordMu sync.Mutex // guards coord and coordOK
 	coord   int32
@@ -486,8 +487,9 @@ func (p *Producer) BeginTxn() error {
 // the consumer's GroupMetadata(), so the group coordinator refuses the
 // commit from a member that lost the partitions in a rebalance.
 //
-// A failure makes the transaction abortable (ErrAbortableTxn), or the
-// producer fenced (ErrFenced).
+// Any failure, ctx ending included, makes the transaction abortable
+// (ErrAbortableTxn), or the producer fenced (ErrFenced): a transaction
+// must not commit its output without its offsets.
 func (p *Producer) SendOffsetsToTxn(ctx context.Context, offsets map[tributary.TopicPartition]int64, group consumer.GroupMetadata) error {
 	t, err := p.txnOrErr()
 	if err != nil {
@@ -522,16 +524,26 @@ func (p *Producer) SendOffsetsToTxn(ctx context.Context, offsets map[tributary.T
 			return tributary.ErrorForCode(r.(*kmsg.AddOffsetsToTxnResponse).ErrorCode)
 		})
 		if err != nil {
-			return t.classify(ctx, "add offsets to transaction", err)
+			return t.offsetsFailed(ctx, "add offsets to transaction", err)
 		}
 		t.mu.Lock()
 		t.groups[group.Group] = true
 		t.mu.Unlock()
 	}
 	if err := t.txnOffsetCommit(ctx, pid, epoch, offsets, group); err != nil {
-		return t.classify(ctx, "transactional offset commit", err)
+		return t.offsetsFailed(ctx, "transactional offset commit", err)
 	}
 	return nil
+}
+
+// offsetsFailed is classify for SendOffsetsToTxn, except that a ctx that
+// ended fails the transaction too: committing it without the offsets
+// would let the input be processed again.
+func (t *txnManager) offsetsFailed(ctx context.Context, what string, err error) error {
+	if ctx.Err() != nil && !errors.Is(err, ErrClosed) {
+		return t.setAbortable(fmt.Errorf("%s: %w", what, err))
+	}
+	return t.classify(ctx, what, err)
 }
 
 // txnOffsetCommit sends TxnOffsetCommit (v0–v3) to the group's
@@ -620,7 +632,8 @@ func firstTxnOffsetCommitErr(resp *kmsg.TxnOffsetCommitResponse) error {
 //
 // When ctx ends first, CommitTxn returns ctx's error and the transaction
 // stays open but closed to new records: call CommitTxn again to finish
-// it, or AbortTxn.
+// it. If it ended while flushing, AbortTxn may be called instead; once
+// the commit request went out, only CommitTxn (as in Java).
 func (p *Producer) CommitTxn(ctx context.Context) error {
 	return p.endTxn(ctx, true)
 }
@@ -664,6 +677,22 @@ func (t *txnManager) end(ctx context.Context, commit bool) error {
 	if status == txnReady {
 		return ErrNoTxn
 	}
+	want := int8(2)
+	if commit {
+		want = 1
+	}
+	t.mu.Lock()
+	pending := t.pendingEnd
+	t.mu.Unlock()
+	if pending != 0 && pending != want {
+		// The coordinator may have acted on the earlier EndTxn; as in
+		// Java, only the same call may finish it.
+		other := "CommitTxn"
+		if pending == 2 {
+			other = "AbortTxn"
+		}
+		return fmt.Errorf("producer: the previous %s did not finish; call %s again", other, other)
+	}
 	if err := t.err(); commit && err != nil {
 		return err
 	}
@@ -703,6 +732,9 @@ func (t *txnManager) end(ctx context.Context, commit bool) error {
 	needEnd := t.nAdded > 0 || len(t.groups) > 0
 	t.mu.Unlock()
 	if needEnd {
+		t.mu.Lock()
+		t.pendingEnd = want
+		t.mu.Unlock()
 		pid, epoch := p.producerID.current()
 		_, err := t.call(ctx, func() kmsg.Request {
 			req := kmsg.NewPtrEndTxnRequest()
@@ -714,6 +746,11 @@ func (t *txnManager) end(ctx context.Context, commit bool) error {
 			return tributary.ErrorForCode(r.(*kmsg.EndTxnResponse).ErrorCode)
 		})
 		if err != nil {
+			if ctx.Err() == nil {
+				t.mu.Lock()
+				t.pendingEnd = 0 // a definite answer
+				t.mu.Unlock()
+			}
 			return t.classify(ctx, what+" transaction", err)
 		}
 	}
@@ -745,6 +782,7 @@ func (t *txnManager) reset() {
 	p := t.p
 	t.mu.Lock()
 	t.status = txnReady
+	t.pendingEnd = 0
 	t.nAdded = 0
 	clear(t.groups)
 	t.addQ = nil // every partition's flags are cleared below

@@ -340,6 +340,8 @@ func TestTxnCommitCtxCancel(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Less(t, time.Since(start), 5*time.Second)
 	require.ErrorIs(t, p.ProduceSync(context.Background(), rec("out", "late")).FirstErr(), ErrNoTxn)
+	require.ErrorContains(t, p.AbortTxn(context.Background()), "call CommitTxn again", "the commit may have happened")
+	require.ErrorIs(t, p.BeginTxn(), ErrTxnInProgress)
 	close(release)
 
 	require.NoError(t, p.CommitTxn(context.Background()))
