@@ -179,7 +179,9 @@ package producer
 //
 // Locking: Producer.topicsMu, topicState.applyMu, topicState.mu,
 // partState.mu, Producer.sinksMu and sink.mu are taken in that order;
-// Producer.reqMu is a leaf. The sink's goroutine and response handlers
+// Producer.reqMu is a leaf. txnManager.endMu (held across a transaction
+// call's I/O) comes before all of them; txnManager.mu and coordMu are
+// leaves. The sink's goroutine and response handlers
 // take a partition's lock only briefly and call user callbacks with no
 // lock held (except records parked for an unknown topic, released under
 // topicState.mu so they keep their order).

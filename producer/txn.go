@@ -65,7 +65,7 @@ var (
 	// ErrNoTxn fails records produced by a transactional producer
 	// outside BeginTxn … CommitTxn/AbortTxn, and CommitTxn, AbortTxn and
 	// SendOffsetsToTxn without an open transaction.
-	ErrNoTxn = errors.New("producer: no transaction in progress")
+	ErrNoTxn = errors.New("producer: no transaction in progress (transactional producers produce between BeginTxn and CommitTxn/AbortTxn)")
 	// ErrTxnInProgress is returned by BeginTxn while a transaction is
 	// open (or its commit or abort did not finish: retry that first).
 	ErrTxnInProgress = errors.New("producer: a transaction is already in progress")
