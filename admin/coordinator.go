@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -50,12 +51,12 @@ func coordinatorMoved(code int16) bool {
 // with FindCoordinator: one batched request (v4+, KIP-699) when the broker
 // supports it, else one request per group. A group whose lookup failed is
 // in errs, with a retriable error if a retry may help.
-func (a *Client) findCoordinators(ctx context.Context, groups []string) (nodes map[string]int32, errs map[string]error, err error) {
+func (a *Client) findCoordinators(ctx context.Context, typ int8, groups []string) (nodes map[string]int32, errs map[string]error, err error) {
 	nodes = make(map[string]int32, len(groups))
 	errs = make(map[string]error)
 	var missing []string
 	for _, g := range groups {
-		if n, ok := a.coords.get(g); ok {
+		if n, ok := a.coords.get(cacheKey(typ, g)); ok {
 			nodes[g] = n
 		} else {
 			missing = append(missing, g)
@@ -63,7 +64,7 @@ func (a *Client) findCoordinators(ctx context.Context, groups []string) (nodes m
 	}
 	for len(missing) > 0 {
 		req := kmsg.NewPtrFindCoordinatorRequest()
-		req.CoordinatorType = 0         // group
+		req.CoordinatorType = typ       // 0 group, 1 transactional id
 		req.CoordinatorKey = missing[0] // v0-v3 ask for one group
 		req.CoordinatorKeys = missing   // v4+ ask for all
 		raw, rerr := a.cl.Request(ctx, req)
@@ -77,7 +78,7 @@ func (a *Client) findCoordinators(ctx context.Context, groups []string) (nodes m
 				errs[g] = kafkaErr(resp.ErrorCode, resp.ErrorMessage)
 			} else {
 				nodes[g] = resp.NodeID
-				a.coords.set(g, resp.NodeID)
+				a.coords.set(cacheKey(typ, g), resp.NodeID)
 			}
 			missing = missing[1:]
 			continue
@@ -93,7 +94,7 @@ func (a *Client) findCoordinators(ctx context.Context, groups []string) (nodes m
 					errs[g] = kafkaErr(c.ErrorCode, c.ErrorMessage)
 				} else {
 					nodes[g] = c.NodeID
-					a.coords.set(g, c.NodeID)
+					a.coords.set(cacheKey(typ, g), c.NodeID)
 				}
 				break
 			}
@@ -115,11 +116,26 @@ type groupSend func(ctx context.Context, node int32, gs []string) (retry []strin
 // handled with the reason; err is set only if no FindCoordinator request
 // could be made at all.
 func (a *Client) forGroups(ctx context.Context, groups []string, send groupSend) (failed map[string]error, err error) {
+	return a.forCoordinators(ctx, 0, groups, send)
+}
+
+// cacheKey keeps groups and transactional ids of the same name apart in
+// the coordinator cache.
+func cacheKey(typ int8, key string) string {
+	if typ == 0 {
+		return key
+	}
+	return fmt.Sprintf("%d\x00%s", typ, key)
+}
+
+// forCoordinators is forGroups for coordinators of type typ: 0 groups,
+// 1 transactional ids.
+func (a *Client) forCoordinators(ctx context.Context, typ int8, groups []string, send groupSend) (failed map[string]error, err error) {
 	failed = make(map[string]error)
 	pending := groups
 	for attempt := 1; len(pending) > 0; attempt++ {
 		last := attempt > a.cfg.retries
-		nodes, errs, ferr := a.findCoordinators(ctx, pending)
+		nodes, errs, ferr := a.findCoordinators(ctx, typ, pending)
 		if ferr != nil {
 			if attempt == 1 && !retriableTransport(ferr) {
 				return nil, ferr
@@ -162,7 +178,7 @@ func (a *Client) forGroups(ctx context.Context, groups []string, send groupSend)
 				defer mu.Unlock()
 				if err != nil {
 					for _, g := range gs {
-						a.coords.forget(g)
+						a.coords.forget(cacheKey(typ, g))
 					}
 					if !retriableTransport(err) || last || ctx.Err() != nil {
 						for _, g := range gs {
@@ -173,7 +189,7 @@ func (a *Client) forGroups(ctx context.Context, groups []string, send groupSend)
 					again = gs
 				}
 				for _, g := range again {
-					a.coords.forget(g)
+					a.coords.forget(cacheKey(typ, g))
 					if last {
 						failed[g] = tributary.ErrNotCoordinator
 					} else {

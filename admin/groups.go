@@ -198,12 +198,19 @@ type groupAnswer[R any] struct {
 // for are ignored. No groups give nil.
 func askCoordinators[R any](ctx context.Context, a *Client, groups []string, request func(gs []string) kmsg.Request,
 	answers func(node int32, raw kmsg.Response) []groupAnswer[R], missing func(group string, err error) R) ([]R, error) {
+	return askCoordinatorsOf(ctx, a, 0, groups, request, answers, missing)
+}
+
+// askCoordinatorsOf is askCoordinators for coordinators of type typ (0
+// groups, 1 transactional ids).
+func askCoordinatorsOf[R any](ctx context.Context, a *Client, typ int8, groups []string, request func(gs []string) kmsg.Request,
+	answers func(node int32, raw kmsg.Response) []groupAnswer[R], missing func(group string, err error) R) ([]R, error) {
 	if len(groups) == 0 {
 		return nil, nil
 	}
 	var mu sync.Mutex
 	got := make(map[string]R, len(groups))
-	failed, err := a.forGroups(ctx, groups, func(ctx context.Context, node int32, gs []string) ([]string, error) {
+	failed, err := a.forCoordinators(ctx, typ, groups, func(ctx context.Context, node int32, gs []string) ([]string, error) {
 		raw, err := a.cl.RequestBroker(ctx, node, request(gs))
 		if err != nil {
 			return nil, err

@@ -519,18 +519,27 @@ func (c *Consumer) leaveGroup(ctx context.Context) (commitErr error) {
 	return commitErr
 }
 
-// GroupMetadata describes the consumer's group membership.
+// GroupMetadata describes the consumer's group membership. It is what a
+// transactional producer sends with the offsets it commits in a
+// transaction (producer.SendOffsetsToTxn), so that the group coordinator
+// refuses them from a member that no longer owns the partitions
+// (KIP-447; Java's ConsumerGroupMetadata).
 type GroupMetadata struct {
+	Group      string // the Group option; empty without one
 	MemberID   string
 	Generation int32 // -1 while not in a generation
 	Protocol   string
+	InstanceID string // the InstanceID option (static membership); empty if none
 }
 
-// GroupMetadata returns the current membership.
+// GroupMetadata returns the current membership. For SendOffsetsToTxn,
+// take it after the Poll that returned the records whose offsets are
+// sent: a rebalance since then changes the generation and the commit is
+// refused.
 func (c *Consumer) GroupMetadata() GroupMetadata {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return GroupMetadata{MemberID: c.memberID, Generation: c.generation, Protocol: c.protocol}
+	return GroupMetadata{Group: c.cfg.group, MemberID: c.memberID, Generation: c.generation, Protocol: c.protocol, InstanceID: c.cfg.instanceID}
 }
 
 func flatten(m map[string][]int32) []tributary.TopicPartition {

@@ -54,6 +54,7 @@ type batch struct {
 	pid     int64
 	epoch   int16
 	seq     int32 // -1 until assigned
+	txn     bool  // part of a transaction: the header's transactional bit is set
 	lastErr error
 }
 
@@ -107,7 +108,7 @@ func (b *batch) release(f *freeList, batchSize int) {
 	b.recs = b.recs[:0]
 	b.p, b.wire, b.lastErr = nil, nil, nil
 	b.mem, b.full, b.firstTs, b.maxTs = 0, false, 0, 0
-	b.hasCtx, b.sent = false, false
+	b.hasCtx, b.sent, b.txn = false, false, false
 	// Keep only buffers of the usual size; one grown by an oversized
 	// record would pin its memory.
 	// (make rounds capacities up to a size class, hence the slack).
@@ -222,7 +223,11 @@ func (b *batch) writeHeader(codec Codec) {
 	be.PutUint32(w[8:], uint32(len(w)-12))
 	be.PutUint32(w[12:], 0xffffffff) // partitionLeaderEpoch: the broker sets it
 	w[16] = 2
-	be.PutUint16(w[21:], uint16(codec))
+	attrs := uint16(codec)
+	if b.txn {
+		attrs |= 0x10 // transactional
+	}
+	be.PutUint16(w[21:], attrs)
 	be.PutUint32(w[23:], uint32(len(b.recs)-1))
 	be.PutUint64(w[27:], uint64(b.firstTs))
 	be.PutUint64(w[35:], uint64(b.maxTs))

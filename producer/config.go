@@ -3,6 +3,7 @@ package producer
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/tributary/tributary/client"
@@ -53,6 +54,9 @@ type cfg struct {
 	nonBlocking         bool
 	unknownTopicRetries int
 	part                partitioner.Partitioner
+	transactionalID     string
+	txnTimeout          time.Duration
+	txnTimeoutSet       bool
 }
 
 func defaultCfg() cfg {
@@ -69,6 +73,7 @@ func defaultCfg() cfg {
 		bufferMemory:        33554432,
 		maxBlock:            60 * time.Second,
 		unknownTopicRetries: 4,
+		txnTimeout:          60 * time.Second,
 	}
 }
 
@@ -91,6 +96,21 @@ func (c *cfg) validate() error {
 	case AcksNone, AcksLeader, AcksAll:
 	default:
 		return fmt.Errorf("producer: Acks must be -1 (all), 0 or 1, got %d", c.acks)
+	}
+	if c.transactionalID != "" {
+		// Java: transactional.id requires (and implies) idempotence,
+		// which requires acks=all.
+		if c.idempotentSet && !c.idempotent {
+			return errors.New("producer: TransactionalID requires idempotence; remove Idempotence(false)")
+		}
+		if c.acks != AcksAll {
+			return fmt.Errorf("producer: TransactionalID requires Acks(AcksAll), got acks=%d", c.acks)
+		}
+		if c.txnTimeout < time.Millisecond || c.txnTimeout.Milliseconds() > math.MaxInt32 {
+			return fmt.Errorf("producer: TransactionTimeout must be between 1ms and %d ms, got %v", int32(math.MaxInt32), c.txnTimeout)
+		}
+	} else if c.txnTimeoutSet {
+		return errors.New("producer: TransactionTimeout needs TransactionalID")
 	}
 	if c.acks != AcksAll {
 		// Java: idempotence needs acks=all; left at its default it is
@@ -223,3 +243,22 @@ func NonBlocking() Opt { return Opt{func(c *cfg) { c.nonBlocking = true }} }
 // Default partitioner.Default(): murmur2 for keyed records, as Java does,
 // and uniform sticky for keyless ones (Java: partitioner.class unset).
 func Partitioner(p partitioner.Partitioner) Opt { return Opt{func(c *cfg) { c.part = p }} }
+
+// TransactionalID makes the producer transactional (Java:
+// transactional.id): records are produced only between BeginTxn and
+// CommitTxn or AbortTxn, and become visible to read_committed consumers
+// all at once on commit, never if aborted. The id names the producer
+// across restarts: a new producer with the same id fences the old one
+// (ErrFenced) and aborts its open transaction, so a restarted instance
+// cannot race its zombie predecessor. Implies Idempotence(true) and needs
+// Acks(AcksAll); New refuses Idempotence(false) or other acks with it.
+// Default: none, the producer is not transactional.
+func TransactionalID(id string) Opt { return Opt{func(c *cfg) { c.transactionalID = id }} }
+
+// TransactionTimeout is how long the transaction coordinator lets a
+// transaction stay open before it aborts it on its own; the broker caps
+// it with transaction.max.timeout.ms (INVALID_TRANSACTION_TIMEOUT).
+// Only with TransactionalID. Default 60s (Java: transaction.timeout.ms).
+func TransactionTimeout(d time.Duration) Opt {
+	return Opt{func(c *cfg) { c.txnTimeout, c.txnTimeoutSet = d, true }}
+}

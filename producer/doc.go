@@ -62,6 +62,60 @@
 //
 // Flush waits for everything buffered without closing.
 //
+// # Transactions
+//
+// A transactional producer (TransactionalID) writes records to several
+// partitions, and optionally a consumer group's offsets, so that they
+// become visible together on commit or not at all: what exactly-once
+// consume-transform-produce pipelines are built on (examples/exactly-once).
+// It is always idempotent with acks=all. Records may be produced only
+// inside a transaction; read_committed consumers
+// (consumer.Isolation(consumer.ReadCommitted)) see them once it commits.
+//
+//	p, err := producer.New(producer.SeedBrokers(addrs...), producer.TransactionalID("orders-etl-1"))
+//	// optional: fence older instances with this id now, bounded by ctx;
+//	// otherwise the first BeginTxn does it (bounded by MaxBlock)
+//	err = p.InitTransactions(ctx)
+//	for {
+//	    recs, err := c.Poll(ctx) // c: a consumer with a Group, AutoCommit(false), ReadCommitted
+//	    if err := p.BeginTxn(); err != nil { ... }
+//	    for _, r := range recs {
+//	        p.Produce(ctx, transform(r), nil) // failures surface in CommitTxn
+//	    }
+//	    err = p.SendOffsetsToTxn(ctx, offsetsAfter(recs), c.GroupMetadata())
+//	    if err == nil {
+//	        err = p.CommitTxn(ctx) // flushes, then commits
+//	    }
+//	    switch {
+//	    case err == nil:
+//	    case errors.Is(err, producer.ErrFenced):
+//	        return p.Close(ctx) // another instance took over: stop
+//	    default: // producer.ErrAbortableTxn, or ctx ended
+//	        if err := p.AbortTxn(ctx); err != nil { ... }
+//	        // rewind c to the committed offsets and process recs again
+//	    }
+//	}
+//
+// The errors, for errors.Is (each also wraps the broker's Kafka error):
+//
+//   - ErrFenced, fatal: PRODUCER_FENCED or INVALID_PRODUCER_EPOCH (a newer
+//     producer with the same transactional id took over) or
+//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED. Every later call and record
+//     fails with it; Close the producer.
+//   - ErrAbortableTxn: anything else that failed inside the transaction (a
+//     record, the partition add, the offset commit, the coordinator's
+//     answer). CommitTxn refuses; AbortTxn, then BeginTxn may start again.
+//     Records that fail in a transaction carry it too.
+//   - ErrNoTxn: a record, CommitTxn, AbortTxn or SendOffsetsToTxn outside
+//     a transaction. ErrTxnInProgress: BeginTxn twice.
+//   - ErrTxnAborted: a record dropped by AbortTxn (or Close) unsent.
+//
+// A CommitTxn or AbortTxn whose ctx ends returns ctx's error and may be
+// called again to finish. Close aborts an open transaction. Before the
+// first record to a partition in a transaction is sent, the partition is
+// added with AddPartitionsToTxn (batched, retried while the coordinator
+// is busy); KIP-890's implicit add (transaction.version 2) is not used.
+//
 // # Metrics
 //
 // Pass client.WithHooks through ClientOptions; the producer
@@ -103,6 +157,12 @@ package producer
 //     sinks), and its reaper fails what waited past DeliveryTimeout and
 //     records whose ctx ended while buffered.
 //
+// Transactions (txn.go): the transaction manager holds the state, the
+// sinks leave a partition's batches queued until addLoop has added it to
+// the transaction, and a failed transaction makes the sinks fail what is
+// queued. requestBump defers the epoch bump of a transactional producer to
+// AbortTxn, since bumping would abort the transaction on the coordinator.
+//
 // Idempotence (idempotence.go): InitProducerId gives a producer id. Each
 // partition's batches carry consecutive sequence numbers and at most 5 are
 // in flight, so the broker deduplicates retries (DUPLICATE_SEQUENCE_NUMBER
@@ -119,7 +179,9 @@ package producer
 //
 // Locking: Producer.topicsMu, topicState.applyMu, topicState.mu,
 // partState.mu, Producer.sinksMu and sink.mu are taken in that order;
-// Producer.reqMu is a leaf. The sink's goroutine and response handlers
+// Producer.reqMu is a leaf. txnManager.endMu (held across a transaction
+// call's I/O) comes before all of them; txnManager.mu and coordMu are
+// leaves. The sink's goroutine and response handlers
 // take a partition's lock only briefly and call user callbacks with no
 // lock held (except records parked for an unknown topic, released under
 // topicState.mu so they keep their order).

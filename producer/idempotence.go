@@ -50,6 +50,11 @@ func (x *producerID) ensure(ctx context.Context) error {
 	if x.ok.Load() {
 		return nil
 	}
+	if x.p.txn != nil {
+		// The transactional id is initialized by BeginTxn or
+		// InitTransactions, which come before any record.
+		return errors.New("producer: transactional producer not initialized")
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.ok.Load() {
@@ -98,6 +103,12 @@ func (x *producerID) initProducerID(ctx context.Context, id int64, epoch int16) 
 
 // requestBump stops sending and bumps once nothing is in flight.
 func (x *producerID) requestBump() {
+	if x.p.txn != nil {
+		// Bumping aborts the transaction on the coordinator; AbortTxn
+		// does it once the application has aborted.
+		x.p.txn.markBump()
+		return
+	}
 	if x.bumping.Swap(true) {
 		return
 	}

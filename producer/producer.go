@@ -70,6 +70,7 @@ type Producer struct {
 	idleMu      sync.Mutex
 	idleCond    sync.Cond
 	closing     atomic.Bool // no new records
+	txnEnding   atomic.Bool // CommitTxn/AbortTxn waits for Produce calls in progress
 	aborting    atomic.Bool // pending records fail instead of retrying
 	closeOnce   sync.Once
 	inflightAll atomic.Int64 // batches sent and not answered, all partitions
@@ -81,6 +82,7 @@ type Producer struct {
 	reqs       map[*produceReq]struct{} // requests handed to the client and not answered; nil once Close abandoned them
 	producerID producerID
 	free       freeList
+	txn        *txnManager // nil unless TransactionalID is set
 }
 
 // New creates a producer. It does not contact the cluster until the first
@@ -128,6 +130,11 @@ func New(opts ...Opt) (*Producer, error) {
 		}
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	if c.transactionalID != "" {
+		p.txn = newTxnManager(p)
+		p.wg.Add(1)
+		go p.txn.addLoop()
+	}
 	p.wg.Add(3)
 	go p.watchMetadata()
 	go p.reaper()
@@ -154,6 +161,9 @@ func noopCallback(*tributary.Record, error) {}
 // batch to fill, for a leader, for its topic to appear) fails with
 // ctx.Err() too, without being sent. Once written, the broker's answer
 // decides, since the record may already be in the log.
+//
+// A transactional producer takes records only between BeginTxn and
+// CommitTxn or AbortTxn; others fail at once with ErrNoTxn.
 func (p *Producer) Produce(ctx context.Context, r *tributary.Record, cb func(*tributary.Record, error)) {
 	if cb == nil {
 		cb = noopCallback
@@ -163,7 +173,7 @@ func (p *Producer) Produce(ctx context.Context, r *tributary.Record, cb func(*tr
 	// flushes: none can slip in after Close has failed what was left.
 	p.producing.Add(1)
 	p.produce(ctx, r, cb)
-	if p.producing.Add(-1) == 0 && p.closing.Load() {
+	if p.producing.Add(-1) == 0 && (p.closing.Load() || p.txnEnding.Load()) {
 		p.idleMu.Lock()
 		p.idleCond.Broadcast()
 		p.idleMu.Unlock()
@@ -174,6 +184,12 @@ func (p *Producer) produce(ctx context.Context, r *tributary.Record, cb func(*tr
 	if p.closing.Load() {
 		cb(r, ErrClosed)
 		return
+	}
+	if p.txn != nil {
+		if err := p.txn.produceErr(); err != nil {
+			cb(r, err)
+			return
+		}
 	}
 	// Only a ctx that can end is kept: checking context.Background on
 	// every record of every batch would be wasted work.
@@ -318,7 +334,22 @@ func (p *Producer) waitIdle(ctx context.Context) error {
 // once: records whose request awaits the broker's answer are failed too,
 // without waiting for it, so Close keeps ctx's deadline even on a client
 // shared through WithClient. Such a record may still have been written.
+//
+// A transactional producer first aborts an open transaction (AbortTxn);
+// if that fails, Close still closes and returns the abort's error.
 func (p *Producer) Close(ctx context.Context) error {
+	var abortErr error
+	if p.txn != nil {
+		abortErr = p.txn.abortOnClose(ctx)
+	}
+	err := p.close(ctx)
+	if err == nil && abortErr != nil {
+		err = abortErr
+	}
+	return err
+}
+
+func (p *Producer) close(ctx context.Context) error {
 	p.closing.Store(true)
 	p.memMu.Lock()
 	p.memCond.Broadcast() // Produce calls blocked on memory give up
@@ -704,6 +735,9 @@ func (p *Producer) route(t *topicState, parts []*partState, r *tributary.Record,
 }
 
 func (p *Producer) failRecord(r *tributary.Record, cb func(*tributary.Record, error), size int64, err error) {
+	if p.txn != nil {
+		err = p.txn.recordFailed(err, false)
+	}
 	cb(r, err)
 	p.releaseMem(size)
 	p.finished(1)
@@ -727,6 +761,9 @@ type partState struct {
 	attempts int
 	nextSeq  int32 // sequence for the next new batch
 	ackedSeq int32 // sequence after the last acknowledged batch
+
+	txnAdded  bool // in the current transaction (AddPartitionsToTxn answered)
+	txnAdding bool // queued for AddPartitionsToTxn
 }
 
 // tryAppend appends to the open batch if the record fits.
@@ -834,6 +871,9 @@ func (p *Producer) failCancelled(prs []promised) {
 
 // failBatch calls back every record of b with err and frees it.
 func (p *Producer) failBatch(b *batch, err error) {
+	if p.txn != nil {
+		err = p.txn.recordFailed(err, b.seq >= 0)
+	}
 	for _, pr := range b.recs {
 		pr.r.Offset = -1
 		pr.cb(pr.r, err)

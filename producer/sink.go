@@ -189,6 +189,20 @@ func (s *sink) collect() (taken []*batch, next time.Time) {
 	s.start++
 	var cancelled []promised
 	defer func() { p.failCancelled(cancelled) }() // with no lock held
+	var (
+		txnErr    error
+		txnFailed []*batch     // unsent batches of a failed transaction
+		needAdd   []*partState // partitions to add to the transaction first
+	)
+	if p.txn != nil {
+		txnErr = p.txn.err()
+		defer func() {
+			for _, b := range txnFailed {
+				p.failBatch(b, txnErr)
+			}
+			p.txn.queueAdd(needAdd)
+		}()
+	}
 	size := 0
 	budget := p.cfg.maxRequestSize - 64
 	for i := range n {
@@ -198,6 +212,26 @@ func (s *sink) collect() (taken []*batch, next time.Time) {
 			ps.inflight >= p.cfg.maxInFlight || (ps.inflight > 0 && ps.inSink != s) {
 			ps.mu.Unlock()
 			continue
+		}
+		if p.txn != nil {
+			// A transactional batch goes out only once its partition is
+			// in the transaction (AddPartitionsToTxn, txn.go); once the
+			// transaction has failed, nothing more is sent.
+			if txnErr != nil {
+				txnFailed = append(txnFailed, ps.queue...)
+				clear(ps.queue)
+				ps.queue = ps.queue[:0]
+				ps.mu.Unlock()
+				continue
+			}
+			if !ps.txnAdded {
+				if !ps.txnAdding {
+					ps.txnAdding = true
+					needAdd = append(needAdd, ps)
+				}
+				ps.mu.Unlock()
+				continue
+			}
 		}
 		if now.Before(ps.backoff) {
 			next = earliest(next, ps.backoff)
@@ -230,6 +264,7 @@ func (s *sink) collect() (taken []*batch, next time.Time) {
 			b.seq = ps.nextSeq
 			ps.nextSeq = incSeq(ps.nextSeq, int32(len(b.recs)))
 			b.pid, b.epoch = pid, epoch
+			b.txn = p.txn != nil
 			if b.wire != nil {
 				b.writeHeader(p.cfg.codec)
 			}
@@ -449,6 +484,10 @@ func (p *Producer) batchDone(b *batch, err error, fromBroker bool) {
 	code := tributary.CodeOf(err)
 	retry := retriableErr(err)
 	switch {
+	case p.txn != nil && fatalTxnCode(code):
+		// Fenced by a newer producer with our transactional id (or no
+		// longer authorized): the producer is done for.
+		err, retry = p.txn.setFatal(err), false
 	case code == tributary.ErrMessageTooLarge.Code || code == tributary.ErrRecordListTooLarge.Code:
 		// The topic's max.message.bytes is below our batch: like Java,
 		// split the batch and try the halves; a single record that is
@@ -474,7 +513,10 @@ func (p *Producer) batchDone(b *batch, err error, fromBroker bool) {
 		if next {
 			p.producerID.requestBump()
 		}
-		retry = true
+		// A transactional producer bumps only when the transaction is
+		// aborted (requestBump defers it), so a batch that needs the
+		// bump fails, and with it the transaction.
+		retry = !next || p.txn == nil
 	case p.cfg.idempotent && (code == tributary.ErrInvalidProducerEpoch.Code || code == tributary.ErrProducerFenced.Code):
 		p.producerID.requestBump()
 		retry = true

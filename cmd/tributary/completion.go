@@ -42,7 +42,7 @@ func leafFlags(l *leaf) []flagDoc {
 
 // completionTree describes every command, sorted by name.
 func completionTree() []compCommand {
-	branches := map[string]*branch{"topic": topicCmd, "group": groupCmd, "cluster": clusterCmd, "perf": perfCmd}
+	branches := map[string]*branch{"topic": topicCmd, "group": groupCmd, "txn": txnCmd, "cluster": clusterCmd, "perf": perfCmd}
 	leaves := map[string]*leaf{"produce": produceCmd, "consume": consumeCmd}
 	var out []compCommand
 	for _, name := range slices.Sorted(maps.Keys(subcommands)) {
