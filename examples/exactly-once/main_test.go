@@ -16,6 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary"
+	"github.com/tributary/tributary/admin"
+	"github.com/tributary/tributary/broker/brokertest"
 	"github.com/tributary/tributary/client"
 	"github.com/tributary/tributary/consumer"
 	"github.com/tributary/tributary/producer"
@@ -37,20 +39,6 @@ func TestPipelineExactlyOnce(t *testing.T) {
 	kf, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(3, "in", "out"))
 	require.NoError(t, err)
 	t.Cleanup(kf.Close)
-	addrs := kf.ListenAddrs()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-
-	const n = 600
-	kcl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("in"))
-	require.NoError(t, err)
-	defer kcl.Close()
-	var in []*kgo.Record
-	for i := range n {
-		in = append(in, &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf("value-%04d", i))})
-	}
-	require.NoError(t, kcl.ProduceSync(ctx, in...).FirstErr())
-
 	var failed atomic.Bool
 	kf.ControlKey(int16(kmsg.TxnOffsetCommit), func(kr kmsg.Request) (kmsg.Response, error, bool) {
 		kf.KeepControl()
@@ -72,6 +60,40 @@ func TestPipelineExactlyOnce(t *testing.T) {
 		}
 		return resp, nil, true
 	})
+	checkPipeline(t, kf.ListenAddrs(), 1)
+}
+
+// TestPipelineExactlyOnceOnBroker runs the same pipeline against our
+// broker (no failure injected there).
+func TestPipelineExactlyOnceOnBroker(t *testing.T) {
+	b := brokertest.Start(t)
+	adm, err := admin.New(admin.SeedBrokers(b.Addr()))
+	require.NoError(t, err)
+	defer adm.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := adm.CreateTopics(ctx, []admin.NewTopic{{Name: "in", Partitions: 3, ReplicationFactor: 1}, {Name: "out", Partitions: 3, ReplicationFactor: 1}})
+	require.NoError(t, err)
+	require.NoError(t, res.FirstErr())
+	checkPipeline(t, []string{b.Addr()}, 0)
+}
+
+// checkPipeline produces 600 records to "in" (three partitions), runs
+// the pipeline until each is committed, and checks the output and the
+// group's offsets; wantAborts transactions must have been aborted.
+func checkPipeline(t *testing.T, addrs []string, wantAborts int32) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	const n = 600
+	kcl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("in"))
+	require.NoError(t, err)
+	defer kcl.Close()
+	var in []*kgo.Record
+	for i := range n {
+		in = append(in, &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf("value-%04d", i))})
+	}
+	require.NoError(t, kcl.ProduceSync(ctx, in...).FirstErr())
 
 	var done atomic.Int64
 	var aborted atomic.Int32
@@ -97,7 +119,7 @@ func TestPipelineExactlyOnce(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, runErr)
 	require.EqualValues(t, n, done.Load(), "every input record committed once")
-	require.Equal(t, int32(1), aborted.Load())
+	require.Equal(t, wantAborts, aborted.Load())
 
 	// Read the output with read_committed up to its end.
 	rc, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics("out"),
