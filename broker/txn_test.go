@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -319,4 +320,52 @@ func TestTxnStateSurvivesRestart(t *testing.T) {
 	got := readIsolated(t, b.Addr(), "txn-restart", 2, true)
 	require.Equal(t, "one", string(got[0].Value))
 	require.Equal(t, "two", string(got[1].Value))
+}
+
+// DescribeProducers, DescribeTransactions and ListTransactions (KIP-664)
+// show an open transaction as kadm reads them: the producer with its
+// transaction's first offset on the partition, the transactional id
+// Ongoing with that partition, listed under the Ongoing filter.
+func TestTxnDescribeAndList(t *testing.T) {
+	b := brokertest.Start(t)
+	createTopic(t, b.Addr(), "txn-desc", 1, nil)
+	cl := newClient(t, b.Addr(), kgo.TransactionalID("described"), kgo.DefaultProduceTopic("txn-desc"))
+	adm := newAdmin(t, b.Addr())
+	ctx := testCtx(t)
+	require.NoError(t, cl.BeginTransaction())
+	require.NoError(t, cl.ProduceSync(ctx, kgo.StringRecord("open")).FirstErr())
+	pid, epoch, err := cl.ProducerID(ctx)
+	require.NoError(t, err)
+
+	prods, err := adm.DescribeProducers(ctx, kadm.TopicsSet{"txn-desc": {0: {}}})
+	require.NoError(t, err)
+	var found bool
+	prods.EachPartition(func(p kadm.DescribedProducersPartition) {
+		require.NoError(t, p.Err)
+		for _, ap := range p.ActiveProducers {
+			if ap.ProducerID == pid {
+				found = true
+				require.Equal(t, epoch, ap.ProducerEpoch)
+				require.EqualValues(t, 0, ap.CurrentTxnStartOffset, "the open transaction starts at offset 0")
+			}
+		}
+	})
+	require.True(t, found, "DescribeProducers does not show the transactional producer")
+
+	txns, err := adm.DescribeTransactions(ctx, "described")
+	require.NoError(t, err)
+	d := txns["described"]
+	require.NoError(t, d.Err)
+	require.Equal(t, "Ongoing", d.State)
+	require.Equal(t, pid, d.ProducerID)
+	require.Contains(t, d.Topics, "txn-desc")
+
+	listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
+	require.NoError(t, err)
+	require.Contains(t, listed, "described")
+	require.NoError(t, cl.EndTransaction(ctx, kgo.TryCommit))
+	require.Eventually(t, func() bool {
+		listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
+		return err == nil && len(listed) == 0
+	}, 10*time.Second, 20*time.Millisecond, "a committed transaction is still listed Ongoing")
 }
