@@ -369,3 +369,51 @@ func TestTxnDescribeAndList(t *testing.T) {
 		return err == nil && len(listed) == 0
 	}, 10*time.Second, 20*time.Millisecond, "a committed transaction is still listed Ongoing")
 }
+
+// An open transaction survives a SIGKILL of the broker: after the
+// restart the last stable offset still stops at its first record (the
+// partition rebuilt its producer state from the snapshot and log tail),
+// and a new instance of the transactional id aborts it, after which the
+// LSO passes it and read_committed readers never see its records.
+func TestTxnOpenAcrossKill(t *testing.T) {
+	c := brokertest.StartProcessCluster(t, 1)
+	addr := c.Addrs()[0]
+	createTopic(t, addr, "txn-kill", 1, nil)
+	plain := newClient(t, addr, kgo.DefaultProduceTopic("txn-kill"))
+	ctx := testCtx(t)
+	require.NoError(t, plain.ProduceSync(ctx, kgo.StringRecord("before")).FirstErr())
+	cl := newClient(t, addr, kgo.TransactionalID("killed"), kgo.DefaultProduceTopic("txn-kill"))
+	require.NoError(t, cl.BeginTransaction())
+	require.NoError(t, cl.ProduceSync(ctx, kgo.StringRecord("open-1"), kgo.StringRecord("open-2")).FirstErr())
+	require.NoError(t, plain.ProduceSync(ctx, kgo.StringRecord("after")).FirstErr())
+	require.EqualValues(t, 1, listLatest(t, plain, "txn-kill", 0, 1))
+	cl.Close()
+
+	c.Nodes[0].Kill()
+	c.Nodes[0].Start()
+	require.Eventually(t, func() bool {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.Version, req.IsolationLevel = 5, 1
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "txn-kill"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp = 0, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, plain)
+		return err == nil && resp.Topics[0].Partitions[0].ErrorCode == 0
+	}, 20*time.Second, 50*time.Millisecond)
+	require.EqualValues(t, 1, listLatest(t, plain, "txn-kill", 0, 1), "after the kill the LSO must still stop at the open transaction")
+
+	// The next instance of the id aborts it.
+	cl2 := newClient(t, addr, kgo.TransactionalID("killed"), kgo.DefaultProduceTopic("txn-kill"))
+	require.NoError(t, cl2.BeginTransaction())
+	require.NoError(t, cl2.ProduceSync(ctx, kgo.StringRecord("second")).FirstErr())
+	require.NoError(t, cl2.EndTransaction(ctx, kgo.TryCommit))
+	got := readIsolated(t, addr, "txn-kill", 3, true)
+	var vals []string
+	for _, r := range got {
+		vals = append(vals, string(r.Value))
+	}
+	require.Equal(t, []string{"before", "after", "second"}, vals)
+}
