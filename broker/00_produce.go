@@ -28,8 +28,8 @@ package broker
 // A transactional produce carries transactional batches; the partition
 // log tracks the open transaction of their producer (its first offset
 // holds back the last stable offset) until the coordinator's marker ends
-// it. As in Kafka before KIP-890, the broker does not check with the
-// coordinator that the partition was added to the transaction.
+// it. A batch that would open a transaction in the partition is first
+// verified with the coordinator (txnverify.go, KIP-890 part 1).
 //
 // Version notes: v2 LogAppendTime; v5 LogStartOffset; v7 zstd; v8
 // ErrorRecords/ErrorMessage; v9 flexible; v10 CurrentLeader tag (only on
@@ -113,6 +113,13 @@ func handleProduce(b *Broker, req *request) (any, error) {
 				continue
 			}
 
+			if r.TransactionID != nil {
+				if e := b.verifyTxnProduce(req, *r.TransactionID, rt.Topic, p, rp.Records); e != nil {
+					fail(e.Code, "the transaction coordinator did not confirm this partition in the producer's transaction")
+					b.observeProduceFailed(rt.Topic)
+					continue
+				}
+			}
 			minISR := b.minInsyncReplicas(p.topic)
 			res, err := p.rep.AppendAsLeader(rp.Records, r.Acks, minISR)
 			if err != nil {

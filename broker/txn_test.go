@@ -417,3 +417,81 @@ func TestTxnOpenAcrossKill(t *testing.T) {
 	}
 	require.Equal(t, []string{"before", "after", "second"}, vals)
 }
+
+// A transactional batch that would open a transaction in a partition the
+// producer never added to it (a buggy client, or a zombie writing to a
+// partition the fencing marker never reached) is refused after the
+// coordinator says so: it would otherwise hold the partition's last
+// stable offset forever, since no coordinator would ever end it.
+func TestTxnProduceVerifiedWithCoordinator(t *testing.T) {
+	b := brokertest.Start(t)
+	createTopic(t, b.Addr(), "verified", 2, nil)
+	cl := newClient(t, b.Addr())
+	ctx := testCtx(t)
+	const id = "verify-txn"
+	initPID := func() (int64, int16) {
+		for {
+			req := kmsg.NewPtrInitProducerIDRequest()
+			req.Version = 4
+			req.TransactionalID = kmsg.StringPtr(id)
+			req.TransactionTimeoutMillis = 60000
+			req.ProducerID, req.ProducerEpoch = -1, -1
+			resp, err := req.RequestWith(ctx, cl)
+			require.NoError(t, err)
+			if resp.ErrorCode == kerr.ConcurrentTransactions.Code || resp.ErrorCode == kerr.CoordinatorLoadInProgress.Code {
+				require.NoError(t, ctx.Err())
+				time.Sleep(20 * time.Millisecond) // the client's retry backoff
+				continue
+			}
+			require.Zero(t, resp.ErrorCode)
+			return resp.ProducerID, resp.ProducerEpoch
+		}
+	}
+	produce := func(pid int64, epoch int16, partition int32) int16 {
+		req := kmsg.NewPtrProduceRequest()
+		req.Version = 9
+		req.Acks = -1
+		req.TimeoutMillis = 5000
+		req.TransactionID = kmsg.StringPtr(id)
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "verified"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition = partition
+		rp.Records = txnBatch(pid, epoch, 0, "v", 2)
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, seed(cl))
+		require.NoError(t, err)
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	addPartition := func(pid int64, epoch int16, partition int32) {
+		req := kmsg.NewPtrAddPartitionsToTxnRequest()
+		req.Version = 3
+		req.TransactionalID, req.ProducerID, req.ProducerEpoch = id, pid, epoch
+		rt := kmsg.NewAddPartitionsToTxnRequestTopic()
+		rt.Topic, rt.Partitions = "verified", []int32{partition}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		require.NoError(t, err)
+		require.Zero(t, resp.Topics[0].Partitions[0].ErrorCode)
+	}
+
+	pid, epoch := initPID()
+	// No AddPartitionsToTxn at all: refused, nothing written, the LSO
+	// not held.
+	require.Equal(t, kerr.InvalidTxnState.Code, produce(pid, epoch, 0))
+	require.EqualValues(t, 0, listLatest(t, cl, "verified", 0, 0))
+
+	// Added: accepted; the other partition, not added, still refused.
+	addPartition(pid, epoch, 0)
+	require.Zero(t, produce(pid, epoch, 0))
+	require.Equal(t, kerr.InvalidTxnState.Code, produce(pid, epoch, 1))
+
+	// A new instance fences this one; the zombie's first write to
+	// partition 1 (which no marker reached) is refused as fenced.
+	npid, nepoch := initPID()
+	require.Equal(t, pid, npid)
+	require.Greater(t, nepoch, epoch)
+	require.Contains(t, []int16{kerr.ProducerFenced.Code, kerr.InvalidProducerEpoch.Code}, produce(pid, epoch, 1))
+	require.Equal(t, listLatest(t, cl, "verified", 1, 0), listLatest(t, cl, "verified", 1, 1), "nothing may hold partition 1's LSO")
+}

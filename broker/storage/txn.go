@@ -460,3 +460,14 @@ func (t *txnTracker) onControl(h *batch.Header, b []byte) (discardable bool, kee
 	}
 	return true, nil
 }
+
+// HasOpenTransaction reports whether producer pid has a transaction open
+// in this partition: its next transactional batch joins that transaction
+// rather than starting one (the broker verifies only a starting one with
+// the coordinator).
+func (l *Log) HasOpenTransaction(pid int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.ongoing[pid]
+	return ok
+}
