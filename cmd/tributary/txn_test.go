@@ -10,17 +10,29 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary/tributary/broker/brokertest"
 )
 
 // TestTxnCommands: with a transaction left open on orders[1] (a kgo
-// transactional producer against kfake, as our broker has no
-// transactions yet), `txn list`, `txn describe` and `txn producers` show
-// it, in tables and in JSON, and unknown names are reported plainly.
+// transactional producer), `txn list`, `txn describe` and `txn
+// producers` show it, in tables and in JSON, and unknown names are
+// reported plainly; against kfake and against our broker.
 func TestTxnCommands(t *testing.T) {
-	kf, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "orders"))
-	require.NoError(t, err)
-	t.Cleanup(kf.Close)
-	addr := kf.ListenAddrs()[0]
+	t.Run("kfake", func(t *testing.T) {
+		kf, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "orders"))
+		require.NoError(t, err)
+		t.Cleanup(kf.Close)
+		txnCommands(t, kf.ListenAddrs()[0])
+	})
+	t.Run("tributary", func(t *testing.T) {
+		b := brokertest.Start(t)
+		ok(t, b.Addr(), "", "topic", "create", "orders", "-p", "2")
+		txnCommands(t, b.Addr())
+	})
+}
+
+func txnCommands(t *testing.T, addr string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	txn, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("billing-1"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
@@ -31,7 +43,7 @@ func TestTxnCommands(t *testing.T) {
 
 	out := ok(t, addr, "", "txn", "list")
 	assert.Regexp(t, `TRANSACTIONAL-ID\s+STATE\s+PRODUCER-ID\s+COORDINATOR`, out)
-	assert.Regexp(t, `billing-1\s+Ongoing\s+\d+\s+0`, out)
+	assert.Regexp(t, `billing-1\s+Ongoing\s+\d+\s+\d+`, out)
 	var listed []txnListJSON
 	okJSON(t, addr, &listed, "txn", "list", "--state", "Ongoing")
 	require.Len(t, listed, 1)
