@@ -113,8 +113,10 @@ func handleProduce(b *Broker, req *request) (any, error) {
 				continue
 			}
 
+			var unlock func()
 			if r.TransactionID != nil {
-				if e := b.verifyTxnProduce(req, *r.TransactionID, rt.Topic, p, rp.Records); e != nil {
+				var e *tributary.Error
+				if unlock, e = b.verifyTxnProduce(req, *r.TransactionID, rt.Topic, p, rp.Records); e != nil {
 					fail(e.Code, "the transaction coordinator did not confirm this partition in the producer's transaction")
 					b.observeProduceFailed(rt.Topic)
 					continue
@@ -122,6 +124,9 @@ func handleProduce(b *Broker, req *request) (any, error) {
 			}
 			minISR := b.minInsyncReplicas(p.topic)
 			res, err := p.rep.AppendAsLeader(rp.Records, r.Acks, minISR)
+			if unlock != nil {
+				unlock()
+			}
 			if err != nil {
 				code := tributary.CodeOf(err)
 				if code == tributary.ErrUnknownServerError.Code {

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/tributary/tributary"
@@ -37,6 +38,12 @@ type partition struct {
 	log   *storage.Log       // nil when no replica is here
 	rep   *replica.Partition // nil when no replica is here
 	state atomic.Pointer[controller.Partition]
+	// txnMu orders a transaction-opening produce, held from its
+	// verification with the coordinator to its append, against the
+	// transaction markers written here (txnverify.go): a marker cannot
+	// slip in between and leave the batch opening a transaction that
+	// already ended.
+	txnMu sync.Mutex
 }
 
 // leaderEpoch is the partition's current leader epoch.

@@ -740,9 +740,11 @@ func (b *Broker) writeMarker(topic string, pi int32, m storage.Marker) error {
 		return err
 	}
 	minISR := b.minInsyncReplicas(p.topic)
+	p.txnMu.Lock()
 	res, err := p.rep.AppendAsLeaderWith(-1, minISR, func(l *storage.Log, epoch int32) (storage.AppendResult, error) {
 		return l.AppendMarker(m, epoch)
 	})
+	p.txnMu.Unlock()
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,10 @@ package broker
 // consumer, retention and the cleaner) would stop there for good.
 //
 // Batches that join a transaction already open in the partition are not
-// checked again; that transaction's marker ends them. A coordinator that
+// checked again; that transaction's marker ends them. The partition's
+// txnMu is held from the check to the append, and markers take it too,
+// so a transaction cannot end between the coordinator's answer and the
+// append (the window Kafka closes with its VerificationGuard). A coordinator that
 // cannot be asked (moving, loading, unreachable) gets the retriable
 // NOT_ENOUGH_REPLICAS, as Kafka answers then; a partition not in the
 // transaction INVALID_TXN_STATE; a stale epoch the coordinator's fencing
@@ -33,15 +36,32 @@ const txnVerifyTimeout = 5 * time.Second
 
 // verifyTxnProduce checks records (a produce request's batches for one
 // partition p) against the coordinator when they would open a
-// transaction. It returns nil when the append may go ahead.
-func (b *Broker) verifyTxnProduce(req *request, txnID string, topic string, p *partition, records []byte) *tributary.Error {
+// transaction. When the append may go ahead it returns a nil error and,
+// if it verified, the unlock of p.txnMu, which the caller calls after
+// the append: markers wait meanwhile (Kafka's VerificationGuard).
+func (b *Broker) verifyTxnProduce(req *request, txnID string, topic string, p *partition, records []byte) (unlock func(), _ *tributary.Error) {
 	h, err := batch.ParseHeader(records)
 	if err != nil || !h.IsTransactional() || h.ProducerID < 0 {
-		return nil // validation at the append answers malformed batches
+		return nil, nil // validation at the append answers malformed batches
 	}
 	if p.log.HasOpenTransaction(h.ProducerID) {
-		return nil
+		return nil, nil
 	}
+	p.txnMu.Lock()
+	if p.log.HasOpenTransaction(h.ProducerID) {
+		p.txnMu.Unlock()
+		return nil, nil
+	}
+	if e := b.askVerify(req, txnID, topic, p, &h); e != nil {
+		p.txnMu.Unlock()
+		return nil, e
+	}
+	return p.txnMu.Unlock, nil
+}
+
+// askVerify asks the coordinator whether p is in the ongoing
+// transaction of the batch's producer and epoch.
+func (b *Broker) askVerify(req *request, txnID string, topic string, p *partition, h *batch.Header) *tributary.Error {
 	v := kmsg.NewPtrAddPartitionsToTxnRequest()
 	v.Version = 4
 	tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
