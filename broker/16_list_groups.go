@@ -20,7 +20,7 @@ func handleListGroups(b *Broker, req *request) (any, error) {
 	r := req.msg.(*kmsg.ListGroupsRequest)
 	resp, err := b.callGroups(req, &groupCall{run: func(gc *groupCoordinator, now time.Time, _ group.Ref) kmsg.Response {
 		resp := gc.c.ListGroups(now, r)
-		if gc.loading() {
+		if gc.anyLoading() {
 			resp.ErrorCode = tributary.ErrCoordinatorLoadInProgress.Code
 		}
 		return resp

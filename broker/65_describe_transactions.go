@@ -37,11 +37,8 @@ func handleListTransactions(b *Broker, req *request) (any, error) {
 	r := req.msg.(*kmsg.ListTransactionsRequest)
 	return b.callTxns(req, &txnCall{run: func(tc *txnCoordinator, now time.Time) kmsg.Response {
 		resp := tc.c.ListTransactions(now, r)
-		for _, s := range tc.state {
-			if s == partLoading {
-				resp.ErrorCode = tributary.ErrCoordinatorLoadInProgress.Code
-				break
-			}
+		if tc.anyLoading() {
+			resp.ErrorCode = tributary.ErrCoordinatorLoadInProgress.Code
 		}
 		return resp
 	}})

@@ -53,7 +53,6 @@ import (
 	"fmt"
 	"net"
 	"runtime/debug"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -76,16 +75,6 @@ const groupCallQueue = 256
 // with more is split into several batches appended together.
 const maxOffsetsBatchBytes = 512 << 10
 
-// partState is where one __consumer_offsets partition stands.
-type partState uint8
-
-const (
-	partAbsent   partState = iota // the topic does not exist yet
-	partLoading                   // queued to load, or being loaded
-	partLoaded                    // its groups are in the coordinator
-	partFollower                  // another broker leads it (replication)
-)
-
 // groupCoordinator is the broker's side of the group coordinator. After
 // initGroups only the loop goroutine touches the fields below calls.
 type groupCoordinator struct {
@@ -96,24 +85,16 @@ type groupCoordinator struct {
 	topicKnown atomic.Bool
 
 	// Owned by groupLoop.
-	c       *group.Coordinator
-	nparts  int32
-	state   []partState // by __consumer_offsets partition
-	toLoad  []int32     // partitions queued to load, in order
-	nextRef group.Ref
-	parked  map[group.Ref]*groupCall
-	timer   *time.Timer
-	// retry holds partitions whose load failed, queued again at retryAt.
-	retry   []int32
-	retryAt time.Time
+	coordParts // by __consumer_offsets partition
+	c          *group.Coordinator
+	nparts     int32
+	nextRef    group.Ref
+	parked     map[group.Ref]*groupCall
+	timer      *time.Timer
 	// failAppend, when set (tests), fails appends to the partitions it
 	// returns an error for, standing in for a broken disk.
 	failAppend func(partition int32) error
 }
-
-// loadRetryDelay spaces attempts to load a partition whose log could not
-// be read.
-const loadRetryDelay = time.Second
 
 // groupCall is one request for the loop. run is called on the loop with
 // the coordinator and the call's Ref; it returns the response, or nil
@@ -156,12 +137,12 @@ func (b *Broker) initGroups() error {
 		return fmt.Errorf("broker: group coordinator: %w", err)
 	}
 	gc := &groupCoordinator{
-		b:      b,
-		calls:  make(chan *groupCall, groupCallQueue),
-		c:      c,
-		nparts: nparts,
-		state:  make([]partState, nparts),
-		parked: make(map[group.Ref]*groupCall),
+		b:          b,
+		calls:      make(chan *groupCall, groupCallQueue),
+		c:          c,
+		coordParts: newCoordParts(nparts),
+		nparts:     nparts,
+		parked:     make(map[group.Ref]*groupCall),
 	}
 	b.groups.Store(gc)
 	b.goTracked(gc.loop)
@@ -172,32 +153,7 @@ func (gc *groupCoordinator) loop() {
 	gc.timer = time.NewTimer(time.Hour)
 	defer gc.timer.Stop()
 	gc.topicAppeared()
-	for {
-		if len(gc.toLoad) > 0 {
-			// Serve what is waiting, then load one more partition.
-			select {
-			case call := <-gc.calls:
-				gc.serve(call)
-			case <-gc.timer.C:
-				gc.tick()
-			case <-gc.b.closing:
-				return
-			default:
-				p := gc.toLoad[0]
-				gc.toLoad = gc.toLoad[1:]
-				gc.load(p)
-			}
-			continue
-		}
-		select {
-		case call := <-gc.calls:
-			gc.serve(call)
-		case <-gc.timer.C:
-			gc.tick()
-		case <-gc.b.closing:
-			return
-		}
-	}
+	coordLoop(&gc.coordParts, gc.calls, gc.timer, gc.b.closing, gc.serve, gc.tick, gc.load)
 }
 
 // topicAppeared queues every partition of __consumer_offsets to load the
@@ -243,23 +199,6 @@ func (gc *groupCoordinator) emptyPartition(p int32) bool {
 	return part.log == nil || part.log.LogEndOffset() <= part.log.LogStartOffset()
 }
 
-// partitionError says why groups of partition p cannot be served now, or
-// nil.
-func (gc *groupCoordinator) partitionError(p int32) *tributary.Error {
-	if p < 0 || int(p) >= len(gc.state) {
-		return tributary.ErrCoordinatorNotAvailable
-	}
-	switch gc.state[p] {
-	case partAbsent:
-		return tributary.ErrCoordinatorNotAvailable
-	case partLoading:
-		return tributary.ErrCoordinatorLoadInProgress
-	case partFollower:
-		return tributary.ErrNotCoordinator
-	}
-	return nil
-}
-
 // setOffsetsLeader is the hook for leadership changes of __consumer_offsets
 // partitions (DESIGN.md point 7): becoming leader of partition p loads
 // its groups from the log; losing it drops them, and their clients are
@@ -287,18 +226,10 @@ func (b *Broker) moveOffsetsPartition(p int32, leader, sync bool) error {
 			_, err := b.leaderPartition(offsetsTopic, p)
 			leader = err == nil
 		}
-		if p >= 0 && int(p) < len(gc.state) {
-			switch {
-			case leader && gc.state[p] != partLoaded && gc.state[p] != partLoading:
-				gc.state[p] = partLoading
-				gc.toLoad = append(gc.toLoad, p)
-			case !leader:
-				gc.c.Unload(p)
-				gc.state[p] = partFollower
-				gc.toLoad = slices.DeleteFunc(gc.toLoad, func(q int32) bool { return q == p })
-				gc.retry = slices.DeleteFunc(gc.retry, func(q int32) bool { return q == p })
-			}
+		if !leader {
+			gc.c.Unload(p)
 		}
+		gc.follow(p, leader)
 		return kmsg.NewPtrHeartbeatResponse() // nothing reads it
 	}})
 	return err
@@ -307,17 +238,6 @@ func (b *Broker) moveOffsetsPartition(p int32, leader, sync bool) error {
 // groupError says why the group cannot be served now, or nil.
 func (gc *groupCoordinator) groupError(id string) *tributary.Error {
 	return gc.partitionError(group.Partition(id, max(gc.nparts, 1)))
-}
-
-// loading reports whether any partition is still loading (ListGroups
-// answers COORDINATOR_LOAD_IN_PROGRESS then, with what it has).
-func (gc *groupCoordinator) loading() bool {
-	for _, s := range gc.state {
-		if s == partLoading {
-			return true
-		}
-	}
-	return false
 }
 
 func (gc *groupCoordinator) serve(call *groupCall) {
@@ -362,10 +282,7 @@ func (gc *groupCoordinator) run(call *groupCall, ref group.Ref) (resp kmsg.Respo
 
 func (gc *groupCoordinator) tick() {
 	now := time.Now()
-	if !gc.retryAt.IsZero() && !now.Before(gc.retryAt) {
-		gc.toLoad = append(gc.toLoad, gc.retry...)
-		gc.retry, gc.retryAt = nil, time.Time{}
-	}
+	gc.retryDue(now)
 	gc.c.Tick(now)
 	gc.step(nil, nil, nil)
 }
@@ -392,10 +309,7 @@ func (gc *groupCoordinator) step(call *groupCall, resp kmsg.Response, poisoned m
 	if len(failed) > 0 {
 		for p := range failed {
 			gc.c.Unload(p)
-			if gc.state[p] == partLoaded {
-				gc.state[p] = partLoading
-				gc.toLoad = append(gc.toLoad, p)
-			}
+			gc.reload(p)
 		}
 		// Unload answers the parked requests of those groups
 		// NOT_COORDINATOR; it writes nothing.
@@ -421,20 +335,8 @@ func (gc *groupCoordinator) deliver(replies []group.Reply, failed map[int32]bool
 
 // rearm sets the timer to the coordinator's next deadline.
 func (gc *groupCoordinator) rearm() {
-	if !gc.timer.Stop() {
-		select {
-		case <-gc.timer.C:
-		default:
-		}
-	}
 	at, ok := gc.c.NextDeadline()
-	if !ok {
-		at = time.Now().Add(time.Hour)
-	}
-	if !gc.retryAt.IsZero() && gc.retryAt.Before(at) {
-		at = gc.retryAt
-	}
-	gc.timer.Reset(max(time.Until(at), 0))
+	gc.coordParts.rearm(gc.timer, at, ok)
 }
 
 // appendRecords writes the records to their partitions, one append per
@@ -539,7 +441,7 @@ func (b *Broker) groupsTxnCompleted(pi int32, pid int64, commit bool) {
 		return
 	}
 	b.callGroups(nil, &groupCall{run: func(gc *groupCoordinator, now time.Time, _ group.Ref) kmsg.Response {
-		if pi >= 0 && int(pi) < len(gc.state) && gc.state[pi] == partLoaded {
+		if gc.loaded(pi) {
 			gc.c.CompleteTxn(now, pi, pid, commit)
 		}
 		return kmsg.NewPtrHeartbeatResponse()
@@ -626,10 +528,7 @@ func (gc *groupCoordinator) load(pi int32) {
 		gc.b.logger.Error("group coordinator: loading __consumer_offsets partition failed; will retry", "partition", pi, "err", err)
 		gc.c.Unload(pi)
 		gc.deliver(gc.c.Drain().Replies, nil)
-		gc.retry = append(gc.retry, pi)
-		if gc.retryAt.IsZero() {
-			gc.retryAt = time.Now().Add(loadRetryDelay)
-		}
+		gc.loadFailed(pi)
 		gc.rearm()
 		return
 	}

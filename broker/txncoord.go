@@ -66,13 +66,10 @@ type txnCoordinator struct {
 	inflight atomic.Int64
 
 	// Owned by txnLoop.
-	c       *txn.Coordinator
-	nparts  int32
-	state   []partState
-	toLoad  []int32
-	timer   *time.Timer
-	retry   []int32
-	retryAt time.Time
+	coordParts // by __transaction_state partition
+	c          *txn.Coordinator
+	nparts     int32
+	timer      *time.Timer
 }
 
 type txnCall struct {
@@ -118,11 +115,11 @@ func (b *Broker) initTxns() error {
 		return fmt.Errorf("broker: transaction coordinator: %w", err)
 	}
 	tc := &txnCoordinator{
-		b:      b,
-		calls:  make(chan *txnCall, groupCallQueue),
-		c:      c,
-		nparts: nparts,
-		state:  make([]partState, nparts),
+		b:          b,
+		calls:      make(chan *txnCall, groupCallQueue),
+		c:          c,
+		coordParts: newCoordParts(nparts),
+		nparts:     nparts,
 	}
 	b.txns.Store(tc)
 	b.goTracked(tc.loop)
@@ -134,31 +131,7 @@ func (tc *txnCoordinator) loop() {
 	defer tc.timer.Stop()
 	tc.topicAppeared()
 	tc.rearm()
-	for {
-		if len(tc.toLoad) > 0 {
-			select {
-			case call := <-tc.calls:
-				tc.serve(call)
-			case <-tc.timer.C:
-				tc.tick()
-			case <-tc.b.closing:
-				return
-			default:
-				p := tc.toLoad[0]
-				tc.toLoad = tc.toLoad[1:]
-				tc.load(p)
-			}
-			continue
-		}
-		select {
-		case call := <-tc.calls:
-			tc.serve(call)
-		case <-tc.timer.C:
-			tc.tick()
-		case <-tc.b.closing:
-			return
-		}
-	}
+	coordLoop(&tc.coordParts, tc.calls, tc.timer, tc.b.closing, tc.serve, tc.tick, tc.load)
 }
 
 // topicAppeared queues the partitions of __transaction_state this broker
@@ -184,21 +157,6 @@ func (tc *txnCoordinator) topicAppeared() {
 		}
 		tc.toLoad = append(tc.toLoad, p)
 	}
-}
-
-func (tc *txnCoordinator) partitionError(p int32) *tributary.Error {
-	if p < 0 || int(p) >= len(tc.state) {
-		return tributary.ErrCoordinatorNotAvailable
-	}
-	switch tc.state[p] {
-	case partAbsent:
-		return tributary.ErrCoordinatorNotAvailable
-	case partLoading:
-		return tributary.ErrCoordinatorLoadInProgress
-	case partFollower:
-		return tributary.ErrNotCoordinator
-	}
-	return nil
 }
 
 func (tc *txnCoordinator) idError(id string) *tributary.Error {
@@ -236,10 +194,7 @@ func (tc *txnCoordinator) run(call *txnCall) (resp kmsg.Response, poisoned map[i
 
 func (tc *txnCoordinator) tick() {
 	now := time.Now()
-	if !tc.retryAt.IsZero() && !now.Before(tc.retryAt) {
-		tc.toLoad = append(tc.toLoad, tc.retry...)
-		tc.retry, tc.retryAt = nil, time.Time{}
-	}
+	tc.retryDue(now)
 	tc.c.Tick(now)
 	tc.step(nil, nil, nil)
 }
@@ -269,10 +224,7 @@ func (tc *txnCoordinator) step(call *txnCall, resp kmsg.Response, poisoned map[i
 	}
 	for p := range failed {
 		tc.c.Unload(p)
-		if tc.state[p] == partLoaded {
-			tc.state[p] = partLoading
-			tc.toLoad = append(tc.toLoad, p)
-		}
+		tc.reload(p)
 	}
 	if len(failed) > 0 {
 		tc.c.Drain() // Unload writes nothing
@@ -281,20 +233,8 @@ func (tc *txnCoordinator) step(call *txnCall, resp kmsg.Response, poisoned map[i
 }
 
 func (tc *txnCoordinator) rearm() {
-	if !tc.timer.Stop() {
-		select {
-		case <-tc.timer.C:
-		default:
-		}
-	}
 	at, ok := tc.c.NextDeadline()
-	if !ok {
-		at = time.Now().Add(time.Hour)
-	}
-	if !tc.retryAt.IsZero() && tc.retryAt.Before(at) {
-		at = tc.retryAt
-	}
-	tc.timer.Reset(max(time.Until(at), 0))
+	tc.coordParts.rearm(tc.timer, at, ok)
 }
 
 // appendRecords writes the records to __transaction_state, one append
@@ -357,10 +297,7 @@ func (tc *txnCoordinator) load(pi int32) {
 		tc.b.logger.Error("transaction coordinator: loading __transaction_state partition failed; will retry", "partition", pi, "err", err)
 		tc.c.Unload(pi)
 		tc.c.Drain()
-		tc.retry = append(tc.retry, pi)
-		if tc.retryAt.IsZero() {
-			tc.retryAt = time.Now().Add(loadRetryDelay)
-		}
+		tc.loadFailed(pi)
 		tc.rearm()
 		return
 	}
@@ -600,20 +537,14 @@ func (b *Broker) txnStateRoleChanged(p *partition) {
 	b.tryGo(func() {
 		b.callTxns(nil, &txnCall{topicReady: true})
 		b.callTxns(nil, &txnCall{run: func(tc *txnCoordinator, _ time.Time) kmsg.Response {
-			if !tc.topicKnown.Load() || pi < 0 || int(pi) >= len(tc.state) {
+			if !tc.topicKnown.Load() {
 				return kmsg.NewPtrHeartbeatResponse()
 			}
 			_, err := b.leaderPartition(txnStateTopic, pi)
-			switch leader := err == nil; {
-			case leader && tc.state[pi] != partLoaded && tc.state[pi] != partLoading:
-				tc.state[pi] = partLoading
-				tc.toLoad = append(tc.toLoad, pi)
-			case !leader:
+			if err != nil {
 				tc.c.Unload(pi)
-				tc.state[pi] = partFollower
-				tc.toLoad = slices.DeleteFunc(tc.toLoad, func(q int32) bool { return q == pi })
-				tc.retry = slices.DeleteFunc(tc.retry, func(q int32) bool { return q == pi })
 			}
+			tc.follow(pi, err == nil)
 			return kmsg.NewPtrHeartbeatResponse()
 		}})
 	})
