@@ -648,21 +648,28 @@ var (
 // up, closing the connection, when the connection or the broker closes.
 func (b *Broker) callGroups(req *request, call *groupCall) (kmsg.Response, error) {
 	call.reply = make(chan kmsg.Response, 1)
+	return callLoop(b, req, b.groups.Load().calls, call, call.reply, call.topicReady, errGroupPanic)
+}
+
+// callLoop sends call to a coordinator loop and waits for its answer on
+// reply, giving up when the request's connection or the broker closes.
+// A nil answer is the loop's panic (panicErr) unless nilOK.
+func callLoop[C any](b *Broker, req *request, calls chan<- C, call C, reply <-chan kmsg.Response, nilOK bool, panicErr error) (kmsg.Response, error) {
 	var dead <-chan struct{}
 	if req != nil && req.conn != nil {
 		dead = req.conn.Done()
 	}
 	select {
-	case b.groups.Load().calls <- call:
+	case calls <- call:
 	case <-dead:
 		return nil, net.ErrClosed
 	case <-b.closing:
 		return nil, errGroupsClosing
 	}
 	select {
-	case resp := <-call.reply:
-		if resp == nil && !call.topicReady {
-			return nil, errGroupPanic
+	case resp := <-reply:
+		if resp == nil && !nilOK {
+			return nil, panicErr
 		}
 		return resp, nil
 	case <-dead:

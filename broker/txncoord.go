@@ -38,7 +38,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"runtime/debug"
 	"slices"
 	"sync/atomic"
@@ -471,33 +470,12 @@ var errTxnPanic = errors.New("transaction coordinator failed on this request")
 
 // callTxns hands call to the loop and waits for its answer.
 func (b *Broker) callTxns(req *request, call *txnCall) (kmsg.Response, error) {
-	call.reply = make(chan kmsg.Response, 1)
-	var dead <-chan struct{}
-	if req != nil && req.conn != nil {
-		dead = req.conn.Done()
-	}
 	tc := b.txns.Load()
 	if tc == nil {
 		return nil, errGroupsClosing
 	}
-	select {
-	case tc.calls <- call:
-	case <-dead:
-		return nil, net.ErrClosed
-	case <-b.closing:
-		return nil, errGroupsClosing
-	}
-	select {
-	case resp := <-call.reply:
-		if resp == nil && !call.topicReady {
-			return nil, errTxnPanic
-		}
-		return resp, nil
-	case <-dead:
-		return nil, net.ErrClosed
-	case <-b.closing:
-		return nil, errGroupsClosing
-	}
+	call.reply = make(chan kmsg.Response, 1)
+	return callLoop(b, req, tc.calls, call, call.reply, call.topicReady, errTxnPanic)
 }
 
 // txnRequest runs a request for transactional ids on the loop: when one
