@@ -342,25 +342,39 @@ func (gc *groupCoordinator) rearm() {
 // appendRecords writes the records to their partitions, one append per
 // partition; it returns the partitions whose append failed.
 func (gc *groupCoordinator) appendRecords(recs []group.Record, poisoned map[int32]bool) map[int32]bool {
+	return appendByPartition(recs, func(r group.Record) int32 { return r.Partition }, poisoned, func(pi int32, rs []group.Record, now int64) error {
+		err := gc.appendPartition(pi, rs, now)
+		if err != nil {
+			gc.b.logger.Error("group coordinator: append to __consumer_offsets failed; unloading the partition", "partition", pi, "err", err)
+		}
+		return err
+	})
+}
+
+// appendByPartition is how both coordinators write a step's records: one
+// append per partition, in the order the partitions first appear, none
+// to a partition already failed (poisoned). It returns the failed
+// partitions: poisoned plus those whose append returned an error.
+func appendByPartition[R any](recs []R, part func(R) int32, poisoned map[int32]bool, write func(pi int32, rs []R, now int64) error) map[int32]bool {
 	failed := poisoned
 	if len(recs) == 0 {
 		return failed
 	}
-	byPart := map[int32][]group.Record{}
+	byPart := map[int32][]R{}
 	var order []int32
 	for _, r := range recs {
-		if _, ok := byPart[r.Partition]; !ok {
-			order = append(order, r.Partition)
+		pi := part(r)
+		if _, ok := byPart[pi]; !ok {
+			order = append(order, pi)
 		}
-		byPart[r.Partition] = append(byPart[r.Partition], r)
+		byPart[pi] = append(byPart[pi], r)
 	}
 	now := time.Now().UnixMilli()
 	for _, pi := range order {
 		if failed[pi] {
 			continue
 		}
-		if err := gc.appendPartition(pi, byPart[pi], now); err != nil {
-			gc.b.logger.Error("group coordinator: append to __consumer_offsets failed; unloading the partition", "partition", pi, "err", err)
+		if err := write(pi, byPart[pi], now); err != nil {
 			if failed == nil {
 				failed = map[int32]bool{}
 			}
@@ -405,7 +419,7 @@ func (gc *groupCoordinator) appendPartition(pi int32, recs []group.Record, now i
 				return l.AppendCoordinator(data, epoch)
 			})
 		} else {
-			res, err = p.rep.AppendAsLeader(encodeBatches(run, now), -1, minISR)
+			res, err = p.rep.AppendAsLeader(encodeBatches(run, groupKV, now), -1, minISR)
 		}
 		if err != nil {
 			return err
@@ -448,10 +462,12 @@ func (b *Broker) groupsTxnCompleted(pi int32, pid int64, commit bool) {
 	}})
 }
 
-// encodeBatches encodes recs as uncompressed RecordBatch v2 batches
-// (no producer id, CreateTime now), starting a new batch when one would
-// pass maxOffsetsBatchBytes.
-func encodeBatches(recs []group.Record, now int64) []byte {
+func groupKV(r group.Record) ([]byte, []byte) { return r.Key, r.Value }
+
+// encodeBatches encodes recs (kv gives each one's key and value) as
+// uncompressed RecordBatch v2 batches (no producer id, CreateTime now),
+// starting a new batch when one would pass maxOffsetsBatchBytes.
+func encodeBatches[R any](recs []R, kv func(R) ([]byte, []byte), now int64) []byte {
 	var out, body []byte
 	n := int32(0)
 	flush := func() {
@@ -462,10 +478,11 @@ func encodeBatches(recs []group.Record, now int64) []byte {
 		body, n = body[:0], 0
 	}
 	for _, r := range recs {
-		if n > 0 && len(body)+len(r.Key)+len(r.Value)+32 > maxOffsetsBatchBytes {
+		k, v := kv(r)
+		if n > 0 && len(body)+len(k)+len(v)+32 > maxOffsetsBatchBytes {
 			flush()
 		}
-		body = appendRecord(body, n, r.Key, r.Value)
+		body = appendRecord(body, n, k, v)
 		n++
 	}
 	flush()

@@ -60,9 +60,6 @@ type txnCoordinator struct {
 	b          *Broker
 	calls      chan *txnCall
 	topicKnown atomic.Bool
-	// inflight counts marker writers running, so tests can wait for
-	// them and Close does not leave one behind (they are tracked).
-	inflight atomic.Int64
 
 	// Owned by txnLoop.
 	coordParts // by __transaction_state partition
@@ -78,20 +75,18 @@ type txnCall struct {
 	reply      chan kmsg.Response
 }
 
-func txnConfig(b *Broker, cfg Config, partitions int32) txn.Config {
+func (b *Broker) txnConfig(partitions int32) txn.Config {
 	tc := txn.DefaultConfig()
 	tc.NumPartitions = partitions
-	tc.MaxTimeoutMs = cfg.TransactionMaxTimeoutMs
-	tc.AbortCheckInterval = time.Duration(cfg.TransactionAbortTimedOutCleanupIntervalMs) * time.Millisecond
-	tc.RemoveExpiredInterval = time.Duration(cfg.TransactionRemoveExpiredCleanupIntervalMs) * time.Millisecond
-	tc.ExpirationMs = int64(cfg.TransactionalIDExpirationMs)
-	if b != nil {
-		tc.AllocateProducerID = b.data.pids.allocate
-		tc.GroupPartition = b.groupPartition
-		tc.PartitionExists = func(topic string, partition int32) bool {
-			_, err := b.lookupPartition(topic, partition)
-			return err == nil
-		}
+	tc.MaxTimeoutMs = b.cfg.TransactionMaxTimeoutMs
+	tc.AbortCheckInterval = time.Duration(b.cfg.TransactionAbortTimedOutCleanupIntervalMs) * time.Millisecond
+	tc.RemoveExpiredInterval = time.Duration(b.cfg.TransactionRemoveExpiredCleanupIntervalMs) * time.Millisecond
+	tc.ExpirationMs = int64(b.cfg.TransactionalIDExpirationMs)
+	tc.AllocateProducerID = b.data.pids.allocate
+	tc.GroupPartition = b.groupPartition
+	tc.PartitionExists = func(topic string, partition int32) bool {
+		_, err := b.lookupPartition(topic, partition)
+		return err == nil
 	}
 	return tc
 }
@@ -109,7 +104,7 @@ func (b *Broker) initTxns() error {
 		nparts = int32(len(t.partitions))
 		b.mu.RUnlock()
 	}
-	c, err := txn.New(txnConfig(b, b.cfg, max(nparts, 1)))
+	c, err := txn.New(b.txnConfig(max(nparts, 1)))
 	if err != nil {
 		return fmt.Errorf("broker: transaction coordinator: %w", err)
 	}
@@ -239,47 +234,24 @@ func (tc *txnCoordinator) rearm() {
 // appendRecords writes the records to __transaction_state, one append
 // per partition, and returns the partitions whose append failed.
 func (tc *txnCoordinator) appendRecords(recs []txn.Record, poisoned map[int32]bool) map[int32]bool {
-	failed := poisoned
-	if len(recs) == 0 {
-		return failed
-	}
-	byPart := map[int32][][2][]byte{}
-	var order []int32
-	for _, r := range recs {
-		if _, ok := byPart[r.Partition]; !ok {
-			order = append(order, r.Partition)
-		}
-		byPart[r.Partition] = append(byPart[r.Partition], [2][]byte{r.Key, r.Value})
-	}
-	now := time.Now().UnixMilli()
-	for _, pi := range order {
-		if failed[pi] {
-			continue
-		}
-		if err := tc.b.appendInternal(txnStateTopic, pi, byPart[pi], now); err != nil {
+	return appendByPartition(recs, func(r txn.Record) int32 { return r.Partition }, poisoned, func(pi int32, rs []txn.Record, now int64) error {
+		err := tc.appendPartition(pi, rs, now)
+		if err != nil {
 			tc.b.logger.Error("transaction coordinator: append to __transaction_state failed; unloading the partition", "partition", pi, "err", err)
-			if failed == nil {
-				failed = map[int32]bool{}
-			}
-			failed[pi] = true
 		}
-	}
-	return failed
+		return err
+	})
 }
 
-// appendInternal appends key/value records to partition pi of an
-// internal topic as this broker's own non-transactional batches, with
-// acks=all, and waits until the ISR holds them.
-func (b *Broker) appendInternal(topic string, pi int32, kvs [][2][]byte, now int64) error {
-	p, err := b.leaderPartition(topic, pi)
+// appendPartition appends records to partition pi of __transaction_state
+// with acks=all and waits until the ISR holds them.
+func (tc *txnCoordinator) appendPartition(pi int32, recs []txn.Record, now int64) error {
+	b := tc.b
+	p, err := b.leaderPartition(txnStateTopic, pi)
 	if err != nil {
 		return err
 	}
-	var body []byte
-	for i, kv := range kvs {
-		body = appendRecord(body, int32(i), kv[0], kv[1])
-	}
-	data := appendBatch(nil, body, int32(len(kvs)), now)
+	data := encodeBatches(recs, func(r txn.Record) ([]byte, []byte) { return r.Key, r.Value }, now)
 	minISR := b.minInsyncReplicas(p.topic)
 	res, err := p.rep.AppendAsLeader(data, -1, minISR)
 	if err != nil {
@@ -365,6 +337,12 @@ func readInternal(l *storage.Log, rec func(h *batch.Header, key, value []byte) e
 				return fmt.Errorf("batch at offset %d does not advance past %d", h.BaseOffset, off)
 			}
 			off = next
+			if h.IsControl() {
+				if commit, _, ok := storage.ParseMarker(&h, b); ok && marker != nil {
+					marker(&h, commit)
+				}
+				continue
+			}
 			region, err := batch.RecordsRegion(b, (*dec)[:0], limit)
 			if err != nil {
 				return err
@@ -372,13 +350,6 @@ func readInternal(l *storage.Log, rec func(h *batch.Header, key, value []byte) e
 			it := batch.NewRecords(region, h.RecordCount)
 			var r batch.Record
 			for it.Next(&r) {
-				if h.IsControl() {
-					// Key: version int16, type int16 (0 abort, 1 commit).
-					if marker != nil && len(r.Key) >= 4 {
-						marker(&h, r.Key[3] == 1 && r.Key[2] == 0)
-					}
-					continue
-				}
 				if r.Key == nil {
 					continue
 				}
@@ -536,9 +507,7 @@ const markerRetryBackoff = 100 * time.Millisecond
 // coordinator once all are written.
 func (tc *txnCoordinator) startMarkers(job txn.MarkerJob) {
 	b := tc.b
-	tc.inflight.Add(1)
-	ok := b.tryGo(func() {
-		defer tc.inflight.Add(-1)
+	b.tryGo(func() {
 		if !b.writeMarkers(job) {
 			return // closing, or the coordinator moved: the next one redoes it
 		}
@@ -547,9 +516,6 @@ func (tc *txnCoordinator) startMarkers(job txn.MarkerJob) {
 			return kmsg.NewPtrHeartbeatResponse()
 		}})
 	})
-	if !ok {
-		tc.inflight.Add(-1)
-	}
 }
 
 // writeMarkers writes job's marker to each of its partitions, retrying
@@ -614,20 +580,12 @@ func (b *Broker) sendMarker(tp txn.TopicPartition, m storage.Marker) error {
 	wt.Topic, wt.Partitions = tp.Topic, []int32{tp.Partition}
 	wm.Topics = []kmsg.WriteTxnMarkersRequestMarkerTopic{wt}
 	req.Markers = []kmsg.WriteTxnMarkersRequestMarker{wm}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*offsetCommitTimeout)
+	ctx, cancel := context.WithTimeout(b.life, 2*offsetCommitTimeout)
 	defer cancel()
-	go func() {
-		select {
-		case <-b.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	raw, err := b.peers.request(ctx, st.Leader, laneMarkers, req)
+	resp, err := peerCall[*kmsg.WriteTxnMarkersResponse](ctx, b, st.Leader, laneMarkers, req)
 	if err != nil {
 		return err
 	}
-	resp := raw.(*kmsg.WriteTxnMarkersResponse)
 	for _, rm := range resp.Markers {
 		for _, rt := range rm.Topics {
 			for _, rp := range rt.Partitions {

@@ -123,20 +123,7 @@ func (b *Broker) askTxnCoordinator(req *request, txnID string, v *kmsg.AddPartit
 		}
 		return raw.(*kmsg.AddPartitionsToTxnResponse), nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), txnVerifyTimeout)
+	ctx, cancel := context.WithTimeout(b.life, txnVerifyTimeout)
 	defer cancel()
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-b.closing:
-			cancel()
-		case <-done:
-		}
-	}()
-	raw, err := b.peers.request(ctx, node, laneOther, v)
-	if err != nil {
-		return nil, err
-	}
-	return raw.(*kmsg.AddPartitionsToTxnResponse), nil
+	return peerCall[*kmsg.AddPartitionsToTxnResponse](ctx, b, node, laneOther, v)
 }

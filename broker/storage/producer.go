@@ -260,7 +260,7 @@ func (l *Log) replayProducerLocked(h *batch.Header, body []byte, now int64) (abo
 		e = newProducerEntry()
 	}
 	if h.IsControl() {
-		commit, coordEpoch, ok := parseMarker(h, body)
+		commit, coordEpoch, ok := ParseMarker(h, body)
 		if !ok {
 			// An empty control batch: the cleaner removed the marker's
 			// record with its whole transaction.

@@ -132,11 +132,11 @@ func markerBatch(m Marker, ts int64) []byte {
 	return b
 }
 
-// parseMarker decodes the transaction marker of control batch b (header
+// ParseMarker decodes the transaction marker of control batch b (header
 // h): whether it commits and its coordinator epoch. ok is false for an
 // empty control batch or a control record that is not a transaction
-// marker.
-func parseMarker(h *batch.Header, b []byte) (commit bool, coordEpoch int32, ok bool) {
+// marker. The coordinators read markers of their internal topics with it.
+func ParseMarker(h *batch.Header, b []byte) (commit bool, coordEpoch int32, ok bool) {
 	if h.RecordCount < 1 || int64(len(b)) < h.Size() {
 		return false, 0, false
 	}
@@ -444,7 +444,7 @@ func (t *txnTracker) onControl(h *batch.Header, b []byte) (discardable bool, kee
 	if h.RecordCount == 0 {
 		return true, nil // emptied by an earlier pass
 	}
-	commit, _, ok := parseMarker(h, b)
+	commit, _, ok := ParseMarker(h, b)
 	if !ok {
 		return false, nil
 	}
