@@ -69,17 +69,14 @@ func (c *Coordinator) OffsetCommit(now time.Time, req *kmsg.OffsetCommitRequest)
 	fillAll(nil)
 	for i, t := range req.Topics {
 		for j, p := range t.Partitions {
-			md := ""
-			if p.Metadata != nil {
-				md = *p.Metadata
-			}
-			if len(md) > c.cfg.OffsetMetadataMaxBytes {
-				resp.Topics[i].Partitions[j].ErrorCode = tributary.ErrOffsetMetadataTooLarge.Code
-				continue
-			}
-			o := &offset{offset: p.Offset, leaderEpoch: p.LeaderEpoch, metadata: md, commitMs: ms, expireMs: -1}
+			leaderEpoch := p.LeaderEpoch
 			if req.Version < 6 {
-				o.leaderEpoch = -1 // the field does not exist before v6
+				leaderEpoch = -1 // the field does not exist before v6
+			}
+			o, err := c.newOffset(p.Offset, leaderEpoch, p.Metadata, ms)
+			if err != nil {
+				resp.Topics[i].Partitions[j].ErrorCode = err.Code
+				continue
 			}
 			if req.Version >= 2 && req.Version <= 4 && req.RetentionTimeMillis >= 0 {
 				o.expireMs = ms + req.RetentionTimeMillis
@@ -89,6 +86,20 @@ func (c *Coordinator) OffsetCommit(now time.Time, req *kmsg.OffsetCommitRequest)
 		}
 	}
 	return resp
+}
+
+// newOffset is one partition's commit as stored, or
+// OFFSET_METADATA_TOO_LARGE when its metadata passes
+// offset.metadata.max.bytes.
+func (c *Coordinator) newOffset(off int64, leaderEpoch int32, metadata *string, ms int64) (*offset, *tributary.Error) {
+	md := ""
+	if metadata != nil {
+		md = *metadata
+	}
+	if len(md) > c.cfg.OffsetMetadataMaxBytes {
+		return nil, tributary.ErrOffsetMetadataTooLarge
+	}
+	return &offset{offset: off, leaderEpoch: leaderEpoch, metadata: md, commitMs: ms, expireMs: -1}, nil
 }
 
 func (g *group) validateOffsetCommit(req *kmsg.OffsetCommitRequest) *tributary.Error {

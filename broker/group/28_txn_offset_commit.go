@@ -95,18 +95,16 @@ func (c *Coordinator) TxnOffsetCommit(now time.Time, req *kmsg.TxnOffsetCommitRe
 	fillAll(nil)
 	for i, rt := range req.Topics {
 		for j, p := range rt.Partitions {
-			md := ""
-			if p.Metadata != nil {
-				md = *p.Metadata
+			leaderEpoch := p.LeaderEpoch
+			if req.Version < 2 {
+				leaderEpoch = -1 // the field does not exist before v2
 			}
-			if len(md) > c.cfg.OffsetMetadataMaxBytes {
-				resp.Topics[i].Partitions[j].ErrorCode = tributary.ErrOffsetMetadataTooLarge.Code
+			o, err := c.newOffset(p.Offset, leaderEpoch, p.Metadata, ms)
+			if err != nil {
+				resp.Topics[i].Partitions[j].ErrorCode = err.Code
 				continue
 			}
-			o := &offset{offset: p.Offset, leaderEpoch: p.LeaderEpoch, metadata: md, commitMs: ms, expireMs: -1, seq: c.nextSeq()}
-			if req.Version < 2 {
-				o.leaderEpoch = -1 // the field does not exist before v2
-			}
+			o.seq = c.nextSeq()
 			if t == nil {
 				t = &txnOffsets{epoch: req.ProducerEpoch, offsets: make(map[string]map[int32]*offset)}
 				g.txns[req.ProducerID] = t
