@@ -454,6 +454,13 @@ func (p *Partition) alterDone(a alterReq, st State, err error) bool {
 	if p.mu.gen != a.gen || p.mu.role != roleLeader {
 		return false
 	}
+	if p.mu.st.PartitionEpoch != a.req.PartitionEpoch {
+		// An Apply replaced the state this change was proposed on (it
+		// cleared the pending ISR then): the answer is about the past.
+		// Holding for a further Apply on a refusal here would wait for
+		// an update that has already come.
+		return false
+	}
 	p.mu.pendingISR = nil
 	if err != nil {
 		var ke *tributary.Error

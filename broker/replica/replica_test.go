@@ -335,6 +335,40 @@ func TestAlterPartitionRefusedWaitsForApply(t *testing.T) {
 	eventually(t, "ISR shrinks after the update", func() bool { return slices.Equal(leader.p.ISR(), []int32{1, 2}) })
 }
 
+// A refusal that arrives after the metadata update it refers to must not
+// hold the partition: the update was already applied, so no further one
+// is coming, and holding would freeze the ISR (here: the shrink of a dead
+// follower) until something unrelated moved the partition. Kafka ignores
+// an AlterPartition answer for a state it has replaced.
+func TestAlterPartitionRefusalAfterItsApplyNotHeld(t *testing.T) {
+	var raced atomic.Bool
+	var c *cluster
+	c = newCluster(t, 3, func(cfg *Config) {
+		id := cfg.NodeID
+		cfg.AlterPartition = func(ctx context.Context, req AlterPartitionRequest) (State, error) {
+			if id == 1 && raced.CompareAndSwap(false, true) {
+				// The controller changed the partition meanwhile, and
+				// that change reaches the leader before the refusal.
+				c.mu.Lock()
+				c.sts[0].PartitionEpoch++
+				c.mu.Unlock()
+				c.propagate()
+				return State{}, tributary.ErrInvalidUpdateVersion
+			}
+			return c.alterPartition(id, req)
+		}
+	})
+	leader := c.node(1)
+	c.stop(3)
+	_, err := c.produce(1, "a", 1, 1, 1)
+	require.NoError(t, err)
+	c.clk.Add(11 * time.Second)
+	eventually(t, "the ISR shrinks after the stale refusal", func() bool {
+		return slices.Equal(leader.p.ISR(), []int32{1, 2})
+	})
+	require.True(t, raced.Load())
+}
+
 // A replica refused as a new ISR member because it is still fenced
 // (INELIGIBLE_REPLICA) joins once the controller unfences it, with no
 // partition change in between to trigger an Apply: the leader tries
