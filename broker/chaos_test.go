@@ -43,6 +43,15 @@ type seqLog struct {
 	n     atomic.Int64
 }
 
+// isrString shows each partition's leader, epoch and ISR.
+func isrString(pd kadm.PartitionDetails) string {
+	var b strings.Builder
+	for _, p := range pd.Sorted() {
+		fmt.Fprintf(&b, "[p%d leader %d epoch %d isr %v] ", p.Partition, p.Leader, p.LeaderEpoch, p.ISR)
+	}
+	return b.String()
+}
+
 func (s *seqLog) ack(p int32, seq int) {
 	s.mu.Lock()
 	if s.acked == nil {
@@ -206,9 +215,12 @@ func TestChaosKillAndPartitionBrokers(t *testing.T) {
 	kills, pauses := 0, 0
 	for time.Now().Before(end) {
 		nd := c.Nodes[rng.IntN(len(c.Nodes))]
+		var blow string
 		if rng.IntN(3) == 0 {
 			p := nd.Process()
 			down.Store(nd.ID, true)
+			blow = fmt.Sprintf("pause of node %d", nd.ID)
+			t.Logf("chaos: %s at %s", blow, time.Now().Format("15:04:05.000"))
 			require.NoError(t, p.Pause())
 			time.Sleep(time.Duration(1500+rng.IntN(2500)) * time.Millisecond)
 			require.NoError(t, p.Resume())
@@ -216,15 +228,24 @@ func TestChaosKillAndPartitionBrokers(t *testing.T) {
 			pauses++
 		} else {
 			down.Store(nd.ID, true)
+			blow = fmt.Sprintf("kill of node %d", nd.ID)
+			t.Logf("chaos: %s at %s", blow, time.Now().Format("15:04:05.000"))
 			nd.Kill()
 			time.Sleep(time.Duration(200+rng.IntN(1500)) * time.Millisecond)
 			nd.Start()
 			down.Delete(nd.ID)
 			kills++
 		}
+		t.Logf("chaos: node %d back at %s", nd.ID, time.Now().Format("15:04:05.000"))
 		// Let the node rejoin every ISR before the next blow, so one
-		// broker at a time is down, as the test promises.
-		waitFor(t, 60*time.Second, "full ISRs", func() bool { return fullISR(describe(t, adm, topic), 3) })
+		// broker at a time is down, as the test promises. The last
+		// state seen goes into the failure, to say which partition
+		// stayed short.
+		var last kadm.PartitionDetails
+		waitFor(t, 60*time.Second, "full ISRs", func() bool {
+			last = describe(t, adm, topic)
+			return fullISR(last, 3)
+		}, func() string { return fmt.Sprintf("after the %s: %s", blow, isrString(last)) })
 	}
 	close(stop)
 	wg.Wait()

@@ -77,12 +77,16 @@ func createAssigned(t testing.TB, ctx context.Context, cl *kgo.Client, topic str
 	require.Zero(t, resp.Topics[0].ErrorCode, "create %s on %v", topic, replicas)
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+// waitFor polls cond until it holds or the deadline passes; detail, if
+// given, adds what the failure should show (the last state seen).
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool, detail ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
+			for _, f := range detail {
+				what += " (" + f() + ")"
+			}
 			t.Fatalf("timed out after %v waiting for %s", d, what)
 		}
 		time.Sleep(50 * time.Millisecond)

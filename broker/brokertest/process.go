@@ -27,6 +27,10 @@ type Process struct {
 	waitOnce sync.Once
 	waitErr  error
 	exited   chan struct{}
+	// finish stops the process if it still runs (continuing it first,
+	// should a failed test have left it paused) and ends its logging
+	// into the test.
+	finish func()
 }
 
 // Addr is host:port the broker listens on.
@@ -114,7 +118,7 @@ const (
 // output goes to t.Log.
 func StartProcess(t testing.TB, dir string, overrides ...string) *Process {
 	t.Helper()
-	return startProcess(t, dir, nil, nil, append([]string{"listeners=PLAINTEXT://127.0.0.1:0"}, overrides...))
+	return startProcess(t, dir, nil, nil, append([]string{"listeners=PLAINTEXT://127.0.0.1:0"}, overrides...), nil)
 }
 
 // StartProcessNoFile is StartProcess with the broker's RLIMIT_NOFILE (soft
@@ -127,14 +131,19 @@ func StartProcessNoFile(t testing.TB, dir string, nofile int, overrides ...strin
 		t.Fatalf("brokertest: prlimit(1) (util-linux) is needed to lower RLIMIT_NOFILE: %v", err)
 	}
 	return startProcess(t, dir, []string{prlimit, fmt.Sprintf("--nofile=%d:%d", nofile, nofile), "--"}, nil,
-		append([]string{"listeners=PLAINTEXT://127.0.0.1:0"}, overrides...))
+		append([]string{"listeners=PLAINTEXT://127.0.0.1:0"}, overrides...), nil)
 }
 
 // startProcess runs `tributary broker` with log.dirs=dir and the
 // overrides ("env:K=V" entries go to the environment instead), wrapped in
 // the wrap command if any; files are handed to the child as fds 3, 4, ...
 // (listening sockets, named in TRIBUTARY_LISTEN_FDS).
-func startProcess(t testing.TB, dir string, wrap []string, files []*os.File, overrides []string) *Process {
+//
+// With track nil the process is stopped by its own t.Cleanup; otherwise
+// track receives it (before it is known to serve, so a failed start is
+// stopped too) and its owner calls finish: a ProcessCluster stops every
+// node at once after the test's clients have closed.
+func startProcess(t testing.TB, dir string, wrap []string, files []*os.File, overrides []string, track func(*Process)) *Process {
 	t.Helper()
 	bin := buildBinary(t)
 	args := []string{"broker", "--override", "log.dirs=" + dir, "--override", "http.listener=127.0.0.1:0"}
@@ -167,13 +176,16 @@ func startProcess(t testing.TB, dir string, wrap []string, files []*os.File, ove
 	p := &Process{Pid: cmd.Process.Pid, cmd: cmd, exited: make(chan struct{})}
 	addrCh := make(chan string, 1)
 	httpCh := make(chan string, 1) // written (once) before addrCh
+	// Lines carry the data directory's name (node-2 in a cluster), so
+	// interleaved output of several processes says which one spoke.
+	name := "broker " + filepath.Base(dir)
 	var outMu sync.Mutex
 	testDone := false
 	logLine := func(line string) {
 		outMu.Lock()
 		defer outMu.Unlock()
 		if !testDone {
-			t.Log("broker:", line)
+			t.Log(name+":", line)
 		}
 	}
 	readDone := make(chan struct{})
@@ -203,10 +215,11 @@ func startProcess(t testing.TB, dir string, wrap []string, files []*os.File, ove
 		p.waitErr = cmd.Wait()
 		close(p.exited)
 	}()
-	t.Cleanup(func() {
+	p.finish = func() {
 		select {
 		case <-p.exited:
 		default:
+			p.Resume()
 			if err := p.Stop(); err != nil {
 				t.Errorf("brokertest: stopping broker process: %v", err)
 			}
@@ -214,7 +227,12 @@ func startProcess(t testing.TB, dir string, wrap []string, files []*os.File, ove
 		outMu.Lock()
 		testDone = true
 		outMu.Unlock()
-	})
+	}
+	if track != nil {
+		track(p)
+	} else {
+		t.Cleanup(p.finish)
+	}
 	select {
 	case p.addr = <-addrCh:
 		select {

@@ -30,8 +30,9 @@ type ProcessNode struct {
 	ctrl      *net.TCPListener
 	overrides []string
 
-	mu   sync.Mutex
-	proc *Process
+	mu      sync.Mutex
+	proc    *Process
+	started []*Process // every process of this node, for the cleanup
 }
 
 // StartProcessCluster starts n broker processes (node ids 1..n) forming
@@ -57,7 +58,23 @@ func StartProcessCluster(t testing.TB, n int, overrides ...string) *ProcessClust
 		c.Nodes = append(c.Nodes, nd)
 		voters = append(voters, fmt.Sprintf("%d@%s", i, ctl.Addr()))
 	}
+	// One cleanup, registered before the test makes its clients, stops
+	// every node at once after those clients closed: a client closing
+	// against a half-stopped cluster (a group leaving, a producer
+	// flushing) would wait out its timeouts on the listening sockets this
+	// process still holds for the stopped nodes.
 	t.Cleanup(func() {
+		var wg sync.WaitGroup
+		for _, nd := range c.Nodes {
+			nd.mu.Lock()
+			started := nd.started
+			nd.mu.Unlock()
+			for _, p := range started {
+				wg.Add(1)
+				go func() { defer wg.Done(); p.finish() }()
+			}
+		}
+		wg.Wait()
 		for _, nd := range c.Nodes {
 			nd.client.Close()
 			nd.ctrl.Close()
@@ -121,7 +138,11 @@ func (nd *ProcessNode) Start() {
 	}
 	defer kf.Close()
 	ov := append(append([]string(nil), nd.overrides...), "env:TRIBUTARY_LISTEN_FDS=PLAINTEXT:3,CONTROLLER:4")
-	p := startProcess(nd.t, nd.Dir, nil, []*os.File{cf, kf}, ov)
+	p := startProcess(nd.t, nd.Dir, nil, []*os.File{cf, kf}, ov, func(p *Process) {
+		nd.mu.Lock()
+		nd.started = append(nd.started, p)
+		nd.mu.Unlock()
+	})
 	nd.mu.Lock()
 	nd.proc = p
 	nd.mu.Unlock()
