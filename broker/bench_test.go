@@ -216,12 +216,17 @@ func BenchmarkProduceConsume1M(b *testing.B) {
 //	go test ./broker -run '^$' -bench ReplicationRF3 -benchtime 1x
 //
 // Kafka's own published figure for 3x synchronous replication is about
-// half the unreplicated throughput.
+// half the unreplicated throughput. -bench.inprocess runs the three nodes
+// inside the test binary, for -cpuprofile.
 func BenchmarkReplicationRF3(b *testing.B) {
 	n := *benchRecords
 	for range b.N {
-		c := brokertest.StartProcessCluster(b, 3)
-		addr := c.Nodes[0].Addr()
+		var addr string
+		if *benchInProcess {
+			addr = brokertest.StartCluster(b, 3).Addrs()[0]
+		} else {
+			addr = brokertest.StartProcessCluster(b, 3).Nodes[0].Addr()
+		}
 		var rf1, rf3 throughput
 		best := func(acc *throughput, t throughput) {
 			if acc.produce == 0 || t.produce < acc.produce {
