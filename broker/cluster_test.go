@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -249,11 +250,58 @@ func TestClusterNotEnoughReplicas(t *testing.T) {
 	require.Error(t, err)
 	require.True(t, errors.Is(err, kerr.NotEnoughReplicas) || errors.Is(err, kerr.NotEnoughReplicasAfterAppend) || errors.Is(err, kgo.ErrRecordTimeout),
 		"want NOT_ENOUGH_REPLICAS, got %v", err)
+	// What the broker answers, without the client's retries in between.
+	requireNotEnoughReplicas(t, c.Node(pd[0].Leader).Addr(), "strict", 0)
 
 	follower.Restart(t)
 	waitFor(t, 30*time.Second, "the ISR to grow back", func() bool { return len(describe(t, adm, "strict")[0].ISR) == 3 })
 	produceSeq(t, cl, "strict", 1, 10, 10)
 	readAll(t, c.Addrs(), "strict", 1, 20)
+}
+
+// produceAcksAll sends one acks=all produce of a record straight to addr
+// (a partition's leader, with no client retries in between) and returns
+// the partition's error code.
+func produceAcksAll(t *testing.T, addr, topic string, partition int32, timeoutMs int32) int16 {
+	t.Helper()
+	cl := clusterClient(t, []string{addr})
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 9, -1, timeoutMs
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition = partition
+	rp.Records = batchtest.Build(batchtest.NonIdempotent(time.Now().UnixMilli()), batchtest.Values(1, 10)...)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(timeoutMs)*time.Millisecond+10*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, seed(cl))
+	require.NoError(t, err)
+	require.Len(t, resp.Topics, 1)
+	require.Len(t, resp.Topics[0].Partitions, 1)
+	return resp.Topics[0].Partitions[0].ErrorCode
+}
+
+// requireNotEnoughReplicas sends acks=all produces to the partition's
+// leader until one is refused before its append with NOT_ENOUGH_REPLICAS,
+// as Kafka refuses a write while the ISR is below min.insync.replicas.
+// Until the leader has the shrunken ISR an answer may be a timeout or
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND; an answer that acknowledges the write
+// fails the test at once.
+func requireNotEnoughReplicas(t *testing.T, leaderAddr, topic string, partition int32) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var last int16
+	for time.Now().Before(deadline) {
+		last = produceAcksAll(t, leaderAddr, topic, partition, 1000)
+		require.NotZero(t, last, "an acks=all write with the ISR below min.insync.replicas was acknowledged")
+		if last == kerr.NotEnoughReplicas.Code {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no NOT_ENOUGH_REPLICAS from the leader of %s/%d within 30s; last answer: %v", topic, partition, kerr.ErrorForCode(last))
 }
 
 // Stopping the active controller elects another voter, and topics can
@@ -573,6 +621,15 @@ func TestClusterTwoOfThreeDown(t *testing.T) {
 		kgo.RecordDeliveryTimeout(4*time.Second), kgo.ProduceRequestTimeout(2*time.Second))
 	err = short.ProduceSync(ctx, &kgo.Record{Topic: "two-down", Partition: 0, Value: []byte("never")}).FirstErr()
 	require.Error(t, err, "an acks=all write with the ISR below min.insync.replicas must fail")
+	// What the leader itself answers: with two of three voters down the
+	// controller quorum is gone too, so the ISR cannot shrink (as in
+	// KRaft's combined mode) and the write waits for followers that never
+	// come: REQUEST_TIMED_OUT, never an acknowledgement. (With the quorum
+	// alive the ISR shrinks and writes are refused with
+	// NOT_ENOUGH_REPLICAS: TestClusterNotEnoughReplicas.)
+	code := produceAcksAll(t, c.Node(leader).Addr(), "two-down", 0, 2000)
+	require.Contains(t, []int16{kerr.RequestTimedOut.Code, kerr.NotEnoughReplicas.Code, kerr.NotEnoughReplicasAfterAppend.Code}, code,
+		"answer %v", kerr.ErrorForCode(code))
 
 	downed[0].Restart(t)
 	waitFor(t, 60*time.Second, "a leader with two in-sync replicas", func() bool {
@@ -582,8 +639,8 @@ func TestClusterTwoOfThreeDown(t *testing.T) {
 	produceSeq(t, cl, "two-down", 1, 100, 100)
 	downed[1].Restart(t)
 	waitFor(t, 60*time.Second, "full ISR", func() bool { return fullISR(describe(t, adm, "two-down"), 3) })
-	// The refused record may or may not be in the log (the leader
-	// appended it before the ISR could not follow), but only after the
+	// The refused records may or may not be in the log (the leader
+	// appended them before the ISR could not follow), but only after the
 	// acknowledged ones of the first round, and the second round follows.
 	rd := clusterClient(t, c.Addrs(), kgo.ConsumeTopics("two-down"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	var vals []string
@@ -591,7 +648,7 @@ func TestClusterTwoOfThreeDown(t *testing.T) {
 		fs := rd.PollFetches(ctx)
 		require.NoError(t, ctx.Err())
 		fs.EachRecord(func(r *kgo.Record) {
-			if string(r.Value) != "never" {
+			if strings.HasPrefix(string(r.Value), "p0-") { // not a refused write
 				vals = append(vals, string(r.Value))
 			}
 		})
