@@ -230,6 +230,17 @@ func firstErr[T any](items []T, f func(T) (string, error)) error {
 	return nil
 }
 
+// lookup returns the item of items whose key is name (the On methods).
+func lookup[T any](items []T, name string, key func(T) string) (T, bool) {
+	for _, it := range items {
+		if key(it) == name {
+			return it, true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
 // lookupPartition returns the item of items that is about one partition.
 func lookupPartition[T any](items []T, topic string, partition int32, key func(T) (string, int32)) (T, bool) {
 	for _, it := range items {

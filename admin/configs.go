@@ -90,12 +90,7 @@ func (ls ResourceConfigsList) FirstErr() error {
 
 // On returns the configs of the named resource.
 func (ls ResourceConfigsList) On(name string) (ResourceConfigs, bool) {
-	for _, r := range ls {
-		if r.Name == name {
-			return r, true
-		}
-	}
-	return ResourceConfigs{}, false
+	return lookup(ls, name, func(r ResourceConfigs) string { return r.Name })
 }
 
 // DescribeTopicConfigs describes every config of each topic, with

@@ -155,12 +155,7 @@ func (ds DescribedGroups) FirstErr() error {
 
 // On returns the described group.
 func (ds DescribedGroups) On(group string) (DescribedGroup, bool) {
-	for _, d := range ds {
-		if d.Group == group {
-			return d, true
-		}
-	}
-	return DescribedGroup{}, false
+	return lookup(ds, group, func(d DescribedGroup) string { return d.Group })
 }
 
 // DescribeGroups describes groups, asking each group's coordinator, and

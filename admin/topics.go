@@ -68,12 +68,7 @@ func (rs CreateTopicResults) FirstErr() error {
 
 // On returns the result for topic.
 func (rs CreateTopicResults) On(topic string) (CreateTopicResult, bool) {
-	for _, r := range rs {
-		if r.Topic == topic {
-			return r, true
-		}
-	}
-	return CreateTopicResult{}, false
+	return lookup(rs, topic, func(r CreateTopicResult) string { return r.Topic })
 }
 
 // CreateTopic creates one topic with partitions partitions (-1: broker
@@ -282,12 +277,7 @@ func (ds TopicDetails) FirstErr() error {
 
 // On returns the detail for topic.
 func (ds TopicDetails) On(topic string) (TopicDetail, bool) {
-	for _, d := range ds {
-		if d.Topic == topic {
-			return d, true
-		}
-	}
-	return TopicDetail{}, false
+	return lookup(ds, topic, func(d TopicDetail) string { return d.Topic })
 }
 
 // DescribeTopics describes topics (every topic if none are named): their

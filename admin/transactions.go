@@ -238,12 +238,7 @@ func (ds DescribedTransactions) FirstErr() error {
 
 // On returns the described transactional id.
 func (ds DescribedTransactions) On(id string) (DescribedTransaction, bool) {
-	for _, d := range ds {
-		if d.TransactionalID == id {
-			return d, true
-		}
-	}
-	return DescribedTransaction{}, false
+	return lookup(ds, id, func(d DescribedTransaction) string { return d.TransactionalID })
 }
 
 // DescribeTransactions describes transactional ids, asking each id's

@@ -17,17 +17,16 @@ func init() { register(25, 0, 4, handleAddOffsetsToTxn) }
 
 func handleAddOffsetsToTxn(b *Broker, req *request) (any, error) {
 	r := req.msg.(*kmsg.AddOffsetsToTxnRequest)
-	// The marker must reach __consumer_offsets: make sure it exists.
-	if e := b.ensureOffsetsTopic(req); e != nil {
-		resp := r.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
-		resp.ErrorCode = e.Code
-		return resp, nil
-	}
-	return b.txnRequest(req, []string{r.TransactionalID}, func(e *tributary.Error) kmsg.Response {
+	fail := func(e *tributary.Error) kmsg.Response {
 		resp := r.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
 		resp.ErrorCode = e.Code
 		return resp
-	}, func(c *txn.Coordinator, now time.Time) kmsg.Response {
+	}
+	// The marker must reach __consumer_offsets: make sure it exists.
+	if e := b.ensureOffsetsTopic(req); e != nil {
+		return fail(e), nil
+	}
+	return b.txnRequest(req, []string{r.TransactionalID}, fail, func(c *txn.Coordinator, now time.Time) kmsg.Response {
 		return c.AddOffsetsToTxn(now, r)
 	})
 }

@@ -21,20 +21,7 @@ func init() { register(28, 0, 4, handleTxnOffsetCommit) }
 
 func handleTxnOffsetCommit(b *Broker, req *request) (any, error) {
 	r := req.msg.(*kmsg.TxnOffsetCommitRequest)
-	fail := func(e *tributary.Error) kmsg.Response {
-		resp := r.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
-		for _, t := range r.Topics {
-			rt := kmsg.NewTxnOffsetCommitResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p.Partition, e.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp
-	}
+	fail := func(e *tributary.Error) kmsg.Response { return group.TxnOffsetCommitAnswer(r, e.Code) }
 	for _, t := range r.Topics {
 		for _, p := range t.Partitions {
 			if _, err := b.lookupPartition(t.Topic, p.Partition); err != nil {

@@ -47,22 +47,8 @@ type txnOffsets struct {
 func (c *Coordinator) TxnOffsetCommit(now time.Time, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
 	ms := nowMs(now)
 	c.observe(ms)
-	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	fillAll := func(err *tributary.Error) *kmsg.TxnOffsetCommitResponse {
-		for _, t := range req.Topics {
-			rt := kmsg.NewTxnOffsetCommitResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
-				rp.Partition = p.Partition
-				if err != nil {
-					rp.ErrorCode = err.Code
-				}
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp
+		return TxnOffsetCommitAnswer(req, err.Code)
 	}
 	if req.Group == "" {
 		return fillAll(tributary.ErrInvalidGroupId)
@@ -92,7 +78,7 @@ func (c *Coordinator) TxnOffsetCommit(now time.Time, req *kmsg.TxnOffsetCommitRe
 		return fillAll(tributary.ErrInvalidProducerEpoch)
 	}
 
-	fillAll(nil)
+	resp := TxnOffsetCommitAnswer(req, 0)
 	for i, rt := range req.Topics {
 		for j, p := range rt.Partitions {
 			leaderEpoch := p.LeaderEpoch
@@ -212,4 +198,23 @@ func (g *group) hasPendingTxn(topic string, partition int32) bool {
 		}
 	}
 	return false
+}
+
+// TxnOffsetCommitAnswer is a response naming every partition of req with
+// code: an error for all of them, or 0 for a response to fill in. The
+// broker answers with it too when the request fails before the
+// coordinator.
+func TxnOffsetCommitAnswer(req *kmsg.TxnOffsetCommitRequest, code int16) *kmsg.TxnOffsetCommitResponse {
+	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	for _, t := range req.Topics {
+		rt := kmsg.NewTxnOffsetCommitResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
 }
