@@ -1,8 +1,8 @@
 package broker_test
 
 import (
+	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"testing"
@@ -122,6 +122,29 @@ func listLatest(t *testing.T, cl *kgo.Client, topic string, partition int32, iso
 // new instance initialises the id: its open transaction is aborted, and
 // its late Produce, TxnOffsetCommit and EndTxn are refused and land in no
 // transaction.
+// initTxnPID sends InitProducerId for the transactional id until the
+// coordinator has loaded and no transaction of an earlier epoch is still
+// ending (what a client retries); any other error fails the test.
+func initTxnPID(t *testing.T, ctx context.Context, cl *kgo.Client, id string) (int64, int16) {
+	t.Helper()
+	for {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.Version = 4
+		req.TransactionalID = kmsg.StringPtr(id)
+		req.TransactionTimeoutMillis = 60000
+		req.ProducerID, req.ProducerEpoch = -1, -1
+		resp, err := req.RequestWith(ctx, cl)
+		require.NoError(t, err)
+		if resp.ErrorCode == kerr.ConcurrentTransactions.Code || resp.ErrorCode == kerr.CoordinatorLoadInProgress.Code {
+			require.NoError(t, ctx.Err())
+			time.Sleep(20 * time.Millisecond) // the client's retry backoff
+			continue
+		}
+		require.Zero(t, resp.ErrorCode, "InitProducerId: %v", kerr.ErrorForCode(resp.ErrorCode))
+		return resp.ProducerID, resp.ProducerEpoch
+	}
+}
+
 func TestTxnZombieFenced(t *testing.T) {
 	b := brokertest.Start(t)
 	createTopic(t, b.Addr(), "zombie", 1, nil)
@@ -129,24 +152,6 @@ func TestTxnZombieFenced(t *testing.T) {
 	ctx := testCtx(t)
 	const id, group = "zombie-txn", "zombie-group"
 
-	initPID := func() (int64, int16) {
-		for {
-			req := kmsg.NewPtrInitProducerIDRequest()
-			req.Version = 4
-			req.TransactionalID = kmsg.StringPtr(id)
-			req.TransactionTimeoutMillis = 60000
-			req.ProducerID, req.ProducerEpoch = -1, -1
-			resp, err := req.RequestWith(ctx, cl)
-			require.NoError(t, err)
-			if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-				require.True(t, errors.Is(err, kerr.ConcurrentTransactions) || errors.Is(err, kerr.CoordinatorLoadInProgress), "InitProducerId: %v", err)
-				require.NoError(t, ctx.Err())
-				time.Sleep(20 * time.Millisecond) // the client's retry backoff
-				continue
-			}
-			return resp.ProducerID, resp.ProducerEpoch
-		}
-	}
 	addPartition := func(pid int64, epoch int16) int16 {
 		req := kmsg.NewPtrAddPartitionsToTxnRequest()
 		req.Version = 3
@@ -209,7 +214,7 @@ func TestTxnZombieFenced(t *testing.T) {
 	// request versions that predate it.
 	fenced := []int16{kerr.ProducerFenced.Code, kerr.InvalidProducerEpoch.Code}
 
-	zpid, zepoch := initPID()
+	zpid, zepoch := initTxnPID(t, ctx, cl, id)
 	require.Zero(t, addPartition(zpid, zepoch))
 	require.Zero(t, produce(zpid, zepoch, 0, "zombie"))
 	require.Zero(t, addOffsets(zpid, zepoch))
@@ -217,7 +222,7 @@ func TestTxnZombieFenced(t *testing.T) {
 
 	// The new instance: the zombie's open transaction is aborted and its
 	// epoch fenced.
-	npid, nepoch := initPID()
+	npid, nepoch := initTxnPID(t, ctx, cl, id)
 	require.Equal(t, zpid, npid)
 	require.Greater(t, nepoch, zepoch)
 
@@ -429,24 +434,6 @@ func TestTxnProduceVerifiedWithCoordinator(t *testing.T) {
 	cl := newClient(t, b.Addr())
 	ctx := testCtx(t)
 	const id = "verify-txn"
-	initPID := func() (int64, int16) {
-		for {
-			req := kmsg.NewPtrInitProducerIDRequest()
-			req.Version = 4
-			req.TransactionalID = kmsg.StringPtr(id)
-			req.TransactionTimeoutMillis = 60000
-			req.ProducerID, req.ProducerEpoch = -1, -1
-			resp, err := req.RequestWith(ctx, cl)
-			require.NoError(t, err)
-			if resp.ErrorCode == kerr.ConcurrentTransactions.Code || resp.ErrorCode == kerr.CoordinatorLoadInProgress.Code {
-				require.NoError(t, ctx.Err())
-				time.Sleep(20 * time.Millisecond) // the client's retry backoff
-				continue
-			}
-			require.Zero(t, resp.ErrorCode)
-			return resp.ProducerID, resp.ProducerEpoch
-		}
-	}
 	produce := func(pid int64, epoch int16, partition int32) int16 {
 		req := kmsg.NewPtrProduceRequest()
 		req.Version = 9
@@ -476,7 +463,7 @@ func TestTxnProduceVerifiedWithCoordinator(t *testing.T) {
 		require.Zero(t, resp.Topics[0].Partitions[0].ErrorCode)
 	}
 
-	pid, epoch := initPID()
+	pid, epoch := initTxnPID(t, ctx, cl, id)
 	// No AddPartitionsToTxn at all: refused, nothing written, the LSO
 	// not held.
 	require.Equal(t, kerr.InvalidTxnState.Code, produce(pid, epoch, 0))
@@ -489,7 +476,7 @@ func TestTxnProduceVerifiedWithCoordinator(t *testing.T) {
 
 	// A new instance fences this one; the zombie's first write to
 	// partition 1 (which no marker reached) is refused as fenced.
-	npid, nepoch := initPID()
+	npid, nepoch := initTxnPID(t, ctx, cl, id)
 	require.Equal(t, pid, npid)
 	require.Greater(t, nepoch, epoch)
 	require.Contains(t, []int16{kerr.ProducerFenced.Code, kerr.InvalidProducerEpoch.Code}, produce(pid, epoch, 1))

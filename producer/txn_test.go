@@ -316,6 +316,19 @@ func TestTxnSendOffsets(t *testing.T) {
 	require.NoError(t, p.CommitTxn(ctx))
 }
 
+// holdEndTxn makes kfake hold the first EndTxn unanswered until release.
+func holdEndTxn(c *kfake.Cluster) (release func()) {
+	ch := make(chan struct{})
+	var held atomic.Bool
+	c.ControlKey(int16(kmsg.EndTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if held.CompareAndSwap(false, true) {
+			c.SleepControl(func() { <-ch })
+		}
+		return nil, nil, false
+	})
+	return func() { close(ch) }
+}
+
 // CommitTxn gives up when its ctx ends, even while the coordinator does
 // not answer EndTxn; a later CommitTxn finishes the transaction.
 func TestTxnCommitCtxCancel(t *testing.T) {
@@ -325,14 +338,7 @@ func TestTxnCommitCtxCancel(t *testing.T) {
 	require.NoError(t, p.BeginTxn())
 	produceTxn(t, p, "out", "end")
 
-	release := make(chan struct{})
-	var held atomic.Bool
-	c.ControlKey(int16(kmsg.EndTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
-		if held.CompareAndSwap(false, true) {
-			c.SleepControl(func() { <-release })
-		}
-		return nil, nil, false
-	})
+	release := holdEndTxn(c)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -342,7 +348,7 @@ func TestTxnCommitCtxCancel(t *testing.T) {
 	require.ErrorIs(t, p.ProduceSync(context.Background(), rec("out", "late")).FirstErr(), ErrNoTxn)
 	require.ErrorContains(t, p.AbortTxn(context.Background()), "call CommitTxn again", "the commit may have happened")
 	require.ErrorIs(t, p.BeginTxn(), ErrTxnInProgress)
-	close(release)
+	release()
 
 	require.NoError(t, p.CommitTxn(context.Background()))
 	require.Equal(t, []string{"end"}, readUntil(t, addrs, "out", 1, consumer.ReadCommitted, "end"))
@@ -603,21 +609,14 @@ func TestTxnAbortCtxCancel(t *testing.T) {
 	p := txnProducer(t, addrs, "tx-abort-cancel")
 	require.NoError(t, p.BeginTxn())
 	produceTxn(t, p, "out", "aborted")
-	release := make(chan struct{})
-	var held atomic.Bool
-	c.ControlKey(int16(kmsg.EndTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
-		if held.CompareAndSwap(false, true) {
-			c.SleepControl(func() { <-release })
-		}
-		return nil, nil, false
-	})
+	release := holdEndTxn(c)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	require.ErrorIs(t, p.AbortTxn(ctx), context.DeadlineExceeded)
 	require.Less(t, time.Since(start), 5*time.Second)
 	require.ErrorIs(t, p.BeginTxn(), ErrTxnInProgress)
-	close(release)
+	release()
 	require.NoError(t, p.AbortTxn(context.Background()))
 	require.NoError(t, p.BeginTxn())
 	produceTxn(t, p, "out", "end")

@@ -390,6 +390,27 @@ func TestCleanKeepsProducersLastBatch(t *testing.T) {
 	require.EqualValues(t, 3, epoch)
 }
 
+// cleanCountingOps runs one forced cleaning pass on l, counting the
+// filesystem operations it makes through ifs, and clones mem as a power
+// cut would leave it at operation crashAt (nil when the pass makes fewer).
+func cleanCountingOps(t *testing.T, l *Log, ifs *vfs.InjectFS, mem *vfs.MemFS, crashAt int64) (int64, *vfs.MemFS, CleanResult) {
+	t.Helper()
+	var ops int64
+	var shot *vfs.MemFS
+	ifs.SetHook(func(vfs.Op, string) error {
+		ops++
+		if ops == crashAt {
+			shot = mem.CrashClone()
+		}
+		return nil
+	})
+	defer ifs.SetHook(nil)
+	res, err := l.Clean(CleanOptions{Force: true})
+	require.NoError(t, err)
+	require.True(t, res.Cleaned)
+	return ops, shot, res
+}
+
 // A crash (power cut: only what was fsynced survives) at every
 // filesystem operation of a cleaning pass leaves a log that opens and
 // reads back either as before the pass or as after it — every key's
@@ -408,19 +429,7 @@ func TestCleanCrashAtEveryStep(t *testing.T) {
 		fillVersions(t, l, &h, rng, compress.None, 30, 250, c.Ms())
 		require.NoError(t, l.Flush())
 		require.NoError(t, l.CheckpointRecoveryPoint())
-		var ops int64
-		var shot *vfs.MemFS
-		ifs.SetHook(func(vfs.Op, string) error {
-			ops++
-			if ops == crashAt {
-				shot = mem.CrashClone()
-			}
-			return nil
-		})
-		res, err := l.Clean(CleanOptions{Force: true})
-		require.NoError(t, err)
-		require.True(t, res.Cleaned)
-		ifs.SetHook(nil)
+		ops, shot, res := cleanCountingOps(t, l, ifs, mem, crashAt)
 		crash(l)
 		return ops, shot, &h, res.End
 	}

@@ -755,19 +755,7 @@ func TestCleanWithTransactionsCrashAtEveryStep(t *testing.T) {
 		view := committedView(t, l)
 		aborted := l.AbortedTransactions(0, l.HighWatermark())
 		require.NotEmpty(t, aborted)
-		var ops int64
-		var shot *vfs.MemFS
-		ifs.SetHook(func(vfs.Op, string) error {
-			ops++
-			if ops == crashAt {
-				shot = mem.CrashClone()
-			}
-			return nil
-		})
-		res, err := l.Clean(CleanOptions{Force: true})
-		require.NoError(t, err)
-		require.True(t, res.Cleaned)
-		ifs.SetHook(nil)
+		ops, shot, res := cleanCountingOps(t, l, ifs, mem, crashAt)
 		require.Equal(t, view, committedView(t, l), "the pass itself")
 		for _, b := range rawBatches(t, l) {
 			h, _ := batch.ParseHeader(b)
