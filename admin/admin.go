@@ -166,14 +166,7 @@ func (a *Client) timeoutMillis() int32 { return int32(a.cfg.timeout / time.Milli
 
 // sleep waits for the client's backoff for attempt, or until ctx is done.
 func (a *Client) sleep(ctx context.Context, attempt int) error {
-	t := time.NewTimer(clientx.Of(a.cl).Backoff(attempt))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return clientx.Sleep(ctx, clientx.Of(a.cl).Backoff(attempt))
 }
 
 // retriableTransport reports whether err is a failure to reach a broker

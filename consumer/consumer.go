@@ -11,6 +11,7 @@ import (
 
 	"github.com/tributary/tributary"
 	"github.com/tributary/tributary/client"
+	"github.com/tributary/tributary/internal/clientx"
 )
 
 // Special offsets for AssignOffsets and Seek.
@@ -621,12 +622,5 @@ func (c *Consumer) Close(ctx context.Context) error {
 
 // sleep waits d or until the consumer closes; false means closed.
 func (c *Consumer) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-c.ctx.Done():
-		return false
-	}
+	return clientx.Sleep(c.ctx, d) == nil
 }

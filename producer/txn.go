@@ -14,6 +14,7 @@ import (
 	"github.com/tributary/tributary"
 	"github.com/tributary/tributary/client"
 	"github.com/tributary/tributary/consumer"
+	"github.com/tributary/tributary/internal/clientx"
 )
 
 // Transactions (KIP-98), as the Java producer runs them:
@@ -307,7 +308,7 @@ func findCoordinator(ctx context.Context, p *Producer, typ int8, key string) (in
 		if ctx.Err() != nil || !retriableErr(err) {
 			return -1, fmt.Errorf("finding the coordinator of %q: %w", key, err)
 		}
-		if werr := sleepCtx(ctx, p.clx.Backoff(attempt)); werr != nil {
+		if werr := clientx.Sleep(ctx, p.clx.Backoff(attempt)); werr != nil {
 			return -1, fmt.Errorf("finding the coordinator of %q: %w (last error: %w)", key, werr, err)
 		}
 	}
@@ -319,17 +320,6 @@ func kafkaErr(code int16, msg *string) error {
 		err = fmt.Errorf("%w: %s", err, *msg)
 	}
 	return err
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // coordRetry reports whether a coordinator's error code is worth a retry,
@@ -378,7 +368,7 @@ func (t *txnManager) call(ctx context.Context, build func() kmsg.Request, code f
 		if ctx.Err() != nil || errors.Is(err, client.ErrClosed) || !t.coordRetry(err) {
 			return resp, err
 		}
-		if werr := sleepCtx(ctx, t.backoff(attempt, err)); werr != nil {
+		if werr := clientx.Sleep(ctx, t.backoff(attempt, err)); werr != nil {
 			return resp, fmt.Errorf("%w (last error: %w)", werr, err)
 		}
 	}
@@ -606,7 +596,7 @@ func (t *txnManager) txnOffsetCommit(ctx context.Context, pid int64, epoch int16
 		if ctx.Err() != nil {
 			return err
 		}
-		if werr := sleepCtx(ctx, t.backoff(attempt, err)); werr != nil {
+		if werr := clientx.Sleep(ctx, t.backoff(attempt, err)); werr != nil {
 			return fmt.Errorf("%w (last error: %w)", werr, err)
 		}
 	}
@@ -986,7 +976,7 @@ func (t *txnManager) addPartitions(ctx context.Context, pss []*partState) {
 			t.setAbortable(fmt.Errorf("%w: adding partitions to the transaction: %w", ErrDeliveryTimeout, err))
 			return
 		}
-		if sleepCtx(ctx, t.backoff(attempt, err)) != nil {
+		if clientx.Sleep(ctx, t.backoff(attempt, err)) != nil {
 			return
 		}
 	}

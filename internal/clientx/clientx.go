@@ -9,6 +9,7 @@
 package clientx
 
 import (
+	"context"
 	"log/slog"
 	"time"
 )
@@ -27,3 +28,16 @@ type Internals interface {
 
 // Of returns the internals of cl, which must be a *client.Client.
 var Of func(cl any) Internals
+
+// Sleep waits d, or until ctx is done and then returns ctx's error: the
+// wait between retries in every package that retries.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
